@@ -1,0 +1,114 @@
+/* st.h: safetensors container, read and write (docs/safetensors.md).
+ *
+ * Two layers:
+ *  - error-returning core (st_parse_header, st_open, st_read_data, st_write):
+ *    never exits, reports through a caller's char err[ST_ERRLEN]; the fuzzer
+ *    and tests use it directly;
+ *  - the dying convenience layer for tool front ends lives in ls.h
+ *    (ls_load, ls_get, ls_write).
+ *
+ * Reading streams: the header is parsed and checked, tensors are sorted by
+ * offset and their data are read (or skipped) in that order, so a pipe works
+ * without seeking. */
+#ifndef LS_ST_H
+#define LS_ST_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define ST_ERRLEN 512
+#define ST_MAX_DIMS 8
+#define ST_MAX_HEADER 100000000ULL
+
+typedef enum {
+	ST_F64, ST_F32, ST_F16, ST_BF16, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
+	ST_NDTYPES
+} st_dtype;
+
+size_t st_dtype_size(st_dtype d);
+const char *st_dtype_name(st_dtype d);
+int st_dtype_parse(const char *s, st_dtype *out); /* 0 ok, -1 unknown */
+
+typedef struct {
+	char *name;
+	st_dtype dtype;
+	int ndim;
+	int64_t shape[ST_MAX_DIMS];
+	uint64_t begin, end;   /* data_offsets, relative to the data section */
+	void *data;            /* NULL until loaded; owned by the tensor */
+	FILE *spool;           /* writer only: data come from this file (rewound) instead of data */
+} st_tensor;
+
+typedef struct { char *key, *value; } st_kv;
+
+typedef struct {
+	st_tensor *t;          /* in offset order after reading */
+	int n, cap;
+	st_kv *meta;           /* __metadata__ in file order */
+	int nmeta, capmeta;
+} st_file;
+
+/* element count and byte size; -1 / UINT64_MAX style overflow is reported as -1 */
+int64_t st_numel(const st_tensor *t);
+uint64_t st_nbytes(const st_tensor *t);   /* 0 for zero-size tensors */
+
+/* ---- building and querying an in-memory file ---- */
+st_file *st_file_new(void);
+void st_file_free(st_file *f);
+/* Adds a tensor (name copied). data is taken over (freed with the file) when own != 0.
+ * Returns the tensor; NULL when the name exists already. */
+st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
+		  void *data, int own);
+st_tensor *st_find(const st_file *f, const char *name);
+int st_remove(st_file *f, const char *name);   /* 0 removed, -1 absent */
+
+const char *st_meta_get(const st_file *f, const char *key);
+void st_meta_set(st_file *f, const char *key, const char *value);
+void st_meta_del(st_file *f, const char *key);
+void st_meta_copy(st_file *dst, const st_file *src); /* all keys of src into dst (overwrite) */
+/* JSON-encoded string lists inside a metadata value */
+char **st_meta_get_list(const st_file *f, const char *key, int *n); /* NULL if absent or not a list of strings */
+void st_meta_set_list(st_file *f, const char *key, char *const *items, int n);
+void st_list_free(char **items, int n);
+
+/* ---- reading ---- */
+/* Parses and checks a complete header (the JSON bytes after the 8-byte length).
+ * data_size: the size of the data section when known, UINT64_MAX when not (a pipe);
+ * with a known size, the last offset must end exactly there. */
+int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *out, char *err);
+
+typedef struct st_reader st_reader;
+/* path "-" reads standard input. Returns NULL and fills err on failure. */
+st_reader *st_open(const char *path, char *err);
+st_file *st_reader_file(st_reader *r);          /* the parsed header, tensors in offset order */
+/* Data must be read or skipped in the order of st_reader_file(r)->t. */
+int st_read_data(st_reader *r, st_tensor *t, char *err);         /* allocates t->data */
+int st_skip_data(st_reader *r, st_tensor *t, char *err);
+/* streams the tensor's bytes to out in chunks (no full copy in memory) */
+int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err);
+/* After the last tensor: checks that nothing follows (pipes) and closes. */
+int st_close(st_reader *r, char *err);
+void st_abort(st_reader *r);                    /* closes without checks */
+
+/* Loads the whole file. keep(name) selects tensors to load (NULL = all); the others
+ * are skipped and left out of the result. Returns NULL and fills err on failure. */
+st_file *st_load(const char *path, int (*keep)(const char *name, void *ctx), void *ctx, char *err);
+
+/* ---- writing ---- */
+/* Writes f to out: header sorted by name order as stored, offsets computed,
+ * header padded with spaces to a multiple of 8. Tensors with a spool are copied from it. */
+int st_write(const st_file *f, FILE *out, char *err);
+/* The serialized header (without the length prefix), padded; for tests and tools. */
+char *st_header_json(const st_file *f, size_t *len);
+
+/* ---- conversion ---- */
+/* New float array of numel elements converted from any dtype (F16/BF16 widened). */
+float *st_to_f32(const st_tensor *t);
+double *st_to_f64(const st_tensor *t);
+float st_half_to_f32(uint16_t h);
+float st_bf16_to_f32(uint16_t h);
+uint16_t st_f32_to_half(float f);
+uint16_t st_f32_to_bf16(float f);
+
+#endif
