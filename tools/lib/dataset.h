@@ -1,0 +1,44 @@
+/* dataset.h: multi-label image data sets the way users have them
+ * (docs/datasets.md).
+ *
+ *   voc:PATH[,PATH...]       a VOCdevkit folder (or a VOC2007 folder), or the
+ *                            original VOC tar files (VOCtrainval_06-Nov-2007.tar,
+ *                            VOCtest_06-Nov-2007.tar), comma-separated
+ *   coco:IMAGES,ANNOTATIONS  an image folder or zip, and an instances JSON
+ *   list:FILE                TSV: image path <TAB> label,label,... [<TAB> split]
+ *
+ * Opening parses every annotation and keeps, for archives, the compressed
+ * image bytes of the selected samples in memory, so ls_dataset_read is
+ * thread-safe and never seeks in an archive. Errors go to err[ST_ERRLEN];
+ * nothing here exits. */
+#ifndef LS_DATASET_H
+#define LS_DATASET_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "st.h"
+
+enum { LS_SPLIT_TRAIN = 0, LS_SPLIT_VAL = 1, LS_SPLIT_TEST = 2 };
+
+typedef struct ls_dataset_priv ls_dataset_priv;
+
+typedef struct {
+	int n, K;
+	char **label_names;      /* K names, in column order */
+	char **ids;              /* n sample names: VOC image id, COCO file name, list path */
+	uint8_t *labels, *ignore; /* [n,K] */
+	uint8_t *split;          /* [n]: LS_SPLIT_* */
+	int64_t *index;          /* [n]: position in the data set's own listing */
+	int n_unannotated;       /* COCO: images without any annotation (all-zero rows) */
+	ls_dataset_priv *priv;
+} ls_dataset;
+
+/* splits: comma-separated names among train, val, test, trainval;
+ * NULL or "" = every split the data set has. Returns NULL with err filled. */
+ls_dataset *ls_dataset_open(const char *spec, const char *splits, char *err);
+/* Sample i's encoded image bytes (malloc'ed, caller frees); NULL with err
+ * naming the sample on failure. Thread-safe. */
+uint8_t *ls_dataset_read(ls_dataset *d, int i, size_t *len, char *err);
+void ls_dataset_free(ls_dataset *d);
+
+#endif
