@@ -81,6 +81,8 @@ int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *o
 typedef struct st_reader st_reader;
 /* path "-" reads standard input. Returns NULL and fills err on failure. */
 st_reader *st_open(const char *path, char *err);
+/* the same on an open stream; own != 0 closes it at the end */
+st_reader *st_open_fp(FILE *fp, int own, char *err);
 st_file *st_reader_file(st_reader *r);          /* the parsed header, tensors in offset order */
 /* Data must be read or skipped in the order of st_reader_file(r)->t. */
 int st_read_data(st_reader *r, st_tensor *t, char *err);         /* allocates t->data */
@@ -94,6 +96,7 @@ void st_abort(st_reader *r);                    /* closes without checks */
 /* Loads the whole file. keep(name) selects tensors to load (NULL = all); the others
  * are skipped and left out of the result. Returns NULL and fills err on failure. */
 st_file *st_load(const char *path, int (*keep)(const char *name, void *ctx), void *ctx, char *err);
+st_file *st_load_fp(FILE *fp, int own, int (*keep)(const char *name, void *ctx), void *ctx, char *err);
 
 /* ---- writing ---- */
 /* Writes f to out: header sorted by name order as stored, offsets computed,

@@ -1,0 +1,503 @@
+/* ls.c: the command-line conventions every tool shares (contract section 2). */
+#include "ls.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+const char *ls_prog = "layerscope";
+ls_common ls_opts = {"-", 0, 0, 0};
+static int saved_argc;
+static char **saved_argv;
+static const char *saved_usage;
+
+/* Output files being written, removed when the run fails. */
+#define MAX_PENDING 16
+static char *pending[MAX_PENDING];
+
+static void remove_pending(void)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending[i]) { unlink(pending[i]); pending[i] = NULL; }
+}
+
+static void on_signal(int sig)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending[i]) unlink(pending[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void ls_init(int argc, char **argv, const char *prog)
+{
+	ls_prog = prog;
+	saved_argc = argc;
+	saved_argv = argv;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	ls_opts.threads = n > 0 ? (int)n : 1;
+	/* a closed pipe must surface as a write error, not a silent kill */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+}
+
+static void vmessage(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", ls_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void ls_die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	remove_pending();
+	exit(1);
+}
+
+void ls_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	if (saved_usage) fprintf(stderr, "Usage: %s\n", saved_usage);
+	fprintf(stderr, "Try '%s --help' for more information.\n", ls_prog);
+	remove_pending();
+	exit(2);
+}
+
+void ls_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: warning: ", ls_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void ls_info(const char *fmt, ...)
+{
+	if (ls_opts.quiet) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+void *ls_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) ls_die("out of memory: cannot allocate %zu bytes", n);
+	return p;
+}
+
+void *ls_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) ls_die("out of memory: cannot allocate %zu x %zu bytes", n, size);
+	return p;
+}
+
+void *ls_realloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) ls_die("out of memory: cannot allocate %zu bytes", n);
+	return p;
+}
+
+char *ls_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(ls_malloc(n), s, n);
+}
+
+size_t ls_mul(size_t a, size_t b, const char *what)
+{
+	if (b && a > SIZE_MAX / b) ls_die("%s: size overflows (%zu x %zu)", what, a, b);
+	return a * b;
+}
+
+/* ---- options ---- */
+
+static int threads_opt;   /* -t value before it is applied */
+
+static const ls_opt common_opts[] = {
+	{"output", 'o', LS_STR, &ls_opts.output, "FILE", "write to FILE ('-' = standard output)"},
+	{"threads", 't', LS_INT, &threads_opt, "N", "threads (default: all cores)"},
+	{"quiet", 'q', LS_FLAG, &ls_opts.quiet, NULL, "no progress or information on standard error"},
+	{"progress", 0, LS_FLAG, &ls_opts.progress, NULL, "progress bar even when standard error is not a terminal"},
+	{0},
+};
+
+static int count_opts(const ls_opt *o)
+{
+	int n = 0;
+	while (o && o[n].name) n++;
+	return n;
+}
+
+static void format_default(const ls_opt *o, char *buf, size_t n)
+{
+	buf[0] = 0;
+	switch (o->kind) {
+	case LS_INT: snprintf(buf, n, "%d", *(int *)o->dst); break;
+	case LS_DOUBLE: snprintf(buf, n, "%g", *(double *)o->dst); break;
+	case LS_STR: if (*(const char **)o->dst) snprintf(buf, n, "%s", *(const char **)o->dst); break;
+	case LS_FLAG: break;
+	}
+}
+
+static void help_line(FILE *fp, const ls_opt *o)
+{
+	char lhs[64], def[64];
+	snprintf(lhs, sizeof lhs, "%c%c%s --%s%s%s", o->shortname ? '-' : ' ', o->shortname ? o->shortname : ' ',
+		 o->shortname ? "," : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	format_default(o, def, sizeof def);
+	fprintf(fp, "  %-26s %s", lhs, o->help);
+	if (def[0] && o->dst != (void *)&threads_opt) fprintf(fp, " [%s]", def);
+	fputc('\n', fp);
+}
+
+void ls_help(FILE *fp, const ls_opt *opts, const char *usage, const char *about)
+{
+	fprintf(fp, "Usage: %s\n", usage);
+	if (about) fprintf(fp, "\n%s\n", about);
+	fprintf(fp, "\nOptions:\n");
+	for (int i = 0; i < count_opts(opts); i++) help_line(fp, &opts[i]);
+	for (int i = 0; i < count_opts(common_opts); i++) help_line(fp, &common_opts[i]);
+	fprintf(fp, "  -h, --help                 show this help and exit\n");
+	fprintf(fp, "      --version              show the version and exit\n");
+}
+
+static void set_opt(const ls_opt *o, const char *arg)
+{
+	char *end;
+	switch (o->kind) {
+	case LS_FLAG: *(int *)o->dst = 1; break;
+	case LS_STR: *(const char **)o->dst = arg; break;
+	case LS_INT: {
+		errno = 0;
+		long v = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || v < INT32_MIN || v > INT32_MAX)
+			ls_usage("option --%s: '%s' is not an integer", o->name, arg);
+		*(int *)o->dst = (int)v;
+		break;
+	}
+	case LS_DOUBLE: {
+		errno = 0;
+		double v = strtod(arg, &end);
+		if (errno || *end || end == arg || !isfinite(v))
+			ls_usage("option --%s: '%s' is not a finite number", o->name, arg);
+		*(double *)o->dst = v;
+		break;
+	}
+	}
+}
+
+/* One getopt_long table for the tool's options and the common ones; val indexes all[]. */
+int ls_parse(int argc, char **argv, const ls_opt *opts, const char *usage, const char *about)
+{
+	int n = count_opts(opts), nc = count_opts(common_opts), total = n + nc;
+	const ls_opt **all = ls_malloc(sizeof *all * (size_t)total);
+	struct option *lo = ls_calloc((size_t)total + 3, sizeof *lo);
+	char shorts[3 * 64 + 4] = "+h";
+	size_t sl = 2;
+	for (int i = 0; i < total; i++) {
+		const ls_opt *o = i < n ? &opts[i] : &common_opts[i - n];
+		all[i] = o;
+		lo[i] = (struct option){o->name, o->kind == LS_FLAG ? no_argument : required_argument, NULL, 256 + i};
+		if (o->shortname && sl < sizeof shorts - 3) {
+			shorts[sl++] = o->shortname;
+			if (o->kind != LS_FLAG) shorts[sl++] = ':';
+		}
+	}
+	shorts[sl] = 0;
+	lo[total] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[total + 1] = (struct option){"version", no_argument, NULL, 1};
+	saved_usage = usage;
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		if (c == 'h') { ls_help(stdout, opts, usage, about); exit(0); }
+		if (c == 1) { printf("%s (layerscope) %s\n", ls_prog, LS_VERSION); exit(0); }
+		if (c == '?' || c == ':') {
+			if (optopt && optopt < 256) ls_usage("unknown option or missing argument: -%c", optopt);
+			ls_usage("unknown option or missing argument: %s", argv[optind - 1]);
+		}
+		const ls_opt *o = NULL;
+		if (c >= 256) o = all[c - 256];
+		else for (int i = 0; i < total && !o; i++) if (all[i]->shortname == c) o = all[i];
+		set_opt(o, optarg);
+	}
+	free(all);
+	free(lo);
+	if (threads_opt < 0) ls_usage("option --threads: %d is not a thread count", threads_opt);
+	if (threads_opt > 0) ls_opts.threads = threads_opt;
+	ls_apply_threads();
+	return optind;
+}
+
+void ls_apply_threads(void)
+{
+	openblas_set_num_threads(ls_opts.threads);
+}
+
+/* ---- input and output ---- */
+
+FILE *ls_open_in(const char *path)
+{
+	if (!path || strcmp(path, "-") == 0) {
+		if (isatty(STDIN_FILENO)) ls_usage("refusing to read binary data from a terminal: give a file or a pipe");
+		return stdin;
+	}
+	FILE *fp = fopen(path, "rb");
+	if (!fp) ls_die("%s: cannot open: %s", path, strerror(errno));
+	return fp;
+}
+
+struct ls_out {
+	FILE *fp;
+	char *path, *tmp;
+	int slot;
+};
+
+static ls_out *out_open(const char *path, int binary)
+{
+	ls_out *o = ls_calloc(1, sizeof *o);
+	o->slot = -1;
+	if (!path || strcmp(path, "-") == 0) {
+		if (binary && isatty(STDOUT_FILENO))
+			ls_usage("refusing to write binary data to a terminal: use -o FILE or a pipe");
+		o->fp = stdout;
+		return o;
+	}
+	o->path = ls_strdup(path);
+	o->tmp = ls_malloc(strlen(path) + 5);
+	sprintf(o->tmp, "%s.tmp", path);
+	for (int i = 0; i < MAX_PENDING && o->slot < 0; i++)
+		if (!pending[i]) { pending[i] = o->tmp; o->slot = i; }
+	if (o->slot < 0) ls_die("too many output files open");
+	o->fp = fopen(o->tmp, "wb");
+	if (!o->fp) { pending[o->slot] = NULL; ls_die("%s: cannot create: %s", o->tmp, strerror(errno)); }
+	return o;
+}
+
+ls_out *ls_out_open(const char *path) { return out_open(path, 1); }
+ls_out *ls_out_open_text(const char *path) { return out_open(path, 0); }
+FILE *ls_out_fp(ls_out *o) { return o->fp; }
+
+void ls_out_close(ls_out *o)
+{
+	const char *name = o->path ? o->path : "standard output";
+	int bad = fflush(o->fp) != 0 || ferror(o->fp);
+	int err = errno;
+	if (fclose(o->fp) != 0 && !bad) {
+		bad = 1;
+		err = errno;
+	}
+	if (bad) ls_die("%s: write error: %s", name, strerror(err ? err : EIO));
+	if (o->path) {
+		if (rename(o->tmp, o->path) != 0) ls_die("%s: cannot rename from %s: %s", o->path, o->tmp, strerror(errno));
+		pending[o->slot] = NULL;
+	}
+	free(o->path);
+	free(o->tmp);
+	free(o);
+}
+
+/* ---- safetensors, dying on error ---- */
+
+static const char *shown(const char *path) { return !path || strcmp(path, "-") == 0 ? "standard input" : path; }
+
+st_file *ls_load_some(const char *path, int (*keep)(const char *, void *), void *ctx)
+{
+	char err[ST_ERRLEN];
+	FILE *fp = ls_open_in(path);
+	st_file *f = st_load_fp(fp, fp != stdin, keep, ctx, err);
+	if (!f) ls_die("%s: %s", shown(path), err);
+	return f;
+}
+
+st_file *ls_load(const char *path) { return ls_load_some(path, NULL, NULL); }
+
+static void json_quote_arg(char **s, size_t *n, const char *arg)
+{
+	int plain = *arg != 0;
+	for (const char *p = arg; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,/:=+@%", *p)) plain = 0;
+	size_t need = strlen(arg) * 4 + 4;
+	*s = ls_realloc(*s, *n + need);
+	if (plain) { *n += (size_t)sprintf(*s + *n, "%s", arg); return; }
+	(*s)[(*n)++] = '\'';
+	for (const char *p = arg; *p; p++) {
+		if (*p == '\'') *n += (size_t)sprintf(*s + *n, "'\\''");
+		else (*s)[(*n)++] = *p;
+	}
+	(*s)[(*n)++] = '\'';
+	(*s)[*n] = 0;
+}
+
+void ls_history_append(st_file *f)
+{
+	char *line = NULL;
+	size_t n = 0;
+	for (int i = 0; i < saved_argc; i++) {
+		if (i) { line = ls_realloc(line, n + 2); line[n++] = ' '; line[n] = 0; }
+		json_quote_arg(&line, &n, i ? saved_argv[i] : ls_prog);
+	}
+	const char *old = st_meta_get(f, "history");
+	cJSON *a = old ? cJSON_Parse(old) : NULL;
+	if (!cJSON_IsArray(a)) { cJSON_Delete(a); a = cJSON_CreateArray(); }
+	cJSON_AddItemToArray(a, cJSON_CreateString(line ? line : ls_prog));
+	char *s = cJSON_PrintUnformatted(a);
+	st_meta_set(f, "history", s);
+	cJSON_free(s);
+	cJSON_Delete(a);
+	free(line);
+}
+
+void ls_write(st_file *f, const char *path)
+{
+	char err[ST_ERRLEN];
+	ls_history_append(f);
+	ls_out *o = ls_out_open(path);
+	if (st_write(f, ls_out_fp(o), err)) ls_die("%s: %s", o->path ? o->path : "standard output", err);
+	ls_out_close(o);
+}
+
+st_tensor *ls_get(st_file *f, const char *fname, const char *name)
+{
+	st_tensor *t = st_find(f, name);
+	if (!t) ls_die("%s: missing tensor '%s'", shown(fname), name);
+	return t;
+}
+
+static void format_shape(char *buf, size_t n, int ndim, const int64_t *dims)
+{
+	size_t k = (size_t)snprintf(buf, n, "[");
+	for (int i = 0; i < ndim && k < n; i++) {
+		if (dims[i] < 0) k += (size_t)snprintf(buf + k, n - k, "%s*", i ? "," : "");
+		else k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? "," : "", dims[i]);
+	}
+	if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+void ls_check_shape(const st_tensor *t, const char *fname, int ndim, const int64_t *dims)
+{
+	int ok = t->ndim == ndim;
+	for (int i = 0; ok && dims && i < ndim; i++)
+		if (dims[i] >= 0 && dims[i] != t->shape[i]) ok = 0;
+	if (ok) return;
+	char got[160], want[160];
+	int64_t any[ST_MAX_DIMS];
+	for (int i = 0; i < ST_MAX_DIMS; i++) any[i] = -1;
+	format_shape(got, sizeof got, t->ndim, t->shape);
+	format_shape(want, sizeof want, ndim, dims ? dims : any);
+	ls_die("%s: tensor '%s' has shape %s, expected %s", shown(fname), t->name, got, want);
+}
+
+float *ls_f32(const st_tensor *t, const char *fname, int finite)
+{
+	float *x = st_to_f32(t);
+	if (!x) ls_die("%s: tensor '%s' is too large", shown(fname), t->name);
+	if (!finite) return x;
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(x[i])) ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname), t->name, x[i], i);
+	return x;
+}
+
+void ls_forward_tensor(st_file *dst, const st_file *src, const char *name)
+{
+	const st_tensor *t = st_find(src, name);
+	if (!t || st_find(dst, name)) return;
+	st_add(dst, name, t->dtype, t->ndim, t->shape, t->data, 0);
+}
+
+void ls_forward_context(st_file *dst, const st_file *src)
+{
+	static const char *const context[] = {"labels", "ignore", "split", "index"};
+	for (size_t i = 0; i < sizeof context / sizeof *context; i++) ls_forward_tensor(dst, src, context[i]);
+	st_meta_copy(dst, src);
+}
+
+/* ---- progress ---- */
+
+double ls_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+struct ls_progress {
+	const char *what, *unit;
+	uint64_t total;
+	double start, last;
+	int shown;
+};
+
+ls_progress *ls_progress_start(const char *what, uint64_t total, const char *unit)
+{
+	if (ls_opts.quiet || (!ls_opts.progress && !isatty(STDERR_FILENO))) return NULL;
+	ls_progress *p = ls_calloc(1, sizeof *p);
+	p->what = what;
+	p->unit = unit;
+	p->total = total;
+	p->start = ls_now();
+	return p;
+}
+
+static void format_seconds(char *buf, size_t n, double s)
+{
+	long t = (long)(s + 0.5);
+	if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+void ls_progress_update(ls_progress *p, uint64_t done)
+{
+	if (!p) return;
+	double now = ls_now();
+	if (p->shown && now - p->last < 0.2 && done < p->total) return;
+	p->last = now;
+	p->shown = 1;
+	double el = now - p->start, rate = el > 0 ? (double)done / el : 0;
+	char eta[32] = "?", spent[32];
+	if (rate > 0 && p->total >= done) format_seconds(eta, sizeof eta, (double)(p->total - done) / rate);
+	format_seconds(spent, sizeof spent, el);
+	double pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
+	char bar[21];
+	int fill = (int)(pct / 5);
+	for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+	bar[20] = 0;
+	fprintf(stderr, "\r%s [%s] %5.1f%% %" PRIu64 "/%" PRIu64 " %s, %.1f %s/s, %s elapsed, %s left \033[K",
+		p->what, bar, pct, done, p->total, p->unit, rate, p->unit, spent, eta);
+	fflush(stderr);
+}
+
+void ls_progress_end(ls_progress *p)
+{
+	if (!p) return;
+	ls_progress_update(p, p->total);
+	fputc('\n', stderr);
+	free(p);
+}
