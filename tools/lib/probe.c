@@ -1,0 +1,504 @@
+/* probe.c: linear probes trained with PyTorch's recipe (probe.h). */
+#include "probe.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+void probe_recipe_default(probe_recipe *r)
+{
+	r->epochs = 100;
+	r->batch = 128;
+	r->lr_step = 40;
+	r->patience = 0;
+	r->lr = 0.01;
+	r->momentum = 0.9;
+	r->weight_decay = 1e-4;
+	r->seed = 0;
+}
+
+double probe_lr(const probe_recipe *r, int e)
+{
+	double lr = r->lr;
+	if (r->lr_step > 0)
+		for (int i = e / r->lr_step; i > 0; i--)
+			lr *= 0.1;   /* as StepLR: one multiplication per step */
+	return lr;
+}
+
+/* ---- randomness ---- */
+
+uint64_t probe_rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+uint64_t probe_rng_seed(uint64_t seed, uint64_t purpose, uint64_t index)
+{
+	uint64_t s = seed;
+	uint64_t a = probe_rng_next(&s);
+	s = purpose << 32 ^ index;
+	return a ^ probe_rng_next(&s);
+}
+
+float probe_rng_uniform(uint64_t *state)
+{
+	return (float)(probe_rng_next(state) >> 40) * 0x1p-24f;
+}
+
+uint64_t probe_rng_below(uint64_t *state, uint64_t n)
+{
+	unsigned __int128 m = (unsigned __int128)probe_rng_next(state) * n;
+	uint64_t lo = (uint64_t)m;
+	if (lo < n) {
+		uint64_t floor = -n % n;   /* 2^64 mod n */
+		while (lo < floor) {
+			m = (unsigned __int128)probe_rng_next(state) * n;
+			lo = (uint64_t)m;
+		}
+	}
+	return (uint64_t)(m >> 64);
+}
+
+void probe_init(float *w, float *b, int64_t d, int64_t k, uint64_t seed, int layer)
+{
+	uint64_t s = probe_rng_seed(seed, PROBE_RNG_INIT, (uint64_t)layer);
+	float bound = (float)(1.0 / sqrt((double)d));
+	for (int64_t i = 0; i < k * d; i++)
+		w[i] = (2.0f * probe_rng_uniform(&s) - 1.0f) * bound;
+	for (int64_t i = 0; i < k; i++)
+		b[i] = (2.0f * probe_rng_uniform(&s) - 1.0f) * bound;
+}
+
+void probe_shuffle(int64_t *order, const int64_t *train, int64_t ntrain, int epochs, uint64_t seed)
+{
+	for (int e = 0; e < epochs; e++) {
+		int64_t *o = order + (int64_t)e * ntrain;
+		uint64_t s = probe_rng_seed(seed, PROBE_RNG_SHUFFLE, (uint64_t)e);
+		memcpy(o, train, (size_t)ntrain * sizeof *o);
+		for (int64_t i = ntrain - 1; i > 0; i--) {
+			int64_t j = (int64_t)probe_rng_below(&s, (uint64_t)i + 1);
+			int64_t t = o[i];
+			o[i] = o[j];
+			o[j] = t;
+		}
+	}
+}
+
+/* ---- standardisation ---- */
+
+int probe_standardize(float *x, int64_t n, int64_t d, const int64_t *rows, int64_t nrows,
+		      float *mean, float *scale)
+{
+	if (nrows <= 0)
+		return -1;
+	double *sum = calloc((size_t)d, sizeof *sum), *sq = calloc((size_t)d, sizeof *sq);
+	if (!sum || !sq) {
+		free(sum);
+		free(sq);
+		return -1;
+	}
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *xi = x + rows[r] * d;
+		for (int64_t j = 0; j < d; j++)
+			sum[j] += xi[j];
+	}
+	for (int64_t j = 0; j < d; j++)
+		sum[j] /= (double)nrows;
+	/* two passes: the deviation is not lost to cancellation */
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *xi = x + rows[r] * d;
+		for (int64_t j = 0; j < d; j++) {
+			double t = xi[j] - sum[j];
+			sq[j] += t * t;
+		}
+	}
+	for (int64_t j = 0; j < d; j++) {
+		double sd = sqrt(sq[j] / (double)nrows);
+		mean[j] = (float)sum[j];
+		scale[j] = sd > 0 ? (float)sd : 1.0f;
+	}
+	free(sum);
+	free(sq);
+	probe_apply_standardize(x, n, d, mean, scale);
+	return 0;
+}
+
+void probe_apply_standardize(float *x, int64_t n, int64_t d, const float *mean, const float *scale)
+{
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < d; j++)
+			x[i * d + j] = (x[i * d + j] - mean[j]) / scale[j];
+}
+
+/* ---- the loss ---- */
+
+static float sigmoidf(float z)
+{
+	return 1.0f / (1.0f + expf(-z));
+}
+
+/* BCEWithLogits of one entry, in torch's stable form */
+static double bce(float z, float y)
+{
+	return (double)fmaxf(z, 0.0f) - (double)z * y + log1p(exp(-fabs((double)z)));
+}
+
+void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const float *b,
+		   int64_t k, float *p)
+{
+	if (n == 0)
+		return;
+	for (int64_t i = 0; i < n; i++)
+		memcpy(p + i * k, b, (size_t)k * sizeof *p);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d,
+		    1.0f, x, (int)d, w, (int)d, 1.0f, p, (int)k);
+	for (int64_t i = 0; i < n * k; i++)
+		p[i] = sigmoidf(p[i]);
+}
+
+/* ---- one layer, fast path ---- */
+
+typedef struct {
+	float *xb, *yb, *z;      /* [batch,d], [batch,k], [batch,k] */
+	float *gw, *gb, *vw, *vb; /* gradients and momentum buffers */
+	float *bestw, *bestb;     /* with patience */
+} workspace;
+
+static void ws_free(workspace *ws)
+{
+	free(ws->xb);
+	free(ws->yb);
+	free(ws->z);
+	free(ws->gw);
+	free(ws->gb);
+	free(ws->vw);
+	free(ws->vb);
+	free(ws->bestw);
+	free(ws->bestb);
+}
+
+static int ws_alloc(workspace *ws, int64_t batch, int64_t d, int64_t k, int patience)
+{
+	memset(ws, 0, sizeof *ws);
+	ws->xb = malloc((size_t)(batch * d) * sizeof(float));
+	ws->yb = malloc((size_t)(batch * k) * sizeof(float));
+	ws->z = malloc((size_t)(batch * k) * sizeof(float));
+	ws->gw = malloc((size_t)(k * d) * sizeof(float));
+	ws->gb = malloc((size_t)k * sizeof(float));
+	ws->vw = calloc((size_t)(k * d), sizeof(float));
+	ws->vb = calloc((size_t)k, sizeof(float));
+	if (patience) {
+		ws->bestw = malloc((size_t)(k * d) * sizeof(float));
+		ws->bestb = malloc((size_t)k * sizeof(float));
+	}
+	if (!ws->xb || !ws->yb || !ws->z || !ws->gw || !ws->gb || !ws->vw || !ws->vb ||
+	    (patience && (!ws->bestw || !ws->bestb))) {
+		ws_free(ws);
+		return -1;
+	}
+	return 0;
+}
+
+/* SGD with momentum and weight decay, torch's order of operations */
+static void sgd(float *w, float *v, const float *g, int64_t n, float lr, float m, float wd)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float dp = g[i] + wd * w[i];
+		v[i] = m * v[i] + dp;
+		w[i] -= lr * v[i];
+	}
+}
+
+static void gather(workspace *ws, const probe_data *dt, const float *x, int64_t d,
+		   const int64_t *rows, int64_t nb)
+{
+	int64_t k = dt->k;
+	for (int64_t i = 0; i < nb; i++) {
+		memcpy(ws->xb + i * d, x + rows[i] * d, (size_t)d * sizeof(float));
+		memcpy(ws->yb + i * k, dt->y + rows[i] * k, (size_t)k * sizeof(float));
+	}
+}
+
+/* z = xb W^T + b for nb gathered rows */
+static void forward(workspace *ws, int64_t nb, int64_t d, int64_t k, const float *w, const float *b)
+{
+	for (int64_t i = 0; i < nb; i++)
+		memcpy(ws->z + i * k, b, (size_t)k * sizeof(float));
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)d,
+		    1.0f, ws->xb, (int)d, w, (int)d, 1.0f, ws->z, (int)k);
+}
+
+/* One SGD step on a batch; returns the summed (not averaged) loss. */
+static double step(workspace *ws, const probe_data *dt, probe_layer *ly, const int64_t *rows,
+		   int64_t nb, float lr, float m, float wd)
+{
+	int64_t d = ly->d, k = dt->k;
+	gather(ws, dt, ly->x, d, rows, nb);
+	forward(ws, nb, d, k, ly->w, ly->b);
+	double loss = 0;
+	float scale = 1.0f / (float)(nb * k);
+	memset(ws->gb, 0, (size_t)k * sizeof(float));
+	for (int64_t i = 0; i < nb; i++)
+		for (int64_t j = 0; j < k; j++) {
+			float z = ws->z[i * k + j], y = ws->yb[i * k + j];
+			loss += bce(z, y);
+			float g = (sigmoidf(z) - y) * scale;
+			ws->z[i * k + j] = g;
+			ws->gb[j] += g;
+		}
+	/* gW = G^T Xb */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)nb,
+		    1.0f, ws->z, (int)k, ws->xb, (int)d, 0.0f, ws->gw, (int)d);
+	sgd(ly->w, ws->vw, ws->gw, k * d, lr, m, wd);
+	sgd(ly->b, ws->vb, ws->gb, k, lr, m, wd);
+	return loss;
+}
+
+static double val_loss(workspace *ws, const probe_data *dt, probe_layer *ly, int64_t batch)
+{
+	int64_t d = ly->d, k = dt->k;
+	double loss = 0;
+	for (int64_t s = 0; s < dt->nval; s += batch) {
+		int64_t nb = dt->nval - s < batch ? dt->nval - s : batch;
+		gather(ws, dt, ly->x, d, dt->val + s, nb);
+		forward(ws, nb, d, k, ly->w, ly->b);
+		for (int64_t i = 0; i < nb * k; i++)
+			loss += bce(ws->z[i], ws->yb[i]);
+	}
+	return loss / (double)(dt->nval * k);
+}
+
+/* Early stopping state shared by both implementations. */
+typedef struct {
+	double best;
+	int since;
+} stopper;
+
+/* Returns 1 when training should stop; keeps the best weights in bestw/bestb. */
+static int stop_check(stopper *st, double vl, int e, const probe_recipe *r, probe_layer *ly,
+		      int64_t k, float *bestw, float *bestb)
+{
+	if (e == 0 || vl < st->best) {
+		st->best = vl;
+		st->since = 0;
+		ly->best_epoch = e + 1;
+		memcpy(bestw, ly->w, (size_t)(k * ly->d) * sizeof(float));
+		memcpy(bestb, ly->b, (size_t)k * sizeof(float));
+		return 0;
+	}
+	return ++st->since >= r->patience;
+}
+
+static void finish(const probe_data *dt, const probe_recipe *r, probe_layer *ly, int stopped,
+		   const float *bestw, const float *bestb)
+{
+	if (stopped) {
+		memcpy(ly->w, bestw, (size_t)(dt->k * ly->d) * sizeof(float));
+		memcpy(ly->b, bestb, (size_t)dt->k * sizeof(float));
+	}
+	for (int e = ly->epochs_run; e < r->epochs; e++)
+		ly->loss[e] = NAN;
+	/* snapshots after an early stop show the kept probe */
+	if (ly->snap && dt->snap_every > 0)
+		for (int s = ly->epochs_run / dt->snap_every; s < r->epochs / dt->snap_every; s++)
+			probe_predict(ly->x, dt->n, ly->d, ly->w, ly->b, dt->k,
+				      ly->snap + s * dt->snap_stride);
+}
+
+static void snapshot(const probe_data *dt, probe_layer *ly, int e)
+{
+	if (ly->snap && dt->snap_every > 0 && (e + 1) % dt->snap_every == 0)
+		probe_predict(ly->x, dt->n, ly->d, ly->w, ly->b, dt->k,
+			      ly->snap + (int64_t)((e + 1) / dt->snap_every - 1) * dt->snap_stride);
+}
+
+int probe_train_layer(const probe_data *dt, const probe_recipe *r, probe_layer *ly)
+{
+	workspace ws;
+	int64_t batch = r->batch < dt->ntrain ? r->batch : dt->ntrain;
+	if (ws_alloc(&ws, batch, ly->d, dt->k, r->patience))
+		return -1;
+	stopper st = {0, 0};
+	int stopped = 0;
+	ly->best_epoch = 0;
+	for (int e = 0; e < r->epochs && !stopped; e++) {
+		const int64_t *order = dt->order + (int64_t)e * dt->ntrain;
+		float lr = (float)probe_lr(r, e);
+		double loss = 0;
+		for (int64_t s = 0; s < dt->ntrain; s += batch) {
+			int64_t nb = dt->ntrain - s < batch ? dt->ntrain - s : batch;
+			loss += step(&ws, dt, ly, order + s, nb, lr, (float)r->momentum,
+				     (float)r->weight_decay);
+		}
+		ly->loss[e] = (float)(loss / (double)(dt->ntrain * dt->k));
+		ly->epochs_run = e + 1;
+		snapshot(dt, ly, e);
+		if (r->patience && dt->nval > 0)
+			stopped = stop_check(&st, val_loss(&ws, dt, ly, batch), e, r, ly, dt->k,
+					     ws.bestw, ws.bestb);
+		if (dt->on_epoch)
+			dt->on_epoch(dt->ctx);
+	}
+	finish(dt, r, ly, stopped, ws.bestw, ws.bestb);
+	ws_free(&ws);
+	return 0;
+}
+
+/* ---- one layer, plain reference ---- */
+
+static double val_loss_ref(const probe_data *dt, const probe_layer *ly)
+{
+	int64_t d = ly->d, k = dt->k;
+	double loss = 0;
+	for (int64_t r = 0; r < dt->nval; r++) {
+		const float *x = ly->x + dt->val[r] * d;
+		for (int64_t j = 0; j < k; j++) {
+			double z = ly->b[j];
+			for (int64_t c = 0; c < d; c++)
+				z += (double)ly->w[j * d + c] * x[c];
+			loss += bce((float)z, dt->y[dt->val[r] * k + j]);
+		}
+	}
+	return loss / (double)(dt->nval * k);
+}
+
+int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_layer *ly)
+{
+	int64_t d = ly->d, k = dt->k;
+	double *gw = malloc((size_t)(k * d) * sizeof *gw), *gb = malloc((size_t)k * sizeof *gb);
+	float *g = malloc((size_t)(k * d + k) * sizeof *g), *v = calloc((size_t)(k * d + k), sizeof *v);
+	float *best = r->patience ? malloc((size_t)(k * d + k) * sizeof *best) : NULL;
+	if (!gw || !gb || !g || !v || (r->patience && !best)) {
+		free(gw), free(gb), free(g), free(v), free(best);
+		return -1;
+	}
+	stopper st = {0, 0};
+	int stopped = 0;
+	ly->best_epoch = 0;
+	for (int e = 0; e < r->epochs && !stopped; e++) {
+		const int64_t *order = dt->order + (int64_t)e * dt->ntrain;
+		float lr = (float)probe_lr(r, e);
+		double loss = 0;
+		for (int64_t s = 0; s < dt->ntrain; s += r->batch) {
+			int64_t nb = dt->ntrain - s < r->batch ? dt->ntrain - s : r->batch;
+			memset(gw, 0, (size_t)(k * d) * sizeof *gw);
+			memset(gb, 0, (size_t)k * sizeof *gb);
+			for (int64_t i = 0; i < nb; i++) {
+				const float *x = ly->x + order[s + i] * d;
+				const float *y = dt->y + order[s + i] * k;
+				for (int64_t j = 0; j < k; j++) {
+					double z = ly->b[j];
+					for (int64_t c = 0; c < d; c++)
+						z += (double)ly->w[j * d + c] * x[c];
+					loss += bce((float)z, y[j]);
+					double gz = (1.0 / (1.0 + exp(-z)) - y[j]) / (double)(nb * k);
+					for (int64_t c = 0; c < d; c++)
+						gw[j * d + c] += gz * x[c];
+					gb[j] += gz;
+				}
+			}
+			for (int64_t i = 0; i < k * d; i++)
+				g[i] = (float)gw[i];
+			for (int64_t j = 0; j < k; j++)
+				g[k * d + j] = (float)gb[j];
+			sgd(ly->w, v, g, k * d, lr, (float)r->momentum, (float)r->weight_decay);
+			sgd(ly->b, v + k * d, g + k * d, k, lr, (float)r->momentum, (float)r->weight_decay);
+		}
+		ly->loss[e] = (float)(loss / (double)(dt->ntrain * k));
+		ly->epochs_run = e + 1;
+		snapshot(dt, ly, e);
+		if (r->patience && dt->nval > 0)
+			stopped = stop_check(&st, val_loss_ref(dt, ly), e, r, ly, k, best, best + k * d);
+	}
+	finish(dt, r, ly, stopped, best, best ? best + k * d : NULL);
+	free(gw), free(gb), free(g), free(v), free(best);
+	return 0;
+}
+
+/* ---- all layers ---- */
+
+typedef struct {
+	const probe_data *data;   /* with on_epoch pointing at progress_locked */
+	const probe_recipe *r;
+	probe_layer *layers;
+	int *queue;               /* layer indices, largest d first */
+	int nlayers, next, failed;
+	pthread_mutex_t lock;
+	void (*progress)(void *ctx);
+	void *ctx;
+} pool;
+
+static void progress_locked(void *ctx)
+{
+	pool *p = ctx;
+	pthread_mutex_lock(&p->lock);
+	p->progress(p->ctx);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *worker(void *arg)
+{
+	pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		int i = p->next < p->nlayers ? p->queue[p->next++] : -1;
+		pthread_mutex_unlock(&p->lock);
+		if (i < 0)
+			return NULL;
+		if (probe_train_layer(p->data, p->r, &p->layers[i])) {
+			pthread_mutex_lock(&p->lock);
+			p->failed = 1;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+}
+
+int probe_train(const probe_data *data, const probe_recipe *r, probe_layer *layers, int nlayers,
+		int threads, void (*progress)(void *ctx), void *ctx)
+{
+	pool p = {.r = r, .layers = layers, .nlayers = nlayers, .progress = progress, .ctx = ctx};
+	probe_data dt = *data;
+	dt.on_epoch = progress ? progress_locked : NULL;
+	dt.ctx = &p;
+	p.data = &dt;
+	p.queue = malloc((size_t)(nlayers > 0 ? nlayers : 1) * sizeof *p.queue);
+	if (!p.queue)
+		return -1;
+	/* longest first: a wide layer started last would leave the other threads idle */
+	for (int i = 0; i < nlayers; i++) {
+		int j = i;
+		for (; j > 0 && layers[p.queue[j - 1]].d < layers[i].d; j--)
+			p.queue[j] = p.queue[j - 1];
+		p.queue[j] = i;
+	}
+	pthread_mutex_init(&p.lock, NULL);
+	int nworkers = threads < nlayers ? threads : nlayers;
+	if (nworkers <= 1) {
+		openblas_set_num_threads(threads > 0 ? threads : 1);
+		worker(&p);
+	} else {
+		/* OpenBLAS threads inside our threads would oversubscribe the cores */
+		openblas_set_num_threads(1);
+		pthread_t *tid = malloc((size_t)nworkers * sizeof *tid);
+		int started = 0;
+		if (tid)
+			for (; started < nworkers; started++)
+				if (pthread_create(&tid[started], NULL, worker, &p))
+					break;
+		if (started == 0)
+			worker(&p);
+		for (int i = 0; i < started; i++)
+			pthread_join(tid[i], NULL);
+		free(tid);
+		openblas_set_num_threads(threads);
+	}
+	pthread_mutex_destroy(&p.lock);
+	free(p.queue);
+	return p.failed ? -1 : 0;
+}
