@@ -1,0 +1,230 @@
+/* net.c: the compute core of extract-feats: convolutions, pooling, and the
+ * ResNet/VGG forward passes over CNHW activations (see net.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "net.h"
+
+/* Columns of one im2col chunk, in floats: big enough for sgemm to run at
+ * full speed, small enough to stay out of the way of a big batch. */
+#define COL_CHUNK (8u << 20)
+
+float *ls_buf_get(ls_buf *b, size_t nfloat)
+{
+	if (nfloat > b->cap) {
+		free(b->p);
+		b->p = malloc(nfloat ? nfloat * sizeof(float) : 1);
+		b->cap = b->p ? nfloat : 0;
+	}
+	return b->p;
+}
+
+/* ---- convolution ---- */
+
+/* Rows (ci,kh,kw), columns (image, oy, ox) for images [n0, n1) of the batch. */
+static void im2col(const ls_conv *c, const float *in, int n, int h, int w, int n0, int n1,
+		   int oh, int ow, float *col)
+{
+	size_t plane = (size_t)h * w, cols = (size_t)(n1 - n0) * oh * ow;
+	for (int ci = 0; ci < c->cin; ci++)
+		for (int kh = 0; kh < c->k; kh++)
+			for (int kw = 0; kw < c->k; kw++) {
+				float *dst = col + ((size_t)(ci * c->k + kh) * c->k + kw) * cols;
+				for (int im = n0; im < n1; im++) {
+					const float *src = in + ((size_t)ci * n + im) * plane;
+					for (int oy = 0; oy < oh; oy++) {
+						int y = oy * c->stride - c->pad + kh;
+						if (y < 0 || y >= h) {
+							memset(dst, 0, ow * sizeof(float));
+							dst += ow;
+							continue;
+						}
+						const float *row = src + (size_t)y * w;
+						for (int ox = 0; ox < ow; ox++) {
+							int x = ox * c->stride - c->pad + kw;
+							*dst++ = x >= 0 && x < w ? row[x] : 0.0f;
+						}
+					}
+				}
+			}
+}
+
+/* out = relu?(out + b[c] + residual), per output channel */
+static void conv_epilogue(const ls_conv *c, size_t plane, const float *residual, float *out)
+{
+	for (int co = 0; co < c->cout; co++) {
+		float *o = out + (size_t)co * plane, b = c->b[co];
+		const float *r = residual ? residual + (size_t)co * plane : NULL;
+		for (size_t i = 0; i < plane; i++) {
+			float v = o[i] + b + (r ? r[i] : 0.0f);
+			o[i] = c->relu && v < 0.0f ? 0.0f : v;
+		}
+	}
+}
+
+int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
+		    const float *residual, float *out, ls_buf *scratch)
+{
+	int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	size_t K = (size_t)c->cin * c->k * c->k, per_image = (size_t)oh * ow;
+	size_t total = per_image * n;
+	if (c->k == 1 && c->stride == 1 && c->pad == 0) {
+		/* the activation is its own column matrix */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)total, (int)K,
+			    1.0f, c->w, (int)K, in, (int)total, 0.0f, out, (int)total);
+	} else {
+		size_t per_chunk = per_image * K >= COL_CHUNK ? 1 : COL_CHUNK / (per_image * K);
+		if (per_chunk > (size_t)n)
+			per_chunk = n;
+		float *col = ls_buf_get(scratch, K * per_image * per_chunk);
+		if (!col)
+			return -1;
+		for (int n0 = 0; n0 < n; n0 += (int)per_chunk) {
+			int n1 = n0 + (int)per_chunk > n ? n : n0 + (int)per_chunk;
+			size_t cols = per_image * (n1 - n0);
+			im2col(c, in, n, h, w, n0, n1, oh, ow, col);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)cols,
+				    (int)K, 1.0f, c->w, (int)K, col, (int)cols, 0.0f,
+				    out + per_image * n0, (int)total);
+		}
+	}
+	conv_epilogue(c, total, residual, out);
+	return 0;
+}
+
+void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
+		       const float *residual, float *out)
+{
+	int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	size_t plane = (size_t)n * oh * ow;
+	for (int co = 0; co < c->cout; co++)
+		for (int im = 0; im < n; im++)
+			for (int oy = 0; oy < oh; oy++)
+				for (int ox = 0; ox < ow; ox++) {
+					double s = c->b[co];
+					for (int ci = 0; ci < c->cin; ci++)
+						for (int kh = 0; kh < c->k; kh++)
+							for (int kw = 0; kw < c->k; kw++) {
+								int y = oy * c->stride - c->pad + kh;
+								int x = ox * c->stride - c->pad + kw;
+								if (y < 0 || y >= h || x < 0 || x >= w)
+									continue;
+								s += (double)c->w[((size_t)co * c->cin + ci) * c->k * c->k + kh * c->k + kw] *
+								     in[(((size_t)ci * n + im) * h + y) * w + x];
+							}
+					size_t o = (size_t)co * plane + ((size_t)im * oh + oy) * ow + ox;
+					if (residual)
+						s += residual[o];
+					out[o] = c->relu && s < 0 ? 0.0f : (float)s;
+				}
+}
+
+/* ---- pooling ---- */
+
+void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, int pad,
+		float *out)
+{
+	int oh = ls_conv_out(h, k, stride, pad), ow = ls_conv_out(w, k, stride, pad);
+	for (size_t p = 0; p < (size_t)c * n; p++) {
+		const float *src = in + p * h * w;
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				float m = -INFINITY;
+				for (int y = oy * stride - pad; y < oy * stride - pad + k; y++)
+					for (int x = ox * stride - pad; x < ox * stride - pad + k; x++)
+						if (y >= 0 && y < h && x >= 0 && x < w && src[y * w + x] > m)
+							m = src[y * w + x];
+				*out++ = m;
+			}
+	}
+}
+
+/* torch's adaptive bins: [floor(i*in/out), ceil((i+1)*in/out)) */
+static int bin_start(int i, int in, int out) { return (int)((int64_t)i * in / out); }
+static int bin_end(int i, int in, int out) { return (int)(((int64_t)(i + 1) * in + out - 1) / out); }
+
+void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int ow, int max,
+		      float *out)
+{
+	for (size_t p = 0; p < (size_t)c * n; p++) {
+		const float *src = in + p * h * w;
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				int y0 = bin_start(oy, h, oh), y1 = bin_end(oy, h, oh);
+				int x0 = bin_start(ox, w, ow), x1 = bin_end(ox, w, ow);
+				float m = -INFINITY;
+				double s = 0;
+				for (int y = y0; y < y1; y++)
+					for (int x = x0; x < x1; x++) {
+						float v = src[y * w + x];
+						s += v;
+						if (v > m || isnan(v))
+							m = v;
+					}
+				*out++ = max ? m : (float)(s / ((y1 - y0) * (x1 - x0)));
+			}
+	}
+}
+
+int ls_pool_parse(const char *s, ls_pool *p, char *err)
+{
+	char *end;
+	p->grid = 1;
+	if (!strcmp(s, "avg"))
+		p->kind = LS_POOL_AVG;
+	else if (!strcmp(s, "max"))
+		p->kind = LS_POOL_MAX;
+	else if (!strcmp(s, "avgmax"))
+		p->kind = LS_POOL_AVGMAX;
+	else if (!strncmp(s, "grid:", 5)) {
+		long g = strtol(s + 5, &end, 10);
+		if (end == s + 5 || *end || g < 1 || g > 64) {
+			snprintf(err, ST_ERRLEN, "bad --pool '%s': expected grid:S with S in 1..64", s);
+			return -1;
+		}
+		p->kind = LS_POOL_GRID;
+		p->grid = (int)g;
+	} else {
+		snprintf(err, ST_ERRLEN, "bad --pool '%s': expected avg, max, avgmax or grid:S", s);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t ls_pool_dim(const ls_pool *p, int c)
+{
+	return p->kind == LS_POOL_AVGMAX ? 2 * (int64_t)c : (int64_t)c * p->grid * p->grid;
+}
+
+void ls_cn_to_rows(const float *cn, int c, int n, int s, float *out, int64_t ld, int64_t off)
+{
+	for (int ch = 0; ch < c; ch++)
+		for (int im = 0; im < n; im++)
+			memcpy(out + im * ld + off + (int64_t)ch * s, cn + ((size_t)ch * n + im) * s,
+			       s * sizeof(float));
+}
+
+int ls_pool_apply(const ls_pool *p, const float *act, int c, int n, int h, int w, float *out,
+		  char *err)
+{
+	int g = p->grid, s = g * g;
+	int64_t D = ls_pool_dim(p, c);
+	float *tmp = malloc((size_t)c * n * s * sizeof(float));
+	if (!tmp) {
+		snprintf(err, ST_ERRLEN, "out of memory pooling %d channels", c);
+		return -1;
+	}
+	if (p->kind == LS_POOL_AVGMAX) {
+		ls_adaptive_pool(act, c, n, h, w, 1, 1, 0, tmp);
+		ls_cn_to_rows(tmp, c, n, 1, out, D, 0);
+		ls_adaptive_pool(act, c, n, h, w, 1, 1, 1, tmp);
+		ls_cn_to_rows(tmp, c, n, 1, out, D, c);
+	} else {
+		ls_adaptive_pool(act, c, n, h, w, g, g, p->kind == LS_POOL_MAX, tmp);
+		ls_cn_to_rows(tmp, c, n, s, out, D, 0);
+	}
+	free(tmp);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* net.h: torchvision ResNet and VGG forward passes on the CPU, with the taps
+ * of contract section 5 (docs/extract-feats.md).
+ *
+ * A model is a torchvision state_dict in safetensors (F32, F16 or BF16);
+ * channel counts come from the tensor shapes, eval-mode BatchNorm is folded
+ * into the convolutions at load time. Inside, activations are kept
+ * channel-major, [C][N][H][W] ("CNHW"), so that every convolution of a whole
+ * batch is one matrix product W[Cout][Cin*k*k] x columns[Cin*k*k][N*H*W]
+ * (OpenBLAS sgemm after im2col; a 1x1 stride-1 convolution needs no im2col).
+ * ls_conv_reference is the plain loop beside that fast path.
+ *
+ * Nothing here exits: errors go to a caller's err[ST_ERRLEN]. */
+#ifndef LS_NET_H
+#define LS_NET_H
+
+#include <stdint.h>
+#include "st.h"
+
+/* One convolution with its BatchNorm folded in (and the ReLU, if any, fused). */
+typedef struct {
+	int cin, cout, k, stride, pad, relu;
+	float *w;   /* [cout][cin*k*k] */
+	float *b;   /* [cout] */
+} ls_conv;
+
+static inline int ls_conv_out(int in, int k, int stride, int pad)
+{
+	return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+}
+
+/* Scratch memory that grows on demand and is reused between calls. */
+typedef struct { float *p; size_t cap; } ls_buf;
+float *ls_buf_get(ls_buf *b, size_t nfloat);   /* NULL when out of memory */
+
+/* out[cout][n][oh][ow] = relu?(conv(in) + b + residual); residual may be NULL.
+ * The fast path (im2col + sgemm, columns in scratch) and the reference
+ * (direct loops) compute the same thing. 0, or -1 when out of memory. */
+int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
+		    const float *residual, float *out, ls_buf *scratch);
+void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
+		       const float *residual, float *out);
+
+/* k x k max pooling, -inf padding (torch.nn.MaxPool2d, floor mode), CNHW. */
+void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, int pad,
+		float *out);
+/* torch's adaptive average (max != 0: max) pooling to oh x ow, CNHW -> [c][n][oh][ow]. */
+void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int ow, int max,
+		      float *out);
+
+/* [c][n][s] -> out[n][ld] with channel ch at columns off + ch*s .. off + ch*s + s-1 */
+void ls_cn_to_rows(const float *cn, int c, int n, int s, float *out, int64_t ld, int64_t off);
+
+/* ---- pooled features of a tap: --pool avg|max|avgmax|grid:S ---- */
+typedef struct { enum { LS_POOL_AVG, LS_POOL_MAX, LS_POOL_AVGMAX, LS_POOL_GRID } kind; int grid; } ls_pool;
+int ls_pool_parse(const char *s, ls_pool *p, char *err);
+int64_t ls_pool_dim(const ls_pool *p, int c);   /* D for c channels */
+/* act CNHW [c][n][h][w] -> out [n][D] (grid: torch's flatten of [c][S][S]; avgmax: avg then max) */
+int ls_pool_apply(const ls_pool *p, const float *act, int c, int n, int h, int w, float *out,
+		  char *err);
+
+/* ---- networks ---- */
+typedef struct ls_net ls_net;
+
+/* arch: resnet18|34|50|101|152, vgg11|13|16|19[_bn]; head (VGG only): NULL or
+ * "torchvision" (adaptive 7x7 average pool + classifier.0/3/6) or "gap"
+ * (global average pool + classifier.0). Every weight is checked against the
+ * shape the architecture implies; leftovers that the arch does not use are an
+ * error too (a resnet34 file read as resnet18). */
+ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, char *err);
+void ls_net_free(ls_net *net);
+/* Use the plain reference convolution instead of the fast path. */
+void ls_net_set_reference(ls_net *net, int on);
+
+int ls_net_ntaps(const ls_net *net);
+const char *ls_net_tap_name(const ls_net *net, int tap);  /* torchvision module name */
+int ls_net_tap_channels(const ls_net *net, int tap);
+int ls_net_classes(const ls_net *net);                     /* K of the head */
+
+/* Called at each tap with the activation of the batch, CNHW. */
+typedef int (*ls_tap_fn)(void *ctx, int tap, const float *act, int c, int n, int h, int w,
+			 char *err);
+
+/* images: [n][3][h][w] (NCHW, normalised); logits: [n][K]. tap may be NULL.
+ * Returns 0, or -1 with err filled (input too small for the arch, a tap callback's
+ * failure, out of memory). */
+int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn tap,
+		   void *ctx, float *logits, char *err);
+
+/* Floating-point operations (2 per multiply-add, convolutions and linear layers)
+ * of one image of h x w, cumulative: flops[t] from the input up to tap t,
+ * flops[ntaps] the whole network with its head. 0, or -1 if the input is too small. */
+int ls_net_flops(const ls_net *net, int h, int w, double *flops, char *err);
+
+#endif

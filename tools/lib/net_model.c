@@ -1,0 +1,593 @@
+/* net_model.c: torchvision ResNet and VGG: loading a state_dict (shapes
+ * checked, BatchNorm folded) and the forward pass with taps (see net.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "net.h"
+
+#define BN_EPS 1e-5        /* torch.nn.BatchNorm2d's default */
+#define MAX_CHANNELS 65536 /* keeps every index product inside int */
+#define VGG_POOL 7         /* torchvision VGG's AdaptiveAvgPool2d((7, 7)) */
+#define NBUF 5
+
+enum { FAM_RESNET, FAM_VGG };
+enum { HEAD_FC, HEAD_VGG, HEAD_GAP };
+
+typedef struct { ls_conv c[3]; int nc, has_down; ls_conv down; } res_block;
+typedef struct { int in, out, relu; float *w, *b; } linear;
+
+struct ls_net {
+	int family, head, reference;
+	ls_conv stem;                    /* ResNet */
+	res_block *blocks;
+	int nblocks;
+	ls_conv *convs;                  /* VGG */
+	uint8_t *pool_after;
+	int nconv;
+	linear fc[3];
+	int nfc;
+	int ntaps, K;
+	char (*tap_name)[32];
+	int *tap_c;
+	ls_buf buf[NBUF], scratch, head_buf;
+};
+
+static const struct { const char *name; int bottleneck, depth[4]; } resnets[] = {
+	{"resnet18", 0, {2, 2, 2, 2}}, {"resnet34", 0, {3, 4, 6, 3}},
+	{"resnet50", 1, {3, 4, 6, 3}}, {"resnet101", 1, {3, 4, 23, 3}},
+	{"resnet152", 1, {3, 8, 36, 3}},
+};
+/* convolutions per stage, each stage ending in a 2x2 max pool (torchvision cfgs A, B, D, E) */
+static const struct { const char *name; int convs[5]; } vggs[] = {
+	{"vgg11", {1, 1, 2, 2, 2}}, {"vgg13", {2, 2, 2, 2, 2}},
+	{"vgg16", {2, 2, 3, 3, 3}}, {"vgg19", {2, 2, 4, 4, 4}},
+};
+
+/* ---- loading ---- */
+
+typedef struct {
+	const st_file *f;
+	uint8_t *used;   /* per tensor of f */
+	char *err;
+} loader;
+
+static void shape_str(char *s, size_t len, int ndim, const int64_t *shape)
+{
+	size_t k = snprintf(s, len, "[");
+	for (int i = 0; i < ndim && k < len; i++)
+		k += shape[i] < 0 ? snprintf(s + k, len - k, "%s?", i ? "," : "")
+				  : snprintf(s + k, len - k, "%s%lld", i ? "," : "", (long long)shape[i]);
+	if (k < len)
+		snprintf(s + k, len - k, "]");
+}
+
+/* The weight KEY as floats, its shape checked against want (-1: any size >= 1)
+ * and its values against NaN/Inf; got receives the shape. NULL with err set. */
+static float *take(loader *L, const char *key, int ndim, const int64_t *want, int64_t *got)
+{
+	char ws[128], gs[128];
+	st_tensor *t = st_find(L->f, key);
+	shape_str(ws, sizeof ws, ndim, want);
+	if (!t) {
+		snprintf(L->err, ST_ERRLEN, "missing weight '%s' (expected shape %s)", key, ws);
+		return NULL;
+	}
+	if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
+		snprintf(L->err, ST_ERRLEN, "weight '%s' has dtype %s, expected F32, F16 or BF16", key,
+			 st_dtype_name(t->dtype));
+		return NULL;
+	}
+	int ok = t->ndim == ndim;
+	for (int i = 0; ok && i < ndim; i++)
+		ok = want[i] < 0 ? t->shape[i] >= 1 && t->shape[i] <= MAX_CHANNELS : t->shape[i] == want[i];
+	if (!ok) {
+		shape_str(gs, sizeof gs, t->ndim, t->shape);
+		snprintf(L->err, ST_ERRLEN, "weight '%s' has shape %s, expected %s", key, gs, ws);
+		return NULL;
+	}
+	float *v = st_to_f32(t);
+	if (!v) {
+		snprintf(L->err, ST_ERRLEN, "weight '%s': out of memory", key);
+		return NULL;
+	}
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(v[i])) {
+			snprintf(L->err, ST_ERRLEN, "weight '%s' holds %g at element %lld, expected a finite number",
+				 key, v[i], (long long)i);
+			free(v);
+			return NULL;
+		}
+	L->used[t - L->f->t] = 1;
+	memcpy(got, t->shape, ndim * sizeof *got);
+	return v;
+}
+
+static float *take1(loader *L, const char *prefix, const char *what, int64_t n)
+{
+	char key[160];
+	int64_t got;
+	snprintf(key, sizeof key, "%s.%s", prefix, what);
+	return take(L, key, 1, &n, &got);
+}
+
+/* eval-mode BatchNorm after the convolution: y = (x - mean) / sqrt(var + eps) * gamma + beta */
+static int fold_bn(loader *L, const char *bn, ls_conv *c)
+{
+	static const char *parts[4] = {"weight", "bias", "running_mean", "running_var"};
+	float *p[4] = {0};
+	int rc = 0;
+	for (int i = 0; i < 4 && !rc; i++)
+		rc = (p[i] = take1(L, bn, parts[i], c->cout)) ? 0 : -1;
+	size_t K = (size_t)c->cin * c->k * c->k;
+	for (int co = 0; co < c->cout && !rc; co++) {
+		if (!(p[3][co] >= 0)) {
+			snprintf(L->err, ST_ERRLEN, "weight '%s.running_var' holds %g at element %d, expected >= 0",
+				 bn, p[3][co], co);
+			rc = -1;
+			break;
+		}
+		float scale = (float)(p[0][co] / sqrt((double)p[3][co] + BN_EPS));
+		for (size_t i = 0; i < K; i++)
+			c->w[co * K + i] *= scale;
+		c->b[co] = (c->b[co] - p[2][co]) * scale + p[1][co];
+	}
+	for (int i = 0; i < 4; i++)
+		free(p[i]);
+	return rc;
+}
+
+/* CONV.weight [cout, cin, k, k] (cout < 0: any), CONV.bias when bias, then BN (NULL: none) */
+static int load_conv(loader *L, const char *conv, const char *bn, int cin, int cout, int k,
+		     int stride, int bias, int relu, ls_conv *c)
+{
+	char key[160];
+	int64_t want[4] = {cout, cin, k, k}, got[4];
+	snprintf(key, sizeof key, "%s.weight", conv);
+	if (!(c->w = take(L, key, 4, want, got)))
+		return -1;
+	c->cin = cin, c->cout = (int)got[0], c->k = k, c->stride = stride, c->pad = k / 2, c->relu = relu;
+	if (!(c->b = calloc(c->cout, sizeof(float)))) {
+		snprintf(L->err, ST_ERRLEN, "'%s': out of memory", conv);
+		return -1;
+	}
+	if (bias) {
+		float *b = take1(L, conv, "bias", c->cout);
+		if (!b)
+			return -1;
+		memcpy(c->b, b, c->cout * sizeof(float));
+		free(b);
+	}
+	return bn ? fold_bn(L, bn, c) : 0;
+}
+
+static int load_linear(loader *L, const char *name, int in, int relu, linear *fc)
+{
+	char key[160];
+	int64_t want[2] = {-1, in}, got[2];
+	snprintf(key, sizeof key, "%s.weight", name);
+	if (!(fc->w = take(L, key, 2, want, got)))
+		return -1;
+	fc->in = in, fc->out = (int)got[0], fc->relu = relu;
+	return (fc->b = take1(L, name, "bias", fc->out)) ? 0 : -1;
+}
+
+static int add_tap(ls_net *net, const char *name, int channels)
+{
+	void *p = realloc(net->tap_name, (net->ntaps + 1) * sizeof *net->tap_name);
+	if (p)
+		net->tap_name = p;
+	void *q = realloc(net->tap_c, (net->ntaps + 1) * sizeof *net->tap_c);
+	if (q)
+		net->tap_c = q;
+	if (!p || !q)
+		return -1;
+	snprintf(net->tap_name[net->ntaps], sizeof *net->tap_name, "%s", name);
+	net->tap_c[net->ntaps++] = channels;
+	return 0;
+}
+
+static int load_resnet(ls_net *net, loader *L, int bottleneck, const int depth[4])
+{
+	char p[64], a[96], b[96];
+	if (load_conv(L, "conv1", "bn1", 3, -1, 7, 2, 0, 1, &net->stem) ||
+	    add_tap(net, "maxpool", net->stem.cout))
+		return -1;
+	for (int s = 0; s < 4; s++)
+		net->nblocks += depth[s];
+	if (!(net->blocks = calloc(net->nblocks, sizeof *net->blocks)))
+		return -1;
+	int cin = net->stem.cout, bi = 0;
+	for (int s = 0; s < 4; s++)
+		for (int j = 0; j < depth[s]; j++, bi++) {
+			res_block *blk = &net->blocks[bi];
+			int stride = s > 0 && j == 0 ? 2 : 1, c = cin;
+			snprintf(p, sizeof p, "layer%d.%d", s + 1, j);
+			/* torchvision >= 0.5 strides in the 3x3 convolution of a bottleneck */
+			int ks[3] = {bottleneck ? 1 : 3, 3, 1}, st[3] = {bottleneck ? 1 : stride, bottleneck ? stride : 1, 1};
+			blk->nc = bottleneck ? 3 : 2;
+			for (int i = 0; i < blk->nc; i++) {
+				snprintf(a, sizeof a, "%s.conv%d", p, i + 1);
+				snprintf(b, sizeof b, "%s.bn%d", p, i + 1);
+				if (load_conv(L, a, b, c, -1, ks[i], st[i], 0, 1, &blk->c[i]))
+					return -1;
+				c = blk->c[i].cout;
+			}
+			snprintf(a, sizeof a, "%s.downsample.0.weight", p);
+			blk->has_down = stride != 1 || c != cin || st_find(L->f, a);
+			snprintf(a, sizeof a, "%s.downsample.0", p);
+			snprintf(b, sizeof b, "%s.downsample.1", p);
+			if (blk->has_down && load_conv(L, a, b, cin, c, 1, stride, 0, 0, &blk->down))
+				return -1;
+			if (add_tap(net, p, c))
+				return -1;
+			cin = c;
+		}
+	net->nfc = 1;
+	return load_linear(L, "fc", cin, 0, &net->fc[0]);
+}
+
+static int load_vgg(ls_net *net, loader *L, int bn, const int convs[5])
+{
+	char a[64], b[64];
+	for (int s = 0; s < 5; s++)
+		net->nconv += convs[s];
+	net->convs = calloc(net->nconv, sizeof *net->convs);
+	net->pool_after = calloc(net->nconv, 1);
+	if (!net->convs || !net->pool_after)
+		return -1;
+	int idx = 0, cin = 3, ci = 0;
+	for (int s = 0; s < 5; s++) {
+		for (int j = 0; j < convs[s]; j++, ci++) {
+			snprintf(a, sizeof a, "features.%d", idx);
+			snprintf(b, sizeof b, "features.%d", idx + 1);
+			if (load_conv(L, a, bn ? b : NULL, cin, -1, 3, 1, 1, 1, &net->convs[ci]))
+				return -1;
+			cin = net->convs[ci].cout;
+			idx += bn ? 2 : 1;                     /* the ReLU */
+			snprintf(a, sizeof a, "features.%d", idx++);
+			if (add_tap(net, a, cin))
+				return -1;
+		}
+		net->pool_after[ci - 1] = 1;
+		idx++;
+	}
+	if (net->head == HEAD_GAP) {
+		net->nfc = 1;
+		return load_linear(L, "classifier.0", cin, 0, &net->fc[0]);
+	}
+	net->nfc = 3;
+	return load_linear(L, "classifier.0", cin * VGG_POOL * VGG_POOL, 1, &net->fc[0]) ||
+	       load_linear(L, "classifier.3", net->fc[0].out, 1, &net->fc[1]) ||
+	       load_linear(L, "classifier.6", net->fc[1].out, 0, &net->fc[2]) ? -1 : 0;
+}
+
+/* A weight the arch did not use means the file is another arch (or damaged). */
+static int check_leftovers(const loader *L, const char *arch)
+{
+	for (int i = 0; i < L->f->n; i++) {
+		const char *name = L->f->t[i].name;
+		size_t len = strlen(name), tail = strlen(".num_batches_tracked");
+		if (L->used[i] || (len > tail && !strcmp(name + len - tail, ".num_batches_tracked")))
+			continue;
+		snprintf(L->err, ST_ERRLEN, "weight '%s' is not part of %s (wrong --arch or --head?)", name, arch);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_head(const char *head, ls_net *net, char *err)
+{
+	if (!head || !*head || !strcmp(head, "torchvision"))
+		net->head = net->family == FAM_VGG ? HEAD_VGG : HEAD_FC;
+	else if (!strcmp(head, "gap"))
+		net->head = net->family == FAM_VGG ? HEAD_GAP : HEAD_FC;
+	else {
+		snprintf(err, ST_ERRLEN, "unknown head '%s': expected torchvision or gap", head);
+		return -1;
+	}
+	return 0;
+}
+
+ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, char *err)
+{
+	ls_net *net = calloc(1, sizeof *net);
+	loader L = {weights, calloc(weights->n + 1, 1), err};
+	int rc = -1, found = 0;
+	if (!net || !L.used) {
+		snprintf(err, ST_ERRLEN, "out of memory");
+		goto done;
+	}
+	*err = 0;
+	for (size_t i = 0; i < sizeof resnets / sizeof *resnets && !found; i++)
+		if (!strcmp(arch, resnets[i].name)) {
+			found = 1;
+			net->family = FAM_RESNET;
+			rc = parse_head(head, net, err) ||
+			     load_resnet(net, &L, resnets[i].bottleneck, resnets[i].depth) ? -1 : 0;
+		}
+	for (size_t i = 0; i < sizeof vggs / sizeof *vggs && !found; i++) {
+		size_t len = strlen(vggs[i].name);
+		if (!strncmp(arch, vggs[i].name, len) && (!arch[len] || !strcmp(arch + len, "_bn"))) {
+			found = 1;
+			net->family = FAM_VGG;
+			rc = parse_head(head, net, err) ||
+			     load_vgg(net, &L, arch[len] != 0, vggs[i].convs) ? -1 : 0;
+		}
+	}
+	if (!found)
+		snprintf(err, ST_ERRLEN, "unknown arch '%s': expected resnet18, resnet34, resnet50, resnet101, "
+			 "resnet152, vgg11, vgg13, vgg16, vgg19 or a vgg with _bn", arch);
+	if (!rc)
+		rc = check_leftovers(&L, arch);
+	if (!rc)
+		net->K = net->fc[net->nfc - 1].out;
+	else if (!*err)
+		snprintf(err, ST_ERRLEN, "out of memory");
+done:
+	free(L.used);
+	if (rc) {
+		ls_net_free(net);
+		return NULL;
+	}
+	return net;
+}
+
+static void conv_free(ls_conv *c)
+{
+	free(c->w);
+	free(c->b);
+}
+
+void ls_net_free(ls_net *net)
+{
+	if (!net)
+		return;
+	conv_free(&net->stem);
+	for (int i = 0; i < net->nblocks; i++) {
+		for (int j = 0; j < 3; j++)
+			conv_free(&net->blocks[i].c[j]);
+		conv_free(&net->blocks[i].down);
+	}
+	for (int i = 0; i < net->nconv; i++)
+		conv_free(&net->convs[i]);
+	for (int i = 0; i < 3; i++) {
+		free(net->fc[i].w);
+		free(net->fc[i].b);
+	}
+	for (int i = 0; i < NBUF; i++)
+		free(net->buf[i].p);
+	free(net->scratch.p);
+	free(net->head_buf.p);
+	free(net->blocks);
+	free(net->convs);
+	free(net->pool_after);
+	free(net->tap_name);
+	free(net->tap_c);
+	free(net);
+}
+
+void ls_net_set_reference(ls_net *net, int on) { net->reference = on; }
+int ls_net_ntaps(const ls_net *net) { return net->ntaps; }
+const char *ls_net_tap_name(const ls_net *net, int tap) { return net->tap_name[tap]; }
+int ls_net_tap_channels(const ls_net *net, int tap) { return net->tap_c[tap]; }
+int ls_net_classes(const ls_net *net) { return net->K; }
+
+/* ---- forward ----
+ * One walk serves both the real pass and the FLOP count (dry: no data). */
+
+typedef struct {
+	ls_net *net;
+	int n, dry, c, h, w, cur;   /* the current activation: buf[cur], c x h x w per image */
+	ls_tap_fn tap;
+	void *ctx;
+	double flops, *tap_flops;
+	char *err;
+} walk;
+
+static float *cur(walk *r) { return r->net->buf[r->cur].p; }
+
+static float *buf(walk *r, int i, size_t per_image)
+{
+	if (r->dry)
+		return NULL;
+	float *p = ls_buf_get(&r->net->buf[i], per_image * r->n);
+	if (!p)
+		snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n);
+	return p;
+}
+
+static int too_small(walk *r, const char *what)
+{
+	snprintf(r->err, ST_ERRLEN, "the input is too small for this network: nothing left after %s", what);
+	return -1;
+}
+
+/* buf[dst] = conv(in), from in (c x h x w) */
+static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *res, int dst,
+		int *oh, int *ow)
+{
+	*oh = ls_conv_out(h, c->k, c->stride, c->pad), *ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	if (*oh < 1 || *ow < 1)
+		return too_small(r, "a convolution");
+	r->flops += 2.0 * c->cout * c->cin * c->k * c->k * *oh * *ow;
+	float *out = buf(r, dst, (size_t)c->cout * *oh * *ow);
+	if (r->dry)
+		return 0;
+	if (!out)
+		return -1;
+	if (r->net->reference)
+		ls_conv_reference(c, r->net->buf[in].p, r->n, h, w, res, out);
+	else if (ls_conv_forward(c, r->net->buf[in].p, r->n, h, w, res, out, &r->net->scratch))
+		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+	return 0;
+}
+
+static int maxpool(walk *r, int k, int stride, int pad, int dst)
+{
+	int oh = ls_conv_out(r->h, k, stride, pad), ow = ls_conv_out(r->w, k, stride, pad);
+	if (oh < 1 || ow < 1)
+		return too_small(r, "a max pool");
+	float *out = buf(r, dst, (size_t)r->c * oh * ow);
+	if (!r->dry && !out)
+		return -1;
+	if (!r->dry)
+		ls_maxpool(cur(r), r->c, r->n, r->h, r->w, k, stride, pad, out);
+	r->cur = dst, r->h = oh, r->w = ow;
+	return 0;
+}
+
+static int tap(walk *r, int t)
+{
+	r->tap_flops[t] = r->flops;
+	return r->dry || !r->tap ? 0 : r->tap(r->ctx, t, cur(r), r->c, r->n, r->h, r->w, r->err);
+}
+
+static int next_buf(int i) { return (i + 1) % NBUF; }
+
+static int res_block_forward(walk *r, const res_block *blk)
+{
+	int in = r->cur, h = r->h, w = r->w, oh, ow;
+	int idn = (in + 1) % NBUF, t1 = (in + 2) % NBUF, t2 = (in + 3) % NBUF, out = (in + 4) % NBUF;
+	const float *res = cur(r);
+	if (blk->has_down) {
+		if (conv(r, &blk->down, in, h, w, NULL, idn, &oh, &ow))
+			return -1;
+		res = r->dry ? NULL : r->net->buf[idn].p;
+	}
+	int src = in, tmp[2] = {t1, t2};
+	for (int i = 0; i < blk->nc; i++) {
+		int last = i == blk->nc - 1, dst = last ? out : tmp[i];
+		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, &oh, &ow))
+			return -1;
+		src = dst, h = oh, w = ow;
+	}
+	r->cur = out, r->c = blk->c[blk->nc - 1].cout, r->h = h, r->w = w;
+	return 0;
+}
+
+/* out[n][fc.out] = relu?(x W^T + b) */
+static void linear_forward(const linear *fc, const float *x, int n, int reference, float *out)
+{
+	if (reference) {
+		for (int i = 0; i < n; i++)
+			for (int o = 0; o < fc->out; o++) {
+				double s = 0;
+				for (int k = 0; k < fc->in; k++)
+					s += (double)x[(size_t)i * fc->in + k] * fc->w[(size_t)o * fc->in + k];
+				out[(size_t)i * fc->out + o] = (float)s;
+			}
+	} else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, fc->out, fc->in, 1.0f, x, fc->in,
+			    fc->w, fc->in, 0.0f, out, fc->out);
+	for (int i = 0; i < n; i++)
+		for (int o = 0; o < fc->out; o++) {
+			float *v = &out[(size_t)i * fc->out + o];
+			*v += fc->b[o];
+			if (fc->relu && *v < 0)
+				*v = 0;
+		}
+}
+
+static int head_forward(walk *r, float *logits)
+{
+	ls_net *net = r->net;
+	int s = net->head == HEAD_VGG ? VGG_POOL : 1;
+	for (int i = 0; i < net->nfc; i++)
+		r->flops += 2.0 * net->fc[i].in * net->fc[i].out;
+	if (r->dry)
+		return 0;
+	size_t width = (size_t)r->c * s * s;
+	for (int i = 0; i < net->nfc; i++)
+		width = width > (size_t)net->fc[i].out ? width : (size_t)net->fc[i].out;
+	/* pooled [c][n][s*s], then rows ping-ponging between two halves */
+	float *p = ls_buf_get(&net->head_buf, width * r->n * 3);
+	if (!p)
+		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+	float *x = p + width * r->n, *y = x + width * r->n;
+	ls_adaptive_pool(cur(r), r->c, r->n, r->h, r->w, s, s, 0, p);
+	ls_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
+	for (int i = 0; i < net->nfc; i++) {
+		float *o = i == net->nfc - 1 ? logits : y;
+		linear_forward(&net->fc[i], x, r->n, net->reference, o);
+		y = x, x = o;
+	}
+	return 0;
+}
+
+/* NCHW images -> CNHW buf[0] */
+static int input(walk *r, const float *images)
+{
+	size_t plane = (size_t)r->h * r->w;
+	float *x = buf(r, 0, 3 * plane);
+	if (!r->dry && !x)
+		return -1;
+	for (int c = 0; !r->dry && c < 3; c++)
+		for (int i = 0; i < r->n; i++)
+			memcpy(x + ((size_t)c * r->n + i) * plane, images + ((size_t)i * 3 + c) * plane,
+			       plane * sizeof(float));
+	r->cur = 0, r->c = 3;
+	return 0;
+}
+
+static int resnet_forward(walk *r)
+{
+	int oh, ow;
+	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, &oh, &ow))
+		return -1;
+	r->cur = 1, r->c = r->net->stem.cout, r->h = oh, r->w = ow;
+	if (maxpool(r, 3, 2, 1, 2) || tap(r, 0))
+		return -1;
+	for (int i = 0; i < r->net->nblocks; i++)
+		if (res_block_forward(r, &r->net->blocks[i]) || tap(r, i + 1))
+			return -1;
+	return 0;
+}
+
+static int vgg_forward(walk *r)
+{
+	for (int i = 0; i < r->net->nconv; i++) {
+		const ls_conv *c = &r->net->convs[i];
+		int dst = next_buf(r->cur), oh, ow;
+		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, &oh, &ow))
+			return -1;
+		r->cur = dst, r->c = c->cout, r->h = oh, r->w = ow;
+		if (tap(r, i) || (r->net->pool_after[i] && maxpool(r, 2, 2, 0, next_buf(r->cur))))
+			return -1;
+	}
+	return 0;
+}
+
+static int run(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn fn, void *ctx,
+	       float *logits, double *tap_flops, char *err)
+{
+	walk r = {net, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, err};
+	if (n < 1 || h < 1 || w < 1) {
+		snprintf(err, ST_ERRLEN, "empty input: %d images of %dx%d", n, h, w);
+		return -1;
+	}
+	if (input(&r, images) ||
+	    (net->family == FAM_RESNET ? resnet_forward(&r) : vgg_forward(&r)) ||
+	    head_forward(&r, logits))
+		return -1;
+	tap_flops[net->ntaps] = r.flops;
+	return 0;
+}
+
+int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn tap,
+		   void *ctx, float *logits, char *err)
+{
+	double *flops = malloc((net->ntaps + 1) * sizeof *flops);
+	if (!flops)
+		return snprintf(err, ST_ERRLEN, "out of memory"), -1;
+	int rc = run(net, images, n, h, w, tap, ctx, logits, flops, err);
+	free(flops);
+	return rc;
+}
+
+int ls_net_flops(const ls_net *net, int h, int w, double *flops, char *err)
+{
+	return run((ls_net *)net, NULL, 1, h, w, NULL, NULL, NULL, flops, err);
+}
