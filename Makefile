@@ -74,7 +74,7 @@ $(BUILD)/tools/%.o: tools/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
-$(BIN)/%: $$(patsubst tools/%.c,$(BUILD)/tools/%.o,$$(wildcard tools/$$*/*.c)) $(LIB_A)
+$(BIN)/%: $$(foreach s,$$(wildcard tools/$$*/*.c),$(BUILD)/$$(basename $$s).o) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LDLIBS)
 

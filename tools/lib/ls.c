@@ -41,8 +41,11 @@ static void on_signal(int sig)
 void ls_init(int argc, char **argv, const char *prog)
 {
 	ls_prog = prog;
+	/* getopt permutes argv: keep the order as typed for `history` */
 	saved_argc = argc;
-	saved_argv = argv;
+	saved_argv = ls_malloc(sizeof *saved_argv * (size_t)(argc + 1));
+	for (int i = 0; i < argc; i++) saved_argv[i] = ls_strdup(argv[i]);
+	saved_argv[argc] = NULL;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	ls_opts.threads = n > 0 ? (int)n : 1;
 	/* a closed pipe must surface as a write error, not a silent kill */
@@ -160,7 +163,7 @@ static void format_default(const ls_opt *o, char *buf, size_t n)
 	case LS_INT: snprintf(buf, n, "%d", *(int *)o->dst); break;
 	case LS_DOUBLE: snprintf(buf, n, "%g", *(double *)o->dst); break;
 	case LS_STR: if (*(const char **)o->dst) snprintf(buf, n, "%s", *(const char **)o->dst); break;
-	case LS_FLAG: break;
+	case LS_FLAG: case LS_LIST: break;
 	}
 }
 
@@ -192,6 +195,12 @@ static void set_opt(const ls_opt *o, const char *arg)
 	switch (o->kind) {
 	case LS_FLAG: *(int *)o->dst = 1; break;
 	case LS_STR: *(const char **)o->dst = arg; break;
+	case LS_LIST: {
+		ls_list *l = o->dst;
+		l->v = ls_realloc(l->v, sizeof *l->v * (size_t)(l->n + 1));
+		l->v[l->n++] = arg;
+		break;
+	}
 	case LS_INT: {
 		errno = 0;
 		long v = strtol(arg, &end, 10);
@@ -217,8 +226,8 @@ int ls_parse(int argc, char **argv, const ls_opt *opts, const char *usage, const
 	int n = count_opts(opts), nc = count_opts(common_opts), total = n + nc;
 	const ls_opt **all = ls_malloc(sizeof *all * (size_t)total);
 	struct option *lo = ls_calloc((size_t)total + 3, sizeof *lo);
-	char shorts[3 * 64 + 4] = "+h";
-	size_t sl = 2;
+	char shorts[3 * 64 + 4] = "h";
+	size_t sl = strlen(shorts);
 	for (int i = 0; i < total; i++) {
 		const ls_opt *o = i < n ? &opts[i] : &common_opts[i - n];
 		all[i] = o;

@@ -33,12 +33,14 @@ size_t ls_mul(size_t a, size_t b, const char *what);
 /* ---- options ----
  * A table of options; --help prints each with its current value as default.
  * Every tool gets -o/--output, -t/--threads, -q/--quiet, --progress, -h/--help, --version. */
-typedef enum { LS_FLAG, LS_INT, LS_DOUBLE, LS_STR } ls_optkind;
+typedef enum { LS_FLAG, LS_INT, LS_DOUBLE, LS_STR, LS_LIST } ls_optkind;
+/* LS_LIST: a repeatable option; every value in order */
+typedef struct { const char **v; int n; } ls_list;
 typedef struct {
 	const char *name;    /* long name without dashes */
 	char shortname;      /* 0 for none */
 	ls_optkind kind;
-	void *dst;           /* int*, int*, double*, const char** */
+	void *dst;           /* int*, int*, double*, const char**, ls_list* */
 	const char *arg;     /* placeholder in help, e.g. "N", "FILE" */
 	const char *help;
 } ls_opt;

@@ -1,0 +1,373 @@
+/* tensors: look into, cut and join safetensors files; NumPy interop. */
+#include "ls.h"
+#include "npy.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *about =
+	"Commands:\n"
+	"  info [FILE]                 names, dtypes, shapes, sizes and metadata\n"
+	"  dump NAME [FILE]            a tensor as TSV, one row per leading index (--rows A:B)\n"
+	"  pick NAME... [-i FILE]      keep only these tensors (streams; metadata kept)\n"
+	"  drop NAME... [-i FILE]      remove these tensors (streams; metadata kept)\n"
+	"  merge FILE...               union of the tensors of several files (a name twice is an error)\n"
+	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
+	"                              (metadata `ids` lists are joined, `history` is taken from the first)\n"
+	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays (--meta KEY=VALUE ...)\n"
+	"  to-npy NAME [FILE]          one tensor as a NumPy .npy array (BF16 is widened to float32)\n"
+	"\n"
+	"FILE '-' or absent means standard input; -o FILE (default '-') the output.\n"
+	"Examples:\n"
+	"  tensors info feats.safetensors\n"
+	"  tensors pick prob labels < run.safetensors | tensors dump prob --rows 0:2\n"
+	"  tensors cat shard0.st shard1.st -o all.st";
+
+static const char *rows_opt, *input_opt = "-";
+
+static void usage_die(void)
+{
+	ls_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
+}
+
+/* ---- info ---- */
+
+static void human_size(char *buf, size_t n, uint64_t b)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) { v /= 1024; u++; }
+	if (u == 0) snprintf(buf, n, "%" PRIu64 " B", b);
+	else snprintf(buf, n, "%.1f %s", v, units[u]);
+}
+
+static void shape_str(char *buf, size_t n, const st_tensor *t)
+{
+	size_t k = (size_t)snprintf(buf, n, "[");
+	for (int d = 0; d < t->ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, d ? "," : "", t->shape[d]);
+	if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+static void print_info(FILE *out, const st_file *f, const char *name)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < f->n; i++) total += st_nbytes(&f->t[i]);
+	char sz[32];
+	human_size(sz, sizeof sz, total);
+	fprintf(out, "file\t%s\ntensors\t%d\ndata\t%" PRIu64 " bytes (%s)\n", name, f->n, total, sz);
+	fprintf(out, "\n%-24s %-5s %-22s %14s  %s\n", "name", "dtype", "shape", "bytes", "offsets");
+	for (int i = 0; i < f->n; i++) {
+		const st_tensor *t = &f->t[i];
+		char sh[160];
+		shape_str(sh, sizeof sh, t);
+		fprintf(out, "%-24s %-5s %-22s %14" PRIu64 "  [%" PRIu64 ", %" PRIu64 ")\n", t->name, st_dtype_name(t->dtype), sh,
+			st_nbytes(t), t->begin, t->end);
+	}
+	if (f->nmeta) fprintf(out, "\nmetadata (%d keys)\n", f->nmeta);
+	for (int i = 0; i < f->nmeta; i++) {
+		const char *v = f->meta[i].value;
+		size_t len = strlen(v);
+		if (len > 200) fprintf(out, "  %s: %.160s... (%zu characters)\n", f->meta[i].key, v, len);
+		else fprintf(out, "  %s: %s\n", f->meta[i].key, v);
+	}
+}
+
+/* Reads the header and runs through the data, so truncation is still caught. */
+static int cmd_info(int argc, char **argv)
+{
+	const char *path = argc > 0 ? argv[0] : "-";
+	if (argc > 1) ls_usage("info takes one FILE");
+	char err[ST_ERRLEN];
+	FILE *fp = ls_open_in(path);
+	st_reader *r = st_open_fp(fp, fp != stdin, err);
+	if (!r) ls_die("%s: %s", strcmp(path, "-") ? path : "standard input", err);
+	st_file *f = st_reader_file(r);
+	for (int i = 0; i < f->n; i++)
+		if (st_skip_data(r, &f->t[i], err)) ls_die("%s: %s", path, err);
+	ls_out *o = ls_out_open_text(ls_opts.output);
+	print_info(ls_out_fp(o), f, strcmp(path, "-") ? path : "standard input");
+	if (st_close(r, err)) ls_die("%s: %s", path, err);
+	ls_out_close(o);
+	return 0;
+}
+
+/* ---- dump ---- */
+
+static void print_value(FILE *out, const st_tensor *t, size_t i)
+{
+	const void *d = t->data;
+	switch (t->dtype) {
+	case ST_F64: fprintf(out, "%.17g", ((const double *)d)[i]); break;
+	case ST_F32: fprintf(out, "%.9g", (double)((const float *)d)[i]); break;
+	case ST_F16: fprintf(out, "%.5g", (double)st_half_to_f32(((const uint16_t *)d)[i])); break;
+	case ST_BF16: fprintf(out, "%.4g", (double)st_bf16_to_f32(((const uint16_t *)d)[i])); break;
+	case ST_I64: fprintf(out, "%" PRId64, ((const int64_t *)d)[i]); break;
+	case ST_I32: fprintf(out, "%" PRId32, ((const int32_t *)d)[i]); break;
+	case ST_I16: fprintf(out, "%d", ((const int16_t *)d)[i]); break;
+	case ST_I8: fprintf(out, "%d", ((const int8_t *)d)[i]); break;
+	case ST_U8: case ST_BOOL: fprintf(out, "%u", ((const uint8_t *)d)[i]); break;
+	default: break;
+	}
+}
+
+static void parse_rows(const char *s, int64_t nrows, int64_t *a, int64_t *b)
+{
+	*a = 0;
+	*b = nrows;
+	if (!s) return;
+	char *end;
+	const char *colon = strchr(s, ':');
+	if (!colon) ls_usage("--rows '%s': expected A:B", s);
+	if (colon != s) { *a = strtoll(s, &end, 10); if (end != colon) ls_usage("--rows '%s': A is not an integer", s); }
+	if (colon[1]) { *b = strtoll(colon + 1, &end, 10); if (*end) ls_usage("--rows '%s': B is not an integer", s); }
+	if (*a < 0) *a += nrows;
+	if (*b < 0) *b += nrows;
+	if (*a < 0 || *b > nrows || *a > *b)
+		ls_usage("--rows %s: out of range for %" PRId64 " rows", s, nrows);
+}
+
+static int keep_one(const char *name, void *ctx) { return strcmp(name, ctx) == 0; }
+
+static int cmd_dump(int argc, char **argv)
+{
+	if (argc < 1 || argc > 2) ls_usage("dump takes NAME [FILE]");
+	const char *name = argv[0], *path = argc > 1 ? argv[1] : "-";
+	st_file *f = ls_load_some(path, keep_one, (void *)name);
+	st_tensor *t = ls_get(f, path, name);
+	int64_t nrows = t->ndim ? t->shape[0] : 1, a, b;
+	int64_t per = nrows ? st_numel(t) / nrows : 0;
+	parse_rows(rows_opt, nrows, &a, &b);
+	ls_out *o = ls_out_open_text(ls_opts.output);
+	FILE *out = ls_out_fp(o);
+	for (int64_t r = a; r < b; r++) {
+		for (int64_t j = 0; j < per; j++) {
+			if (j) fputc('\t', out);
+			print_value(out, t, (size_t)(r * per + j));
+		}
+		fputc('\n', out);
+	}
+	ls_out_close(o);
+	st_file_free(f);
+	return 0;
+}
+
+/* ---- pick / drop: streamed, never holding a whole tensor ---- */
+
+static int listed(const char *name, char **names, int n)
+{
+	for (int i = 0; i < n; i++) if (strcmp(names[i], name) == 0) return 1;
+	return 0;
+}
+
+static int cmd_select(int argc, char **argv, int keep)
+{
+	if (argc < 1) ls_usage("%s takes at least one NAME", keep ? "pick" : "drop");
+	char err[ST_ERRLEN];
+	FILE *fp = ls_open_in(input_opt);
+	const char *shown = strcmp(input_opt, "-") ? input_opt : "standard input";
+	st_reader *r = st_open_fp(fp, fp != stdin, err);
+	if (!r) ls_die("%s: %s", shown, err);
+	st_file *in = st_reader_file(r), *out = st_file_new();
+	for (int i = 0; i < argc; i++)
+		if (!st_find(in, argv[i])) ls_die("%s: missing tensor '%s'", shown, argv[i]);
+	for (int i = 0; i < in->n; i++)
+		if (listed(in->t[i].name, argv, argc) == keep) st_add(out, in->t[i].name, in->t[i].dtype, in->t[i].ndim, in->t[i].shape, NULL, 1);
+	st_meta_copy(out, in);
+	ls_history_append(out);
+	size_t hlen;
+	char *json = st_header_json(out, &hlen);
+	ls_out *o = ls_out_open(ls_opts.output);
+	FILE *w = ls_out_fp(o);
+	unsigned char lenbuf[8];
+	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) ls_die("write error");
+	for (int i = 0; i < in->n; i++) {
+		int rc = listed(in->t[i].name, argv, argc) == keep ? st_copy_data(r, &in->t[i], w, err) : st_skip_data(r, &in->t[i], err);
+		if (rc) ls_die("%s: %s", shown, err);
+	}
+	if (st_close(r, err)) ls_die("%s: %s", shown, err);
+	ls_out_close(o);
+	free(json);
+	st_file_free(out);
+	return 0;
+}
+
+/* ---- merge / cat ---- */
+
+static st_file **load_all(int argc, char **argv)
+{
+	if (argc < 1) ls_usage("give at least one FILE");
+	int stdin_uses = 0;
+	for (int i = 0; i < argc; i++) stdin_uses += strcmp(argv[i], "-") == 0;
+	if (stdin_uses > 1) ls_usage("standard input ('-') can be given once");
+	st_file **fs = ls_calloc((size_t)argc, sizeof *fs);
+	for (int i = 0; i < argc; i++) fs[i] = ls_load(argv[i]);
+	return fs;
+}
+
+static void free_all(st_file **fs, int n)
+{
+	for (int i = 0; i < n; i++) st_file_free(fs[i]);
+	free(fs);
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+	st_file **fs = load_all(argc, argv), *out = st_file_new();
+	for (int i = 0; i < argc; i++) {
+		for (int k = 0; k < fs[i]->n; k++) {
+			st_tensor *t = &fs[i]->t[k];
+			if (st_find(out, t->name)) ls_die("%s: tensor '%s' is also in an earlier file", argv[i], t->name);
+			st_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 1);
+			t->data = NULL;   /* moved */
+		}
+		for (int k = 0; k < fs[i]->nmeta; k++)   /* the first file's value of a key wins */
+			if (!st_meta_get(out, fs[i]->meta[k].key)) st_meta_set(out, fs[i]->meta[k].key, fs[i]->meta[k].value);
+	}
+	ls_write(out, ls_opts.output);
+	free_all(fs, argc);
+	st_file_free(out);
+	return 0;
+}
+
+static void check_same_metadata(st_file **fs, char **argv, int argc)
+{
+	for (int i = 1; i < argc; i++) {
+		const st_file *a = fs[0], *b = fs[i];
+		for (int k = 0; k < a->nmeta + b->nmeta; k++) {
+			const char *key = k < a->nmeta ? a->meta[k].key : b->meta[k - a->nmeta].key;
+			if (!strcmp(key, "ids") || !strcmp(key, "history")) continue;
+			const char *va = st_meta_get(a, key), *vb = st_meta_get(b, key);
+			if (!va || !vb || strcmp(va, vb))
+				ls_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
+		}
+	}
+}
+
+static void check_shard(const st_tensor *t0, const st_tensor *t, const char *file)
+{
+	if (!t) ls_die("%s: missing tensor '%s' (present in the first file)", file, t0->name);
+	if (t->dtype != t0->dtype) ls_die("%s: tensor '%s' is %s, %s in the first file", file, t->name, st_dtype_name(t->dtype), st_dtype_name(t0->dtype));
+	int same = t->ndim == t0->ndim && t->ndim > 0;
+	for (int d = 1; same && d < t->ndim; d++) same = t->shape[d] == t0->shape[d];
+	if (!same) ls_die("%s: tensor '%s' cannot be joined along axis 0: dimensions after the first differ from the first file's (or it is a scalar)", file, t->name);
+}
+
+static void join_ids(st_file *out, st_file **fs, int argc)
+{
+	if (!st_meta_get(fs[0], "ids")) return;
+	char **all = NULL;
+	int total = 0;
+	for (int i = 0; i < argc; i++) {
+		int n = 0;
+		char **ids = st_meta_get_list(fs[i], "ids", &n);
+		if (!ids) ls_die("file %d: metadata 'ids' is missing or not a JSON list of strings", i + 1);
+		all = ls_realloc(all, sizeof *all * (size_t)(total + n));
+		memcpy(all + total, ids, sizeof *ids * (size_t)n);
+		total += n;
+		free(ids);   /* the strings now belong to all */
+	}
+	st_meta_set_list(out, "ids", all, total);
+	st_list_free(all, total);
+}
+
+static int cmd_cat(int argc, char **argv)
+{
+	st_file **fs = load_all(argc, argv), *out = st_file_new();
+	check_same_metadata(fs, argv, argc);
+	for (int k = 0; k < fs[0]->n; k++) {
+		const st_tensor *t0 = &fs[0]->t[k];
+		int64_t shape[ST_MAX_DIMS];
+		memcpy(shape, t0->shape, sizeof shape);
+		uint64_t bytes = 0;
+		for (int i = 0; i < argc; i++) {
+			const st_tensor *t = st_find(fs[i], t0->name);
+			check_shard(t0, t, argv[i]);
+			if (i) shape[0] += t->shape[0];
+			bytes += st_nbytes(t);
+		}
+		char *data = ls_malloc(bytes), *p = data;
+		for (int i = 0; i < argc; i++) {
+			const st_tensor *t = st_find(fs[i], t0->name);
+			memcpy(p, t->data, st_nbytes(t));
+			p += st_nbytes(t);
+		}
+		st_add(out, t0->name, t0->dtype, t0->ndim, shape, data, 1);
+	}
+	for (int i = 1; i < argc; i++)
+		if (fs[i]->n != fs[0]->n) ls_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
+	st_meta_copy(out, fs[0]);
+	join_ids(out, fs, argc);
+	ls_write(out, ls_opts.output);
+	free_all(fs, argc);
+	st_file_free(out);
+	return 0;
+}
+
+/* ---- NumPy ---- */
+
+static ls_list meta_opts;
+
+static int cmd_from_npy(int argc, char **argv)
+{
+	if (argc < 1) ls_usage("from-npy takes NAME=FILE.npy ...");
+	st_file *out = st_file_new();
+	for (int i = 0; i < argc; i++) {
+		char *name = ls_strdup(argv[i]), *eq = strchr(name, '=');
+		if (!eq || eq == name || !eq[1]) ls_usage("'%s': expected NAME=FILE.npy", argv[i]);
+		*eq = 0;
+		if (st_find(out, name)) ls_usage("tensor '%s' given twice", name);
+		npy_read_into(out, name, eq + 1);
+		free(name);
+	}
+	for (int i = 0; i < meta_opts.n; i++) {
+		char *kv = ls_strdup(meta_opts.v[i]), *eq = strchr(kv, '=');
+		if (!eq || eq == kv) ls_usage("--meta '%s': expected KEY=VALUE", meta_opts.v[i]);
+		*eq = 0;
+		st_meta_set(out, kv, eq + 1);
+		free(kv);
+	}
+	ls_write(out, ls_opts.output);
+	st_file_free(out);
+	return 0;
+}
+
+static int cmd_to_npy(int argc, char **argv)
+{
+	if (argc < 1 || argc > 2) ls_usage("to-npy takes NAME [FILE]");
+	const char *name = argv[0], *path = argc > 1 ? argv[1] : "-";
+	st_file *f = ls_load_some(path, keep_one, (void *)name);
+	st_tensor *t = ls_get(f, path, name);
+	ls_out *o = ls_out_open(ls_opts.output);
+	npy_write(ls_out_fp(o), t);
+	ls_out_close(o);
+	st_file_free(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	ls_init(argc, argv, "tensors");
+	static const ls_opt opts[] = {
+		{"rows", 'r', LS_STR, &rows_opt, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
+		{"input", 'i', LS_STR, &input_opt, "FILE", "pick, drop: the input file"},
+		{"meta", 0, LS_LIST, &meta_opts, "KEY=VALUE", "from-npy: a metadata entry (repeatable)"},
+		{0},
+	};
+	int first = ls_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
+	if (first >= argc) usage_die();
+	const char *cmd = argv[first];
+	int n = argc - first - 1;
+	char **args = argv + first + 1;
+	if (!strcmp(cmd, "info")) return cmd_info(n, args);
+	if (!strcmp(cmd, "dump")) return cmd_dump(n, args);
+	if (!strcmp(cmd, "pick")) return cmd_select(n, args, 1);
+	if (!strcmp(cmd, "drop")) return cmd_select(n, args, 0);
+	if (!strcmp(cmd, "merge")) return cmd_merge(n, args);
+	if (!strcmp(cmd, "cat")) return cmd_cat(n, args);
+	if (!strcmp(cmd, "from-npy")) return cmd_from_npy(n, args);
+	if (!strcmp(cmd, "to-npy")) return cmd_to_npy(n, args);
+	ls_usage("unknown command '%s'", cmd);
+}
