@@ -1,0 +1,153 @@
+/* study.c: loading and checking the study's inputs (see study.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ls.h"
+#include "study.h"
+
+const char *const study_split_names[3] = { "train", "val", "test" };
+
+uint8_t *study_u8(const st_tensor *t, const char *fname)
+{
+	int64_t n = st_numel(t);
+	uint8_t *out = ls_malloc(n > 0 ? (size_t)n : 1);
+	if (t->dtype == ST_U8 || t->dtype == ST_BOOL) {
+		memcpy(out, t->data, (size_t)n);
+		for (int64_t i = 0; i < n; i++)
+			out[i] = out[i] != 0;
+		return out;
+	}
+	float *v = ls_f32(t, fname, 1);
+	for (int64_t i = 0; i < n; i++) {
+		if (v[i] != 0 && v[i] != 1)
+			ls_die("%s: tensor '%s': value %g at %lld, expected 0 or 1", fname, t->name,
+			       v[i], (long long)i);
+		out[i] = v[i] != 0;
+	}
+	free(v);
+	return out;
+}
+
+static void load_prob(study *s)
+{
+	st_tensor *t = ls_get(s->f, s->fname, "prob");
+	int64_t any3[3] = { -1, -1, -1 };
+	ls_check_shape(t, s->fname, 3, any3);
+	if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1 || t->shape[0] > 100000 ||
+	    t->shape[2] > 1000000)
+		ls_die("%s: tensor 'prob': shape [%lld,%lld,%lld], expected [L>=1,N>=1,K>=1]", s->fname,
+		       (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2]);
+	s->L = (int)t->shape[0];
+	s->N = t->shape[1];
+	s->K = (int)t->shape[2];
+	s->prob = ls_f32(t, s->fname, 1);
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (s->prob[i] < 0 || s->prob[i] > 1)
+			ls_die("%s: tensor 'prob': value %g at %lld, expected a probability in [0,1]",
+			       s->fname, s->prob[i], (long long)i);
+}
+
+static void load_context(study *s)
+{
+	st_tensor *y = ls_get(s->f, s->fname, "labels");
+	if (!s->prob) {
+		int64_t any2[2] = { -1, -1 };
+		ls_check_shape(y, s->fname, 2, any2);
+		s->N = y->shape[0];
+		s->K = (int)y->shape[1];
+	}
+	int64_t nk[2] = { s->N, s->K }, n1[1] = { s->N };
+	ls_check_shape(y, s->fname, 2, nk);
+	s->labels = study_u8(y, s->fname);
+	st_tensor *ig = st_find(s->f, "ignore");
+	if (ig) {
+		ls_check_shape(ig, s->fname, 2, nk);
+		s->ignore = study_u8(ig, s->fname);
+	}
+	st_tensor *sp = st_find(s->f, "split");
+	if (sp) {
+		ls_check_shape(sp, s->fname, 1, n1);
+		float *v = ls_f32(sp, s->fname, 1);
+		s->split = ls_malloc(s->N > 0 ? (size_t)s->N : 1);
+		for (int64_t i = 0; i < s->N; i++) {
+			if (v[i] != 0 && v[i] != 1 && v[i] != 2)
+				ls_die("%s: tensor 'split': value %g at %lld, expected 0 (train), 1 (val) or 2 (test)",
+				       s->fname, v[i], (long long)i);
+			s->split[i] = (uint8_t)v[i];
+		}
+		free(v);
+	}
+}
+
+static char **names_of_length(const st_file *f, const char *key, int64_t want)
+{
+	int n = 0;
+	char **v = st_meta_get_list(f, key, &n);
+	if (v && n != want) {
+		st_list_free(v, n);
+		return NULL;
+	}
+	return v;
+}
+
+void study_load(study *s, const char *path, int need_prob)
+{
+	memset(s, 0, sizeof *s);
+	s->fname = path && strcmp(path, "-") ? path : "(stdin)";
+	s->f = ls_load(path ? path : "-");
+	if (need_prob)
+		load_prob(s);
+	load_context(s);
+	if (s->prob)
+		s->layers = names_of_length(s->f, "layers", s->L);
+	s->label_names = names_of_length(s->f, "labels", s->K);
+}
+
+void study_free(study *s)
+{
+	if (s->layers)
+		st_list_free(s->layers, s->L);
+	if (s->label_names)
+		st_list_free(s->label_names, s->K);
+	free(s->prob);
+	free(s->labels);
+	free(s->ignore);
+	free(s->split);
+	st_file_free(s->f);
+}
+
+int study_split_id(const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, study_split_names[i]))
+			return i;
+	if (!strcmp(name, "all"))
+		return -1;
+	ls_usage("bad split '%s': expected train, val, test or all", name);
+}
+
+int64_t *study_rows(const study *s, int split, int64_t *n)
+{
+	int64_t *rows = ls_malloc(ls_mul((size_t)s->N + 1, sizeof *rows, "rows"));
+	*n = 0;
+	for (int64_t i = 0; i < s->N; i++)
+		if (split < 0 || !s->split || s->split[i] == split)
+			rows[(*n)++] = i;
+	return rows;
+}
+
+mt_layer study_layer(const study *s, int l)
+{
+	mt_layer m = { s->prob + (int64_t)l * s->N * s->K, s->labels, s->ignore, s->K };
+	return m;
+}
+
+const char *study_layer_name(const study *s, int l, char buf[32])
+{
+	if (s->layers)
+		return s->layers[l];
+	snprintf(buf, 32, "layer %02d", l);
+	return buf;
+}

@@ -1,0 +1,41 @@
+/* study.h: what the study tools (early-exit, classify-samples, plot) read
+ * from a probabilities file, checked once: prob [L,N,K], labels and ignore
+ * [N,K], split [N], the layer names. Dies through ls_die on bad input. */
+#ifndef LS_STUDY_H
+#define LS_STUDY_H
+
+#include <stdint.h>
+#include "st.h"
+#include "metrics.h"
+
+typedef struct {
+	const char *fname;
+	st_file *f;
+	int L, K;
+	int64_t N;
+	float *prob;             /* [L,N,K], values in [0,1] */
+	uint8_t *labels;         /* [N,K] 0/1 */
+	uint8_t *ignore;         /* [N,K] or NULL */
+	uint8_t *split;          /* [N] 0 train, 1 val, 2 test; NULL when absent */
+	char **layers;           /* metadata `layers` when it has L names, else NULL */
+	char **label_names;      /* metadata `labels` when it has K names, else NULL */
+} study;
+
+/* Loads path ("-" = stdin). need_prob: prob must be there (else L = 0). */
+void study_load(study *s, const char *path, int need_prob);
+void study_free(study *s);
+
+/* "train", "val", "test" -> 0, 1, 2; "all" -> -1; dies (usage) otherwise. */
+int study_split_id(const char *name);
+extern const char *const study_split_names[3];
+/* Rows of one split (-1 = every row), malloc'ed; *n their count. Without a
+ * split tensor every row belongs to every split. */
+int64_t *study_rows(const study *s, int split, int64_t *n);
+/* The layer's scores for metrics.h. */
+mt_layer study_layer(const study *s, int l);
+/* The layer's name, or "layer NN". */
+const char *study_layer_name(const study *s, int l, char buf[32]);
+/* A [N,K] or [N] 0/1 tensor as u8 (U8, BOOL or any integer/float dtype holding 0/1). */
+uint8_t *study_u8(const st_tensor *t, const char *fname);
+
+#endif
