@@ -101,6 +101,12 @@ def cases():
     add("missing-shape", one({"dtype": "F32", "data_offsets": [0, 8]}), "missing field")
     add("missing-offsets", one({"dtype": "F32", "shape": [2]}), "missing field")
     add("unknown-field", one(dict(entry(), extra=1)), "unknown field")
+    add("duplicate-field", one('{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}'),
+        "duplicate field")
+    # names are echoed in messages: a newline in one must not break the one-line rule
+    add("newline-in-name", header('{"a\\nb":' + json.dumps(entry(dtype="Q4")) + "}", b"\0" * 8),
+        "unknown dtype")
+    add("newline-in-field", one('{"dtype":"F32","sh\\nape":[2],"data_offsets":[0,8]}'), "unknown field")
 
     # dtype
     add("dtype-unknown", one(entry(dtype="Q4")), "unknown dtype")
@@ -116,6 +122,7 @@ def cases():
     add("shape-nested", one('{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}'), "bad shape")
     add("shape-nine-dims", one(entry(dtype="U8", shape=(1,) * 8 + (2,), offsets=(0, 2)), b"\0\0"),
         "bad shape")
+    add("shape-dim-above-2-53", one(entry(dtype="U8", shape=(2**53 + 2,), offsets=(0, 8))), "bad shape")
     add("shape-huge-dim", one('{"dtype":"F32","shape":[1e300],"data_offsets":[0,8]}'), "bad shape")
     add("shape-dim-2-64", one('{"dtype":"U8","shape":[18446744073709551616],"data_offsets":[0,8]}'),
         "bad shape")
@@ -123,8 +130,9 @@ def cases():
         "shape product overflows")
     add("shape-product-overflow-3d", one(entry(dtype="U8", shape=(2**21, 2**21, 2**22), offsets=(0, 8))),
         "shape product overflows")
-    # the element count fits in 64 bits, the byte size does not
-    add("shape-bytes-overflow", one(entry(dtype="F64", shape=(2**61,), offsets=(0, 8))),
+    # the element count fits in 64 bits, the byte size does not (dims stay
+    # below 2^53, above which a dimension is refused as a bad shape)
+    add("shape-bytes-overflow", one(entry(dtype="F64", shape=(2**50, 2**11), offsets=(0, 8))),
         "shape product overflows")
 
     # data_offsets, one entry at a time
@@ -160,6 +168,7 @@ def cases():
     add("metadata-number", header('{"__metadata__":{"k":5}}'), "metadata value is not a string")
     add("metadata-null", header('{"__metadata__":{"k":null}}'), "metadata value is not a string")
     add("metadata-list", header('{"__metadata__":{"labels":["a","b"]}}'), "metadata value is not a string")
+    add("metadata-duplicate-key", header('{"__metadata__":{"k":"a","k":"b"}}'), "duplicate metadata key")
     add("metadata-string", header('{"__metadata__":"x"}'), "__metadata__ is not an object")
     add("metadata-array", header('{"__metadata__":[]}'), "__metadata__ is not an object")
     add("metadata-as-tensor", header('{"__metadata__":' + json.dumps(entry()) + "}", b"\0" * 8),
