@@ -13,9 +13,13 @@ uint8_t *study_u8(const st_tensor *t, const char *fname)
 	int64_t n = st_numel(t);
 	uint8_t *out = ls_malloc(n > 0 ? (size_t)n : 1);
 	if (t->dtype == ST_U8 || t->dtype == ST_BOOL) {
-		memcpy(out, t->data, (size_t)n);
-		for (int64_t i = 0; i < n; i++)
-			out[i] = out[i] != 0;
+		const uint8_t *v = t->data;
+		for (int64_t i = 0; i < n; i++) {
+			if (v[i] > 1)
+				ls_die("%s: tensor '%s': value %d at %lld, expected 0 or 1", fname, t->name,
+				       v[i], (long long)i);
+			out[i] = v[i];
+		}
 		return out;
 	}
 	float *v = ls_f32(t, fname, 1);
