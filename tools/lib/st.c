@@ -36,6 +36,26 @@ static int fail(char *err, const char *fmt, ...)
 	return -1;
 }
 
+/* A name from untrusted input as it may appear in a one-line message:
+ * control characters escaped, long names cut. Four rotating buffers, so
+ * one message can show several. */
+static const char *esc(const char *s)
+{
+	static __thread char bufs[4][96];
+	static __thread int next;
+	char *b = bufs[next++ & 3];
+	size_t k = 0;
+	for (; *s && k < sizeof bufs[0] - 8; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n') { b[k++] = '\\'; b[k++] = 'n'; }
+		else if (c < 0x20 || c == 0x7F) k += (size_t)snprintf(b + k, 8, "\\x%02x", c);
+		else b[k++] = (char)c;
+	}
+	if (*s) { memcpy(b + k, "...", 3); k += 3; }
+	b[k] = 0;
+	return b;
+}
+
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -250,6 +270,20 @@ bad:
 	return 0;
 }
 
+/* JSON forbids raw control characters inside strings; cJSON lets them through. */
+static int raw_control_in_string(const char *s, size_t n, size_t *at)
+{
+	int in_string = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!in_string) { in_string = c == '"'; continue; }
+		if (c == '\\') i++;
+		else if (c == '"') in_string = 0;
+		else if (c < 0x20) { *at = i; return 1; }
+	}
+	return 0;
+}
+
 /* A JSON number that is an exact non-negative integer below 2^53 (exact in a double). */
 static int json_uint(const cJSON *j, uint64_t *out)
 {
@@ -262,22 +296,22 @@ static int json_uint(const cJSON *j, uint64_t *out)
 
 static int parse_shape(const cJSON *j, st_tensor *t, char *err)
 {
-	if (!cJSON_IsArray(j)) return fail(err, "bad shape: tensor '%s': shape is not an array", t->name);
+	if (!cJSON_IsArray(j)) return fail(err, "bad shape: tensor '%s': shape is not an array", esc(t->name));
 	int n = cJSON_GetArraySize(j);
-	if (n > ST_MAX_DIMS) return fail(err, "bad shape: tensor '%s': %d dimensions, at most %d supported", t->name, n, ST_MAX_DIMS);
+	if (n > ST_MAX_DIMS) return fail(err, "bad shape: tensor '%s': %d dimensions, at most %d supported", esc(t->name), n, ST_MAX_DIMS);
 	t->ndim = 0;
 	for (const cJSON *e = j->child; e; e = e->next) {
 		uint64_t d;
 		if (!json_uint(e, &d)) {
 			char *s = cJSON_PrintUnformatted(e);
-			fail(err, "bad shape: tensor '%s': dimension %s is not a non-negative integer", t->name, s ? s : "?");
+			fail(err, "bad shape: tensor '%s': dimension %s is not a non-negative integer", esc(t->name), s ? s : "?");
 			cJSON_free(s);
 			return -1;
 		}
 		t->shape[t->ndim++] = (int64_t)d;
 	}
 	if (st_numel(t) < 0 || st_nbytes(t) == UINT64_MAX)
-		return fail(err, "shape product overflows: tensor '%s'", t->name);
+		return fail(err, "shape product overflows: tensor '%s'", esc(t->name));
 	return 0;
 }
 
@@ -285,32 +319,32 @@ static int parse_offsets(const cJSON *j, st_tensor *t, char *err)
 {
 	if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != 2 ||
 	    !json_uint(j->child, &t->begin) || !json_uint(j->child->next, &t->end))
-		return fail(err, "bad data_offsets: tensor '%s': expected [begin, end] of non-negative integers below 2^53", t->name);
+		return fail(err, "bad data_offsets: tensor '%s': expected [begin, end] of non-negative integers below 2^53", esc(t->name));
 	if (t->end < t->begin)
-		return fail(err, "data_offsets end before begin: tensor '%s': [%" PRIu64 ", %" PRIu64 "]", t->name, t->begin, t->end);
+		return fail(err, "data_offsets end before begin: tensor '%s': [%" PRIu64 ", %" PRIu64 "]", esc(t->name), t->begin, t->end);
 	uint64_t want = st_nbytes(t);
 	if (t->end - t->begin != want)
 		return fail(err, "size does not match dtype and shape: tensor '%s': %" PRIu64 " bytes in data_offsets, %s x %" PRId64 " elements = %" PRIu64 " bytes",
-			    t->name, t->end - t->begin, st_dtype_name(t->dtype), st_numel(t), want);
+			    esc(t->name), t->end - t->begin, st_dtype_name(t->dtype), st_numel(t), want);
 	return 0;
 }
 
 static int parse_entry(const cJSON *e, st_tensor *t, char *err)
 {
-	if (!cJSON_IsObject(e)) return fail(err, "entry is not an object: tensor '%s'", t->name);
+	if (!cJSON_IsObject(e)) return fail(err, "entry is not an object: tensor '%s'", esc(t->name));
 	const cJSON *dt = NULL, *shape = NULL, *off = NULL;
 	for (const cJSON *f = e->child; f; f = f->next) {
 		const cJSON **slot = strcmp(f->string, "dtype") == 0 ? &dt : strcmp(f->string, "shape") == 0 ? &shape
 				   : strcmp(f->string, "data_offsets") == 0 ? &off : NULL;
-		if (!slot) return fail(err, "unknown field: tensor '%s' has field '%s' (expected dtype, shape, data_offsets)", t->name, f->string);
-		if (*slot) return fail(err, "duplicate field: tensor '%s' has field '%s' twice", t->name, f->string);
+		if (!slot) return fail(err, "unknown field: tensor '%s' has field '%s' (expected dtype, shape, data_offsets)", esc(t->name), esc(f->string));
+		if (*slot) return fail(err, "duplicate field: tensor '%s' has field '%s' twice", esc(t->name), esc(f->string));
 		*slot = f;
 	}
 	if (!dt || !shape || !off)
-		return fail(err, "missing field: tensor '%s' has no '%s'", t->name, !dt ? "dtype" : !shape ? "shape" : "data_offsets");
-	if (!cJSON_IsString(dt)) return fail(err, "unknown dtype: tensor '%s': dtype is not a string", t->name);
+		return fail(err, "missing field: tensor '%s' has no '%s'", esc(t->name), !dt ? "dtype" : !shape ? "shape" : "data_offsets");
+	if (!cJSON_IsString(dt)) return fail(err, "unknown dtype: tensor '%s': dtype is not a string", esc(t->name));
 	if (st_dtype_parse(dt->valuestring, &t->dtype))
-		return fail(err, "unknown dtype: tensor '%s': '%.40s' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)", t->name, dt->valuestring);
+		return fail(err, "unknown dtype: tensor '%s': '%.40s' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)", esc(t->name), esc(dt->valuestring));
 	if (parse_shape(shape, t, err)) return -1;
 	return parse_offsets(off, t, err);
 }
@@ -319,8 +353,8 @@ static int parse_metadata(const cJSON *m, st_file *out, char *err)
 {
 	if (!cJSON_IsObject(m)) return fail(err, "__metadata__ is not an object");
 	for (const cJSON *e = m->child; e; e = e->next) {
-		if (!cJSON_IsString(e)) return fail(err, "metadata value is not a string: key '%s'", e->string);
-		if (st_meta_get(out, e->string)) return fail(err, "duplicate metadata key: '%s'", e->string);
+		if (!cJSON_IsString(e)) return fail(err, "metadata value is not a string: key '%s'", esc(e->string));
+		if (st_meta_get(out, e->string)) return fail(err, "duplicate metadata key: '%s'", esc(e->string));
 		st_meta_set(out, e->string, e->valuestring);
 	}
 	return 0;
@@ -341,9 +375,9 @@ static int check_layout(st_file *f, uint64_t data_size, char *err)
 	for (int i = 0; i < f->n; i++) {
 		st_tensor *t = &f->t[i];
 		if (t->begin > pos)
-			return fail(err, "data section has a hole: tensor '%s' begins at %" PRIu64 ", previous data end at %" PRIu64, t->name, t->begin, pos);
+			return fail(err, "data section has a hole: tensor '%s' begins at %" PRIu64 ", previous data end at %" PRIu64, esc(t->name), t->begin, pos);
 		if (t->begin < pos)
-			return fail(err, "data sections overlap: tensor '%s' begins at %" PRIu64 ", before the previous end %" PRIu64, t->name, t->begin, pos);
+			return fail(err, "data sections overlap: tensor '%s' begins at %" PRIu64 ", before the previous end %" PRIu64, esc(t->name), t->begin, pos);
 		pos = t->end;
 	}
 	if (data_size != UINT64_MAX && pos < data_size)
@@ -362,7 +396,7 @@ static int parse_object(const cJSON *root, st_file *out, char *err)
 			if (parse_metadata(e, out, err)) return -1;
 			continue;
 		}
-		if (st_find(out, e->string)) return fail(err, "duplicate tensor name: '%s'", e->string);
+		if (st_find(out, e->string)) return fail(err, "duplicate tensor name: '%s'", esc(e->string));
 		st_tensor *t = st_add(out, e->string, ST_U8, 0, NULL, NULL, 0);
 		if (parse_entry(e, t, err)) return -1;
 	}
@@ -374,6 +408,7 @@ int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *o
 	size_t bad;
 	if (memchr(json, 0, len)) return fail(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
 	if (!valid_utf8((const unsigned char *)json, len, &bad)) return fail(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
+	if (raw_control_in_string(json, len, &bad)) return fail(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!root) return fail(err, "header is not valid JSON: near offset %zu", end ? (size_t)(end - json) : (size_t)0);
@@ -469,14 +504,14 @@ st_file *st_reader_file(st_reader *r) { return r->f; }
 static int check_next(st_reader *r, const st_tensor *t, char *err)
 {
 	if (t->begin != r->pos)
-		return fail(err, "tensor '%s' read out of order (at %" PRIu64 ", stream at %" PRIu64 ")", t->name, t->begin, r->pos);
+		return fail(err, "tensor '%s' read out of order (at %" PRIu64 ", stream at %" PRIu64 ")", esc(t->name), t->begin, r->pos);
 	return 0;
 }
 
 static int short_read(st_reader *r, const st_tensor *t, uint64_t got, char *err)
 {
-	if (ferror(r->fp)) return fail(err, "read error in tensor '%s': %s", t->name, strerror(errno));
-	return fail(err, "truncated data: tensor '%s' needs %" PRIu64 " bytes, %" PRIu64 " present", t->name, t->end - t->begin, got);
+	if (ferror(r->fp)) return fail(err, "read error in tensor '%s': %s", esc(t->name), strerror(errno));
+	return fail(err, "truncated data: tensor '%s' needs %" PRIu64 " bytes, %" PRIu64 " present", esc(t->name), t->end - t->begin, got);
 }
 
 /* Reads in growing chunks so that a header lying about a pipe's size fails
@@ -485,11 +520,11 @@ int st_read_data(st_reader *r, st_tensor *t, char *err)
 {
 	if (check_next(r, t, err)) return -1;
 	const uint64_t n = t->end - t->begin, first = (uint64_t)64 << 20;
-	if (n > SIZE_MAX / 2) return fail(err, "tensor '%s' too large for memory: %" PRIu64 " bytes", t->name, n);
+	if (n > SIZE_MAX / 2) return fail(err, "tensor '%s' too large for memory: %" PRIu64 " bytes", esc(t->name), n);
 	uint64_t cap = r->known_size || n < first ? n : first, got = 0;
 	char *buf = malloc(cap ? (size_t)cap : 1);
 	for (;;) {
-		if (!buf) return fail(err, "cannot allocate %" PRIu64 " bytes for tensor '%s'", cap, t->name);
+		if (!buf) return fail(err, "cannot allocate %" PRIu64 " bytes for tensor '%s'", cap, esc(t->name));
 		got += read_full(r->fp, buf + got, (size_t)(cap - got));
 		if (got < cap) { free(buf); return short_read(r, t, got, err); }
 		if (got == n) break;
@@ -656,11 +691,11 @@ static int write_spool(const st_tensor *t, FILE *out, char *err)
 {
 	static __thread char buf[1 << 20];
 	uint64_t left = st_nbytes(t);
-	if (fseeko(t->spool, 0, SEEK_SET)) return fail(err, "cannot rewind the spool of tensor '%s': %s", t->name, strerror(errno));
+	if (fseeko(t->spool, 0, SEEK_SET)) return fail(err, "cannot rewind the spool of tensor '%s': %s", esc(t->name), strerror(errno));
 	while (left) {
 		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
 		if (read_full(t->spool, buf, want) != want)
-			return fail(err, "spool of tensor '%s' is short", t->name);
+			return fail(err, "spool of tensor '%s' is short", esc(t->name));
 		if (fwrite(buf, 1, want, out) != want) return fail(err, "write error: %s", strerror(errno));
 		left -= want;
 	}
@@ -684,7 +719,7 @@ int st_write(const st_file *f, FILE *out, char *err)
 		if (t->spool) {
 			if (write_spool(t, out, err)) return -1;
 		} else if (nb) {
-			if (!t->data) return fail(err, "tensor '%s' has no data", t->name);
+			if (!t->data) return fail(err, "tensor '%s' has no data", esc(t->name));
 			if (fwrite(t->data, 1, (size_t)nb, out) != nb) return fail(err, "write error: %s", strerror(errno));
 		}
 	}
