@@ -101,7 +101,7 @@ void study_load(study *s, const char *path, int need_prob)
 	memset(s, 0, sizeof *s);
 	s->fname = path && strcmp(path, "-") ? path : "(stdin)";
 	s->f = ls_load(path ? path : "-");
-	if (need_prob)
+	if (need_prob || st_find(s->f, "prob"))
 		load_prob(s);
 	load_context(s);
 	if (s->prob)
@@ -154,4 +154,22 @@ const char *study_layer_name(const study *s, int l, char buf[32])
 		return s->layers[l];
 	snprintf(buf, 32, "layer %02d", l);
 	return buf;
+}
+
+float *study_profile(study *s, const char *name, int *L)
+{
+	st_tensor *t = ls_get(s->f, s->fname, name);
+	int64_t dims[2] = { s->prob ? s->L : -1, s->N };
+	ls_check_shape(t, s->fname, 2, dims);
+	if (t->shape[0] < 1 || t->shape[0] > 100000)
+		ls_die("%s: tensor '%s': %lld layers, expected 1 to 100000", s->fname, name,
+		       (long long)t->shape[0]);
+	*L = (int)t->shape[0];
+	float *v = ls_f32(t, s->fname, 0);
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (isinf(v[i]))
+			ls_die("%s: tensor '%s': value %g at %lld, expected a finite distance or NaN",
+			       s->fname, name, v[i], (long long)i);
+	return v;
 }

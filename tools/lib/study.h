@@ -21,7 +21,7 @@ typedef struct {
 	char **label_names;      /* metadata `labels` when it has K names, else NULL */
 } study;
 
-/* Loads path ("-" = stdin). need_prob: prob must be there (else L = 0). */
+/* Loads path ("-" = stdin); prob when present, or dies when need_prob and it is not (else L = 0). */
 void study_load(study *s, const char *path, int need_prob);
 void study_free(study *s);
 
@@ -35,6 +35,10 @@ int64_t *study_rows(const study *s, int split, int64_t *n);
 mt_layer study_layer(const study *s, int l);
 /* The layer's name, or "layer NN". */
 const char *study_layer_name(const study *s, int l, char buf[32]);
+/* A per-layer, per-sample tensor NAME [L,N] (wdist, cheb, ...): finite or NaN
+ * (a sample without labels under sinkhorn --skip-empty). Sets *L; when prob
+ * was loaded its L must agree. */
+float *study_profile(study *s, const char *name, int *L);
 /* A [N,K] or [N] 0/1 tensor as u8 (U8, BOOL or any integer/float dtype holding 0/1). */
 uint8_t *study_u8(const st_tensor *t, const char *fname);
 

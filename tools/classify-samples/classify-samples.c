@@ -1,0 +1,364 @@
+/* classify-samples: easy, hard, confused and regular samples from their
+ * distance profiles (paper section 6.1.3; docs/classify-samples.md), with
+ * prediction depth and SDN-style destructive over-thinking. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ls.h"
+#include "metrics.h"
+#include "study.h"
+
+static const char *usage = "classify-samples [options] [INPUT]";
+static const char *about =
+	"INPUT holds a distance profile (default wdist [L,N], from sinkhorn) and the\n"
+	"context; prob [L,N,K] comes from INPUT or --prob FILE. For each sample n with\n"
+	"profile w[0..L-1]: area A = mean over layers of w[l], final F = w[L-1].\n"
+	"  confused  F >= T_confused             (still far from its target at the end)\n"
+	"  easy      not confused, A <= T_easy    (close from the early layers on)\n"
+	"  hard      not confused, A >= T_hard    (far until the late layers)\n"
+	"  regular   the rest\n"
+	"Thresholds given as numbers win; otherwise they are quantiles of the --split rows:\n"
+	"T_confused of F over every row, T_easy and T_hard of A over the non-confused rows.\n"
+	"Also: depth [N] I32, the prediction depth (first layer from which every later\n"
+	"layer predicts the last layer's label set); destructive [N] U8, right (subset) at\n"
+	"some earlier layer but wrong at the last (SDN's destructive over-thinking).\n"
+	"Writes category [N] U8 (0 regular, 1 easy, 2 hard, 3 confused), depth,\n"
+	"destructive, category_profile [4,L] F64 (mean distance per layer), examples\n"
+	"[4,E] I64 (row numbers, -1 where fewer; the most typical first), and forwards\n"
+	"the context and the distance tensor. --summary FILE: the tables in Markdown.";
+
+enum { CAT_REGULAR, CAT_EASY, CAT_HARD, CAT_CONFUSED, NCAT };
+static const char *const cat_names[NCAT] = { "regular", "easy", "hard", "confused" };
+
+typedef struct {
+	const char *prob_path, *distance, *split, *summary;
+	double q_easy, q_hard, q_confused, t_easy, t_hard, t_confused;
+	int examples;
+} options;
+
+typedef struct {
+	study s;
+	float *w;                /* [L,N] distance profile */
+	double *area, *final;    /* [N] */
+	uint8_t *cat, *destructive;
+	int32_t *depth;
+	int64_t *rows, nrows;
+	double t[NCAT];          /* thresholds: [CAT_EASY], [CAT_HARD], [CAT_CONFUSED] */
+} classes;
+
+/* numpy's default (linear) quantile of v[0..n-1]; sorts v */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double quantile(double *v, int64_t n, double q)
+{
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof *v, cmp_double);
+	double pos = q * (n - 1);
+	int64_t lo = (int64_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+	return v[lo] + (pos - lo) * (v[hi] - v[lo]);
+}
+
+static void profiles(classes *c)
+{
+	int L = c->s.L;
+	int64_t N = c->s.N;
+	c->area = ls_calloc((size_t)N, sizeof *c->area);
+	c->final = ls_calloc((size_t)N, sizeof *c->final);
+	for (int64_t i = 0; i < N; i++) {
+		double sum = 0;
+		for (int l = 0; l < L; l++)
+			sum += c->w[(int64_t)l * N + i];
+		c->area[i] = sum / L;
+		c->final[i] = c->w[(int64_t)(L - 1) * N + i];
+	}
+}
+
+/* the quantile of v over the rows of the split that pass keep (NULL: all), skipping NaN */
+static double quantile_of(const classes *c, const double *v, double q, const uint8_t *not_cat)
+{
+	double *tmp = ls_malloc(ls_mul((size_t)c->nrows + 1, sizeof *tmp, "quantile"));
+	int64_t n = 0;
+	for (int64_t j = 0; j < c->nrows; j++) {
+		int64_t i = c->rows[j];
+		if (!isnan(v[i]) && !(not_cat && not_cat[i] == CAT_CONFUSED))
+			tmp[n++] = v[i];
+	}
+	double t = quantile(tmp, n, q);
+	free(tmp);
+	return t;
+}
+
+static void classify(classes *c, const options *o)
+{
+	int64_t N = c->s.N;
+	c->cat = ls_calloc((size_t)N, 1);
+	c->t[CAT_CONFUSED] = o->t_confused >= 0 ? o->t_confused : quantile_of(c, c->final, o->q_confused, NULL);
+	for (int64_t i = 0; i < N; i++)
+		if (c->final[i] >= c->t[CAT_CONFUSED])
+			c->cat[i] = CAT_CONFUSED;
+	c->t[CAT_EASY] = o->t_easy >= 0 ? o->t_easy : quantile_of(c, c->area, o->q_easy, c->cat);
+	c->t[CAT_HARD] = o->t_hard >= 0 ? o->t_hard : quantile_of(c, c->area, o->q_hard, c->cat);
+	for (int64_t i = 0; i < N; i++) {
+		if (c->cat[i] == CAT_CONFUSED || isnan(c->area[i]))
+			continue;
+		if (c->area[i] <= c->t[CAT_EASY])
+			c->cat[i] = CAT_EASY;
+		else if (c->area[i] >= c->t[CAT_HARD])
+			c->cat[i] = CAT_HARD;
+	}
+}
+
+static void depths(classes *c)
+{
+	const study *s = &c->s;
+	c->depth = ls_malloc(ls_mul((size_t)s->N, sizeof *c->depth, "depth"));
+	c->destructive = ls_calloc((size_t)s->N, 1);
+	for (int64_t i = 0; i < s->N; i++) {
+		c->depth[i] = metrics_prediction_depth(s->prob, s->L, s->N, s->K, i, METRICS_THRESHOLD);
+		mt_layer last = study_layer(s, s->L - 1);
+		if (metrics_row_correct(&last, i, METRICS_THRESHOLD))
+			continue;
+		for (int l = 0; l < s->L - 1 && !c->destructive[i]; l++) {
+			mt_layer m = study_layer(s, l);
+			c->destructive[i] = (uint8_t)metrics_row_correct(&m, i, METRICS_THRESHOLD);
+		}
+	}
+}
+
+/* how typical row i is of its category: lower first */
+static double atypical(const classes *c, int64_t i, double median_area)
+{
+	switch (c->cat[i]) {
+	case CAT_EASY: return c->area[i];
+	case CAT_HARD: return -c->area[i];
+	case CAT_CONFUSED: return -c->final[i];
+	default: return fabs(c->area[i] - median_area);
+	}
+}
+
+static const double *sort_key;
+static int by_key(const void *a, const void *b)
+{
+	double x = sort_key[*(const int64_t *)a], y = sort_key[*(const int64_t *)b];
+	return (x > y) - (x < y);
+}
+
+static int64_t *examples(const classes *c, int E)
+{
+	int64_t N = c->s.N;
+	int64_t *ex = ls_malloc(ls_mul((size_t)NCAT * (size_t)E + 1, sizeof *ex, "examples"));
+	for (int64_t j = 0; j < (int64_t)NCAT * E; j++)
+		ex[j] = -1;
+	double *key = ls_malloc(ls_mul((size_t)N + 1, sizeof *key, "examples"));
+	int64_t *order = ls_malloc(ls_mul((size_t)c->nrows + 1, sizeof *order, "examples"));
+	double median = quantile_of(c, c->area, 0.5, NULL);
+	for (int64_t i = 0; i < N; i++)
+		key[i] = isnan(c->area[i]) ? INFINITY : atypical(c, i, median);
+	memcpy(order, c->rows, c->nrows * sizeof *order);
+	sort_key = key;
+	qsort(order, c->nrows, sizeof *order, by_key);
+	int got[NCAT] = { 0 };
+	for (int64_t j = 0; j < c->nrows; j++) {
+		int64_t i = order[j];
+		int k = c->cat[i];
+		if (got[k] < E && !isnan(c->area[i]))
+			ex[k * E + got[k]++] = i;
+	}
+	free(key);
+	free(order);
+	return ex;
+}
+
+static double *category_profile(const classes *c, int64_t count[NCAT])
+{
+	int L = c->s.L;
+	double *prof = ls_calloc((size_t)NCAT * L, sizeof *prof);
+	memset(count, 0, NCAT * sizeof *count);
+	for (int64_t j = 0; j < c->nrows; j++) {
+		int64_t i = c->rows[j];
+		if (isnan(c->area[i]))
+			continue;
+		count[c->cat[i]]++;
+		for (int l = 0; l < L; l++)
+			prof[c->cat[i] * L + l] += c->w[(int64_t)l * c->s.N + i];
+	}
+	for (int k = 0; k < NCAT; k++)
+		for (int l = 0; l < L; l++)
+			prof[k * L + l] = count[k] ? prof[k * L + l] / count[k] : NAN;
+	return prof;
+}
+
+static void write_summary(const options *o, const classes *c, const double *prof,
+			  const int64_t count[NCAT], const int64_t *ex)
+{
+	const study *s = &c->s;
+	ls_out *out = ls_out_open_text(o->summary);
+	FILE *fp = ls_out_fp(out);
+	int64_t total = 0;
+	for (int k = 0; k < NCAT; k++)
+		total += count[k];
+	fprintf(fp, "# Sample categories: %s (%s rows, distance %s)\n\n"
+		"Thresholds: easy A <= %.4g, hard A >= %.4g, confused F >= %.4g "
+		"(A: mean distance over layers, F: distance at the last layer).\n\n"
+		"| category | samples | share | mean depth | destructive | mean A | mean F |\n"
+		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+		s->fname, o->split, o->distance, c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
+	for (int k = 0; k < NCAT; k++) {
+		double dsum = 0, destr = 0, asum = 0;
+		for (int64_t j = 0; j < c->nrows; j++) {
+			int64_t i = c->rows[j];
+			if (c->cat[i] != k || isnan(c->area[i]))
+				continue;
+			dsum += c->depth[i], destr += c->destructive[i], asum += c->area[i];
+		}
+		double n = count[k] ? (double)count[k] : NAN;
+		fprintf(fp, "| %s | %lld | %.1f%% | %.2f | %.1f%% | %.4f | %.4f |\n", cat_names[k],
+			(long long)count[k], 100.0 * count[k] / (total ? total : 1), dsum / n, 100 * destr / n,
+			asum / n, prof[k * s->L + s->L - 1]);
+	}
+	fprintf(fp, "\nPrediction depth: first layer from which every later layer predicts the "
+		"last layer's label set. Destructive: right at an earlier layer, wrong at the last.\n\n"
+		"## Mean %s per layer\n\n| layer | name |", o->distance);
+	for (int k = 0; k < NCAT; k++)
+		fprintf(fp, " %s |", cat_names[k]);
+	fprintf(fp, "\n| ---: | --- |%s\n", " ---: | ---: | ---: | ---: |");
+	char buf[32];
+	for (int l = 0; l < s->L; l++) {
+		fprintf(fp, "| %d | %s |", l, study_layer_name(s, l, buf));
+		for (int k = 0; k < NCAT; k++)
+			fprintf(fp, " %.4f |", prof[k * s->L + l]);
+		fputc('\n', fp);
+	}
+	int nids = 0;
+	char **ids = st_meta_get_list(s->f, "ids", &nids);
+	fprintf(fp, "\n## Examples (row numbers%s, most typical first)\n\n", ids && nids == s->N ? ": id" : "");
+	for (int k = 0; k < NCAT; k++) {
+		fprintf(fp, "- %s:", cat_names[k]);
+		for (int e = 0; e < o->examples && ex[k * o->examples + e] >= 0; e++) {
+			int64_t i = ex[k * o->examples + e];
+			if (ids && nids == s->N)
+				fprintf(fp, " %lld: %s", (long long)i, ids[i]);
+			else
+				fprintf(fp, " %lld", (long long)i);
+			fputc(e + 1 < o->examples && ex[k * o->examples + e + 1] >= 0 ? ',' : ' ', fp);
+		}
+		fputc('\n', fp);
+	}
+	if (ids)
+		st_list_free(ids, nids);
+	ls_out_close(out);
+}
+
+static void load(classes *c, const options *o, const char *input)
+{
+	study *s = &c->s;
+	study_load(s, input, 0);
+	if (!s->prob) {
+		if (!o->prob_path)
+			ls_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
+		study p;
+		study_load(&p, o->prob_path, 1);
+		if (p.N != s->N || p.K != s->K)
+			ls_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
+			       p.fname, p.L, (long long)p.N, p.K, (long long)s->N, s->K, s->fname);
+		s->prob = p.prob, s->L = p.L, p.prob = NULL;
+		s->layers = p.layers, p.layers = NULL;
+		study_free(&p);
+	}
+	int L;
+	c->w = study_profile(s, o->distance, &L);
+}
+
+static void check_options(const options *o)
+{
+	const double q[3] = { o->q_easy, o->q_hard, o->q_confused };
+	for (int i = 0; i < 3; i++)
+		if (!(q[i] >= 0 && q[i] <= 1))
+			ls_usage("quantiles: expected values in [0,1], got %g", q[i]);
+	if (o->examples < 0 || o->examples > 100000)
+		ls_usage("--examples %d: expected 0 to 100000", o->examples);
+	if (o->t_easy >= 0 && o->t_hard >= 0 && o->t_easy > o->t_hard)
+		ls_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
+}
+
+static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape, void *data)
+{
+	st_remove(f, name);
+	st_add(f, name, dt, ndim, shape, data, 1);
+}
+
+int main(int argc, char **argv)
+{
+	options o = { NULL, "wdist", "all", NULL, 0.25, 0.75, 0.9, -1, -1, -1, 8 };
+	ls_opt opts[] = {
+		{ "prob", 0, LS_STR, &o.prob_path, "FILE", "prob [L,N,K] when INPUT has none" },
+		{ "distance", 0, LS_STR, &o.distance, "NAME", "the [L,N] profile to classify by" },
+		{ "split", 0, LS_STR, &o.split, "SPLIT", "rows for thresholds, tables, examples (train, val, test, all)" },
+		{ "easy-quantile", 0, LS_DOUBLE, &o.q_easy, "Q", "T_easy: this quantile of A (non-confused rows)" },
+		{ "hard-quantile", 0, LS_DOUBLE, &o.q_hard, "Q", "T_hard: this quantile of A (non-confused rows)" },
+		{ "confused-quantile", 0, LS_DOUBLE, &o.q_confused, "Q", "T_confused: this quantile of F" },
+		{ "easy", 0, LS_DOUBLE, &o.t_easy, "X", "T_easy as a number (negative: the quantile)" },
+		{ "hard", 0, LS_DOUBLE, &o.t_hard, "X", "T_hard as a number (negative: the quantile)" },
+		{ "confused", 0, LS_DOUBLE, &o.t_confused, "X", "T_confused as a number (negative: the quantile)" },
+		{ "examples", 0, LS_INT, &o.examples, "E", "example rows per category" },
+		{ "summary", 0, LS_STR, &o.summary, "FILE", "counts, depth, profiles and examples in Markdown" },
+		{ 0 }
+	};
+	ls_init(argc, argv, "classify-samples");
+	int arg = ls_parse(argc, argv, opts, usage, about);
+	if (argc - arg > 1)
+		ls_usage("one INPUT at most");
+	check_options(&o);
+	int split = study_split_id(o.split);
+	classes c = { 0 };
+	load(&c, &o, arg < argc ? argv[arg] : "-");
+	c.rows = study_rows(&c.s, split, &c.nrows);
+	if (!c.nrows)
+		ls_die("%s: no rows with split = %s", c.s.fname, o.split);
+	profiles(&c);
+	int64_t nan_rows = 0;
+	for (int64_t i = 0; i < c.s.N; i++)
+		nan_rows += isnan(c.area[i]);
+	if (nan_rows)
+		ls_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
+			c.s.fname, (long long)nan_rows);
+	classify(&c, &o);
+	depths(&c);
+	int64_t count[NCAT];
+	double *prof = category_profile(&c, count);
+	int64_t *ex = examples(&c, o.examples);
+	ls_info("%s rows: %lld easy, %lld hard, %lld confused, %lld regular (T_easy %.4g, T_hard %.4g, T_confused %.4g)",
+		o.split, (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
+		(long long)count[CAT_REGULAR], c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED]);
+	if (o.summary)
+		write_summary(&o, &c, prof, count, ex);
+
+	st_file *out = st_file_new();
+	ls_forward_context(out, c.s.f);
+	ls_forward_tensor(out, c.s.f, o.distance);
+	int64_t n1[1] = { c.s.N }, pshape[2] = { NCAT, c.s.L }, eshape[2] = { NCAT, o.examples };
+	add_tensor(out, "category", ST_U8, 1, n1, c.cat);
+	add_tensor(out, "depth", ST_I32, 1, n1, c.depth);
+	add_tensor(out, "destructive", ST_U8, 1, n1, c.destructive);
+	add_tensor(out, "category_profile", ST_F64, 2, pshape, prof);
+	add_tensor(out, "examples", ST_I64, 2, eshape, ex);
+	char v[160];
+	snprintf(v, sizeof v, "{\"easy\":%.9g,\"hard\":%.9g,\"confused\":%.9g,\"distance\":\"%s\"}",
+		 c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED], o.distance);
+	st_meta_set(out, "category_thresholds", v);
+	st_meta_set(out, "categories", "[\"regular\",\"easy\",\"hard\",\"confused\"]");
+	ls_write(out, ls_opts.output);
+	st_file_free(out);
+	free(c.w);
+	free(c.area);
+	free(c.final);
+	free(c.rows);
+	study_free(&c.s);
+	return 0;
+}
