@@ -1,0 +1,176 @@
+/* feed.c: decoder threads filling two batch slots in turn (see feed.h).
+ *
+ * Workers take samples in order; sample i belongs to batch b = i / batch,
+ * which lives in slot b % 2. A worker waits until its slot holds batch b
+ * (the consumer hands a slot on to batch b + 2 when it asks for the batch
+ * after b), so decoding runs at most one batch ahead of the network and
+ * memory stays two batches. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "feed.h"
+#include "image.h"
+#include "ls.h"
+
+typedef struct {
+	int batch;           /* the batch this slot holds or awaits */
+	int done;            /* samples finished (good or bad) */
+	float *images;       /* [batch][3][crop][crop] */
+	uint8_t *bad;        /* [batch] */
+	char (*why)[ST_ERRLEN];
+	int *rows;
+} slot;
+
+struct feed {
+	ls_dataset *d;
+	feed_prep prep;
+	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped;
+	size_t image_floats;
+	slot s[2];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t *threads;
+};
+
+static int batch_size(const feed *f, int b)
+{
+	int left = f->n - b * f->batch;
+	return left < f->batch ? left : f->batch;
+}
+
+/* 0, or -1 with why filled */
+static int load_one(feed *f, int i, float *out, char *why)
+{
+	size_t len;
+	ls_image img = {0};
+	char err[ST_ERRLEN];
+	uint8_t *buf = ls_dataset_read(f->d, i, &len, err);
+	if (!buf) {
+		snprintf(why, ST_ERRLEN, "%s", err);
+		return -1;
+	}
+	int rc = ls_image_decode(buf, len, &img, err);
+	free(buf);
+	if (!rc) {
+		int oh, ow;
+		ls_image_out_size(&img, f->prep.resize, f->prep.crop, &oh, &ow);
+		if (oh != f->prep.crop || ow != f->prep.crop)
+			rc = -1, snprintf(err, sizeof err, "%dx%d after resizing to %d, smaller than the crop %d",
+					  img.w, img.h, f->prep.resize, f->prep.crop);
+		else
+			rc = ls_image_preprocess(&img, f->prep.resize, f->prep.crop, f->prep.mean, f->prep.std, out, err);
+	}
+	ls_image_free(&img);
+	if (rc)
+		snprintf(why, ST_ERRLEN, "image '%s': %.400s", f->d->ids[i], err);
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	feed *f = arg;
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		int i = f->next_sample++, b = i / f->batch;
+		slot *s = &f->s[b % 2];
+		while (i < f->n && s->batch != b)
+			pthread_cond_wait(&f->cv, &f->mu);
+		pthread_mutex_unlock(&f->mu);
+		if (i >= f->n)
+			return NULL;
+		int j = i - b * f->batch;
+		int bad = load_one(f, i, s->images + j * f->image_floats, s->why[j]) != 0;
+		pthread_mutex_lock(&f->mu);
+		s->bad[j] = (uint8_t)bad;
+		if (++s->done == batch_size(f, b))
+			pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+}
+
+feed *feed_start(ls_dataset *d, int n, const feed_prep *prep, int batch, int threads, int skip_bad)
+{
+	feed *f = ls_calloc(1, sizeof *f);
+	f->d = d, f->n = n, f->prep = *prep, f->batch = batch, f->skip_bad = skip_bad;
+	f->image_floats = ls_mul(3, ls_mul(prep->crop, prep->crop, "image size"), "image size");
+	for (int k = 0; k < 2; k++) {
+		f->s[k].batch = k;
+		f->s[k].images = ls_malloc(ls_mul(ls_mul(batch, f->image_floats, "batch"), sizeof(float), "batch"));
+		f->s[k].bad = ls_calloc(batch, 1);
+		f->s[k].why = ls_calloc(batch, sizeof *f->s[k].why);
+		f->s[k].rows = ls_calloc(batch, sizeof(int));
+	}
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->nthreads = threads < 1 ? 1 : threads;
+	f->threads = ls_calloc(f->nthreads, sizeof *f->threads);
+	for (int t = 0; t < f->nthreads; t++)
+		if (pthread_create(&f->threads[t], NULL, worker, f))
+			ls_die("cannot start decoder thread %d", t + 1);
+	return f;
+}
+
+/* Moves the good images of slot s to its front; dies on a bad one unless skip_bad. */
+static int compact(feed *f, slot *s, int b)
+{
+	int nb = 0, size = batch_size(f, b);
+	for (int j = 0; j < size; j++) {
+		if (s->bad[j]) {
+			if (!f->skip_bad)
+				ls_die("%s (--skip-bad leaves such images out)", s->why[j]);
+			ls_warn("skipped: %s", s->why[j]);
+			f->skipped++;
+			continue;
+		}
+		if (nb != j)
+			memcpy(s->images + nb * f->image_floats, s->images + j * f->image_floats,
+			       f->image_floats * sizeof(float));
+		s->rows[nb++] = b * f->batch + j;
+	}
+	return nb;
+}
+
+int feed_next(feed *f, const float **images, const int **rows, int *nb)
+{
+	int b = f->next_batch;
+	pthread_mutex_lock(&f->mu);
+	if (b > 0) {   /* the previous batch is consumed: its slot goes to batch b + 1 */
+		slot *prev = &f->s[(b - 1) % 2];
+		prev->batch = b + 1, prev->done = 0;
+		pthread_cond_broadcast(&f->cv);
+	}
+	if (b * f->batch >= f->n) {
+		pthread_mutex_unlock(&f->mu);
+		return 0;
+	}
+	slot *s = &f->s[b % 2];
+	while (s->done < batch_size(f, b))
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+	f->next_batch++;
+	*nb = compact(f, s, b);
+	*images = s->images, *rows = s->rows;
+	return 1;
+}
+
+int feed_skipped(const feed *f) { return f->skipped; }
+
+void feed_stop(feed *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->next_sample = f->n;   /* waiting workers see no work left */
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	for (int t = 0; t < f->nthreads; t++)
+		pthread_join(f->threads[t], NULL);
+	for (int k = 0; k < 2; k++) {
+		free(f->s[k].images);
+		free(f->s[k].bad);
+		free(f->s[k].why);
+		free(f->s[k].rows);
+	}
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f->threads);
+	free(f);
+}

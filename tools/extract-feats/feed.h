@@ -1,0 +1,25 @@
+/* feed.h: batches of preprocessed images for extract-feats, decoded by a pool
+ * of threads while the network computes the previous batch. */
+#ifndef EXTRACT_FEATS_FEED_H
+#define EXTRACT_FEATS_FEED_H
+
+#include "dataset.h"
+
+typedef struct {
+	int resize, crop;
+	float mean[3], std[3];
+} feed_prep;
+
+typedef struct feed feed;
+
+/* Samples 0..n-1 of d (n <= d->n), in order, batch at a time; threads decoders. */
+feed *feed_start(ls_dataset *d, int n, const feed_prep *prep, int batch, int threads, int skip_bad);
+/* The next batch: *images [*nb][3][crop][crop], *rows the dataset rows they
+ * are (bad images left out under skip_bad, so *nb may be 0; without it a bad
+ * image is fatal). The pointers stay valid until the next call.
+ * Returns 1, or 0 after the last batch. */
+int feed_next(feed *f, const float **images, const int **rows, int *nb);
+int feed_skipped(const feed *f);
+void feed_stop(feed *f);
+
+#endif

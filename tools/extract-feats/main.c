@@ -1,0 +1,372 @@
+/* extract-feats: per-layer pooled features and logits of a torchvision
+ * ResNet/VGG over a data set (contract section 5, docs/extract-feats.md). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "dataset.h"
+#include "feed.h"
+#include "image.h"
+#include "ls.h"
+#include "net.h"
+
+static const char *model_path, *arch, *head, *dataset_spec, *splits, *pool_spec = "avg";
+static const char *mean_opt, *std_opt;
+static int resize = -1, crop = -1, batch = 16, limit, skip_bad, reference;
+
+static const ls_opt opts[] = {
+	{"model", 'm', LS_STR, &model_path, "FILE", "torchvision state_dict as safetensors (required)"},
+	{"dataset", 'd', LS_STR, &dataset_spec, "SPEC",
+	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
+	{"splits", 0, LS_STR, &splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
+	{"arch", 0, LS_STR, &arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
+	{"head", 0, LS_STR, &head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
+	{"pool", 'p', LS_STR, &pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
+	{"resize", 0, LS_INT, &resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
+	{"crop", 0, LS_INT, &crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
+	{"mean", 0, LS_STR, &mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
+	{"std", 0, LS_STR, &std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
+	{"batch", 'b', LS_INT, &batch, "N", "images per forward pass; memory grows with it"},
+	{"limit", 0, LS_INT, &limit, "N", "only the first N samples (0: all)"},
+	{"skip-bad", 0, LS_FLAG, &skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
+	{"reference", 0, LS_FLAG, &reference, NULL, "plain loop convolutions instead of sgemm (slow; for checks)"},
+	{0},
+};
+
+static const char *about =
+	"Runs the network over every image and writes, per tap NN, the pooled features\n"
+	"feat.NN [N,D] (F32), the head's logits [N,K], and the data set's labels, ignore,\n"
+	"split and index. Taps: ResNet 00 after the stem (maxpool), then one per residual\n"
+	"block; VGG one after every convolution's ReLU. Metadata: arch, layers (the taps'\n"
+	"module names), layer_flops (cumulative FLOPs per image up to each tap, then the\n"
+	"whole network), labels, ids, dataset, splits, pool and the preprocessing used.\n"
+	"tensor:FILE takes an already preprocessed F32 tensor 'images' [N,3,H,W] instead\n"
+	"of a data set (its labels, ignore, split, index and metadata are forwarded).\n"
+	"Example:\n"
+	"  extract-feats --model fixtures/resnet18.st --dataset voc:VOCtrainval_06-Nov-2007.tar -o feats.st";
+
+/* ---- the model's own preprocessing, from its metadata ---- */
+
+static int meta_int(const st_file *m, const char *key, int fallback)
+{
+	const char *v = st_meta_get(m, key);
+	if (!v)
+		return fallback;
+	char *end;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (errno || end == v || *end || x < 0 || x > LS_IMAGE_MAX_SIDE)
+		ls_die("%s: metadata '%s' is '%s', expected a size in pixels", model_path, key, v);
+	return (int)x;
+}
+
+/* "a,b,c" or "[a,b,c]" -> three positive-or-any floats; what names it in errors */
+static void parse3(const char *s, float out[3], int positive, const char *what)
+{
+	char *end;
+	const char *p = s + (*s == '[');
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		double v = strtod(p, &end);
+		if (errno || end == p || !(v == v) || (positive && !(v > 0)))
+			ls_usage("%s '%s': expected three %snumbers", what, s, positive ? "positive " : "");
+		out[i] = (float)v;
+		p = end + strspn(end, " ");
+		if (i < 2 && *p++ != ',')
+			ls_usage("%s '%s': expected three comma-separated numbers", what, s);
+	}
+	if (strcmp(p, *s == '[' ? "]" : ""))
+		ls_usage("%s '%s': expected three comma-separated numbers", what, s);
+}
+
+static void preprocessing(const st_file *model, feed_prep *p)
+{
+	p->resize = resize >= 0 ? resize : meta_int(model, "resize", 256);
+	p->crop = crop >= 0 ? crop : meta_int(model, "crop", 224);
+	if (p->crop < 1)
+		ls_usage("--crop %d: images of one batch need one size, give a crop of at least 1", p->crop);
+	memcpy(p->mean, ls_imagenet_mean, sizeof p->mean);
+	memcpy(p->std, ls_imagenet_std, sizeof p->std);
+	const char *m = mean_opt ? mean_opt : st_meta_get(model, "mean");
+	const char *s = std_opt ? std_opt : st_meta_get(model, "std");
+	if (m)
+		parse3(m, p->mean, 0, mean_opt ? "--mean" : "model metadata 'mean'");
+	if (s)
+		parse3(s, p->std, 1, std_opt ? "--std" : "model metadata 'std'");
+}
+
+static void set_prep_meta(st_file *f, const feed_prep *p)
+{
+	char buf[160];
+	snprintf(buf, sizeof buf, "%d", p->resize);
+	st_meta_set(f, "resize", buf);
+	snprintf(buf, sizeof buf, "%d", p->crop);
+	st_meta_set(f, "crop", buf);
+	snprintf(buf, sizeof buf, "[%.9g,%.9g,%.9g]", p->mean[0], p->mean[1], p->mean[2]);
+	st_meta_set(f, "mean", buf);
+	snprintf(buf, sizeof buf, "[%.9g,%.9g,%.9g]", p->std[0], p->std[1], p->std[2]);
+	st_meta_set(f, "std", buf);
+}
+
+/* ---- features streamed to temporary files, one per tap ---- */
+
+typedef struct {
+	ls_pool pool;
+	ls_net *net;
+	FILE **spool;        /* ntaps feature spools, then the logits */
+	float *pooled;
+	size_t pooled_cap;
+} sink;
+
+static FILE *spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/extract-feats.XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		ls_die("cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
+	unlink(path);
+	FILE *fp = fdopen(fd, "w+b");
+	if (!fp)
+		ls_die("cannot open a temporary file: %s", strerror(errno));
+	return fp;
+}
+
+static void spool_put(FILE *fp, const float *x, size_t n)
+{
+	if (fwrite(x, sizeof(float), n, fp) != n)
+		ls_die("writing a temporary file: %s", strerror(errno));
+}
+
+static int on_tap(void *ctx, int tap, const float *act, int c, int n, int h, int w, char *err)
+{
+	sink *s = ctx;
+	size_t need = ls_mul(n, ls_pool_dim(&s->pool, c), "pooled features");
+	if (need > s->pooled_cap) {
+		free(s->pooled);
+		s->pooled = ls_malloc(ls_mul(need, sizeof(float), "pooled features"));
+		s->pooled_cap = need;
+	}
+	if (ls_pool_apply(&s->pool, act, c, n, h, w, s->pooled, err))
+		return -1;
+	spool_put(s->spool[tap], s->pooled, need);
+	return 0;
+}
+
+static void forward(sink *s, const float *images, int n, int side, float *logits)
+{
+	char err[ST_ERRLEN];
+	if (ls_net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
+		ls_die("%s: %s", model_path, err);
+	spool_put(s->spool[ls_net_ntaps(s->net)], logits, (size_t)n * ls_net_classes(s->net));
+}
+
+/* ---- the output ---- */
+
+/* the chosen rows of src [*][k] as a U8 tensor [n,k] (ndim 1: [n]) */
+static void add_u8_rows(st_file *out, const char *name, const uint8_t *src, int ndim, int k,
+			const int *rows, int n)
+{
+	uint8_t *v = ls_malloc(ls_mul(n ? n : 1, k ? k : 1, name));
+	for (int i = 0; i < n; i++)
+		memcpy(v + (size_t)i * k, src + (size_t)rows[i] * k, k);
+	int64_t shape[2] = {n, k};
+	st_add(out, name, ST_U8, ndim, shape, v, 1);
+}
+
+static void add_outputs(st_file *out, sink *s, int n, int side)
+{
+	int T = ls_net_ntaps(s->net);
+	char name[32], err[ST_ERRLEN];
+	for (int t = 0; t <= T; t++) {
+		int64_t shape[2] = {n, t < T ? ls_pool_dim(&s->pool, ls_net_tap_channels(s->net, t))
+					     : ls_net_classes(s->net)};
+		snprintf(name, sizeof name, t < T ? "feat.%02d" : "logits", t);
+		st_tensor *x = st_add(out, name, ST_F32, 2, shape, NULL, 0);
+		x->spool = s->spool[t];
+	}
+	char **names = ls_malloc(T * sizeof *names);
+	for (int t = 0; t < T; t++)
+		names[t] = (char *)ls_net_tap_name(s->net, t);
+	st_meta_set_list(out, "layers", names, T);
+	free(names);
+	double *flops = ls_malloc((T + 1) * sizeof *flops);
+	if (ls_net_flops(s->net, side, side, flops, err))
+		ls_die("%s: %s", model_path, err);
+	cJSON *a = cJSON_CreateDoubleArray(flops, T + 1);
+	char *js = cJSON_PrintUnformatted(a);
+	st_meta_set(out, "layer_flops", js);
+	cJSON_free(js);
+	cJSON_Delete(a);
+	free(flops);
+	st_meta_set(out, "pool", pool_spec);
+}
+
+static ls_progress *progress(int n)
+{
+	return ls_progress_start("extract-feats", (uint64_t)n, "images");
+}
+
+/* tensor:FILE: images [N,3,H,W] taken as they are */
+static void run_tensor(const char *path, sink *s, st_file *out)
+{
+	st_file *in = ls_load(path);
+	st_tensor *t = ls_get(in, path, "images");
+	int64_t want[4] = {-1, 3, -1, -1};
+	ls_check_shape(t, path, 4, want);
+	if (t->shape[2] != t->shape[3] || t->shape[2] < 1 || t->shape[2] > LS_IMAGE_MAX_SIDE)
+		ls_die("%s: tensor 'images' is %lldx%lld, expected square images of 1 to %d pixels", path,
+		       (long long)t->shape[2], (long long)t->shape[3], LS_IMAGE_MAX_SIDE);
+	int n = t->shape[0] > INT32_MAX / 2 ? INT32_MAX / 2 : (int)t->shape[0], side = (int)t->shape[2];
+	if (limit > 0 && limit < n)
+		n = limit;
+	if (n < 1)
+		ls_die("%s: tensor 'images' holds no image", path);
+	float *images = ls_f32(t, path, 1);
+	size_t per = ls_mul(3, ls_mul(side, side, "image"), "image");
+	float *logits = ls_malloc(ls_mul(ls_mul(batch, ls_net_classes(s->net), "logits"), sizeof(float), "logits"));
+	ls_progress *bar = progress(n);
+	for (int i = 0; i < n; i += batch) {
+		int nb = n - i < batch ? n - i : batch;
+		forward(s, images + per * i, nb, side, logits);
+		ls_progress_update(bar, i + nb);
+	}
+	ls_progress_end(bar);
+	free(logits);
+	free(images);
+	ls_forward_context(out, in);
+	add_outputs(out, s, n, side);
+	st_file_free(in);
+}
+
+static void dataset_meta(st_file *out, const ls_dataset *d, const int *rows, int n)
+{
+	st_meta_set_list(out, "labels", d->label_names, d->K);
+	char **ids = ls_malloc(ls_mul(n ? n : 1, sizeof *ids, "ids"));
+	for (int i = 0; i < n; i++)
+		ids[i] = d->ids[rows[i]];
+	st_meta_set_list(out, "ids", ids, n);
+	free(ids);
+	static char *split_names[3] = {"train", "val", "test"};
+	st_meta_set_list(out, "splits", split_names, 3);
+	st_meta_set(out, "dataset", dataset_spec);
+}
+
+static void dataset_tensors(st_file *out, const ls_dataset *d, const int *rows, int n)
+{
+	add_u8_rows(out, "labels", d->labels, 2, d->K, rows, n);
+	add_u8_rows(out, "ignore", d->ignore, 2, d->K, rows, n);
+	add_u8_rows(out, "split", d->split, 1, 1, rows, n);
+	int64_t *index = ls_malloc(ls_mul(n ? n : 1, sizeof *index, "index")), shape[1] = {n};
+	for (int i = 0; i < n; i++)
+		index[i] = d->index[rows[i]];
+	st_add(out, "index", ST_I64, 1, shape, index, 1);
+}
+
+static void run_dataset(const st_file *model, sink *s, st_file *out)
+{
+	char err[ST_ERRLEN];
+	feed_prep prep;
+	preprocessing(model, &prep);
+	ls_dataset *d = ls_dataset_open(dataset_spec, splits, err);
+	if (!d)
+		ls_die("%s", err);
+	if (d->n_unannotated)
+		ls_warn("%s: %d images without annotations keep all-zero label rows", dataset_spec, d->n_unannotated);
+	int n = limit > 0 && limit < d->n ? limit : d->n;
+	if (n < 1)
+		ls_die("%s: no samples%s%s", dataset_spec, splits ? " in splits " : "", splits ? splits : "");
+	if (d->K != ls_net_classes(s->net))
+		ls_warn("%s has %d outputs, the data set %d labels: logits are the model's own, not the labels'",
+			model_path, ls_net_classes(s->net), d->K);
+	int *kept = ls_malloc(ls_mul(n, sizeof *kept, "rows")), nkept = 0;
+	float *logits = ls_malloc(ls_mul(ls_mul(batch, ls_net_classes(s->net), "logits"), sizeof(float), "logits"));
+	feed *f = feed_start(d, n, &prep, batch, ls_opts.threads, skip_bad);
+	ls_progress *bar = progress(n);
+	const float *images;
+	const int *rows;
+	int nb, seen = 0;
+	while (feed_next(f, &images, &rows, &nb)) {
+		if (nb)
+			forward(s, images, nb, prep.crop, logits);
+		memcpy(kept + nkept, rows, nb * sizeof *rows);
+		nkept += nb;
+		seen += batch;
+		ls_progress_update(bar, seen < n ? seen : n);
+	}
+	ls_progress_end(bar);
+	if (feed_skipped(f))
+		ls_warn("%d of %d images skipped as unreadable", feed_skipped(f), n);
+	feed_stop(f);
+	if (!nkept)
+		ls_die("%s: no readable image", dataset_spec);
+	dataset_tensors(out, d, kept, nkept);
+	dataset_meta(out, d, kept, nkept);
+	set_prep_meta(out, &prep);
+	add_outputs(out, s, nkept, prep.crop);
+	free(logits);
+	free(kept);
+	ls_dataset_free(d);
+}
+
+static ls_net *load_net(st_file **model)
+{
+	char err[ST_ERRLEN];
+	*model = ls_load(model_path);
+	const char *a = arch ? arch : st_meta_get(*model, "arch");
+	const char *h = head ? head : st_meta_get(*model, "head");
+	if (!a)
+		ls_usage("%s has no metadata 'arch': give --arch", model_path);
+	ls_net *net = ls_net_load(*model, a, h, err);
+	if (!net)
+		ls_die("%s: %s", model_path, err);
+	ls_net_set_reference(net, reference);
+	return net;
+}
+
+int main(int argc, char **argv)
+{
+	ls_init(argc, argv, "extract-feats");
+	int first = ls_parse(argc, argv, opts, "extract-feats [options] --model FILE --dataset SPEC", about);
+	if (first < argc)
+		ls_usage("unexpected argument '%s': the data set is given by --dataset", argv[first]);
+	if (!model_path || !dataset_spec)
+		ls_usage("%s", !model_path ? "--model FILE is required" : "--dataset SPEC is required");
+	if (batch < 1 || limit < 0)
+		ls_usage("--%s %d: expected %s", batch < 1 ? "batch" : "limit", batch < 1 ? batch : limit,
+			 batch < 1 ? "at least 1" : "0 or more");
+	sink s = {0};
+	char err[ST_ERRLEN];
+	if (ls_pool_parse(pool_spec, &s.pool, err))
+		ls_usage("%s", err);
+	ls_out *o = ls_out_open(ls_opts.output);   /* refuses a terminal before the slow part */
+	st_file *model;
+	s.net = load_net(&model);
+	int T = ls_net_ntaps(s.net);
+	s.spool = ls_calloc(T + 1, sizeof *s.spool);
+	for (int t = 0; t <= T; t++)
+		s.spool[t] = spool_open();
+	st_file *out = st_file_new();
+	if (!strncmp(dataset_spec, "tensor:", 7))
+		run_tensor(dataset_spec + 7, &s, out);
+	else
+		run_dataset(model, &s, out);
+	st_meta_set(out, "arch", arch ? arch : st_meta_get(model, "arch"));
+	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
+		st_meta_set(out, "labels", st_meta_get(model, "labels"));
+	st_meta_set(out, "model", model_path);
+	ls_history_append(out);
+	if (st_write(out, ls_out_fp(o), err))
+		ls_die("%s: %s", strcmp(ls_opts.output, "-") ? ls_opts.output : "standard output", err);
+	ls_out_close(o);
+	for (int t = 0; t <= T; t++)
+		fclose(s.spool[t]);
+	st_file_free(out);
+	st_file_free(model);
+	ls_net_free(s.net);
+	free(s.spool);
+	free(s.pooled);
+	return 0;
+}
