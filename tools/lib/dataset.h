@@ -29,7 +29,8 @@ typedef struct {
 	uint8_t *labels, *ignore; /* [n,K] */
 	uint8_t *split;          /* [n]: LS_SPLIT_* */
 	int64_t *index;          /* [n]: position in the data set's own listing */
-	int n_unannotated;       /* COCO: images without any annotation (all-zero rows) */
+	int n_unannotated;       /* samples without any label (all-zero rows), e.g. COCO
+	                          * images without annotations: worth a warning */
 	ls_dataset_priv *priv;
 } ls_dataset;
 

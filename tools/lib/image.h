@@ -40,7 +40,7 @@ void ls_image_out_size(const ls_image *img, int resize, int crop, int *oh, int *
  * and the antialiased bilinear resize of a CHW float image (aten's
  * _upsample_bilinear2d_aa, align_corners=False). */
 void ls_resize_shorter(int h, int w, int size, int *oh, int *ow);
-void ls_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int oh, int ow);
+int ls_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int oh, int ow); /* -1: out of memory */
 
 extern const float ls_imagenet_mean[3], ls_imagenet_std[3];
 

@@ -1,0 +1,105 @@
+/* dataset_dump: prints what ls_dataset_open makes of a data set, for the
+ * tests to compare with Python's own parse (tests/NN-dataset.t).
+ *
+ *   dataset_dump [-t THREADS] SPEC [SPLITS]
+ *
+ * Output (TSV): a line "n K unannotated", a line of label names, then per
+ * sample: index, id, split, labels as 0/1, ignore as 0/1, and the image
+ * bytes' length and FNV-1a hash (or "ERR message"). With -t, every sample
+ * is also read from THREADS threads at once and must hash the same. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+
+typedef struct { char text[ST_ERRLEN + 64]; } cell;
+
+typedef struct {
+	ls_dataset *d;
+	cell *out;
+	int first, step;
+} job;
+
+static void describe(ls_dataset *d, int i, cell *c)
+{
+	char err[ST_ERRLEN];
+	size_t len;
+	uint8_t *p = ls_dataset_read(d, i, &len, err);
+	if (!p) {
+		snprintf(c->text, sizeof(c->text), "ERR %s", err);
+		return;
+	}
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t k = 0; k < len; k++)
+		h = (h ^ p[k]) * 1099511628211ULL;
+	free(p);
+	snprintf(c->text, sizeof(c->text), "%zu\t%016llx", len, (unsigned long long)h);
+}
+
+static void *worker(void *arg)
+{
+	job *j = arg;
+	for (int i = j->first; i < j->d->n; i += j->step)
+		describe(j->d, i, &j->out[i]);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int threads = 0, a = 1;
+	if (argc > 2 && !strcmp(argv[1], "-t")) {
+		threads = atoi(argv[2]);
+		a = 3;
+	}
+	if (argc - a < 1 || argc - a > 2) {
+		fprintf(stderr, "usage: dataset_dump [-t THREADS] SPEC [SPLITS]\n");
+		return 2;
+	}
+	char err[ST_ERRLEN];
+	ls_dataset *d = ls_dataset_open(argv[a], argc - a == 2 ? argv[a + 1] : NULL, err);
+	if (!d) {
+		fprintf(stderr, "dataset_dump: %s\n", err);
+		return 1;
+	}
+	cell *seq = calloc(d->n, sizeof(cell));
+	for (int i = 0; i < d->n; i++)
+		describe(d, i, &seq[i]);
+	int rc = 0;
+	if (threads > 0) {
+		cell *par = calloc(d->n, sizeof(cell));
+		pthread_t *tid = calloc(threads, sizeof(pthread_t));
+		job *jobs = calloc(threads, sizeof(job));
+		for (int t = 0; t < threads; t++) {
+			jobs[t] = (job){ d, par, t, threads };
+			pthread_create(&tid[t], NULL, worker, &jobs[t]);
+		}
+		for (int t = 0; t < threads; t++)
+			pthread_join(tid[t], NULL);
+		for (int i = 0; i < d->n; i++)
+			if (strcmp(seq[i].text, par[i].text)) {
+				fprintf(stderr, "dataset_dump: sample %d differs between threads\n", i);
+				rc = 1;
+			}
+		free(par);
+		free(tid);
+		free(jobs);
+	}
+	printf("%d\t%d\t%d\n", d->n, d->K, d->n_unannotated);
+	for (int k = 0; k < d->K; k++)
+		printf("%s%s", k ? "\t" : "", d->label_names[k]);
+	printf("\n");
+	for (int i = 0; i < d->n; i++) {
+		printf("%lld\t%s\t%d\t", (long long)d->index[i], d->ids[i], d->split[i]);
+		for (int k = 0; k < d->K; k++)
+			putchar('0' + d->labels[(size_t)i * d->K + k]);
+		putchar('\t');
+		for (int k = 0; k < d->K; k++)
+			putchar('0' + d->ignore[(size_t)i * d->K + k]);
+		printf("\t%s\n", seq[i].text);
+	}
+	free(seq);
+	ls_dataset_free(d);
+	return rc;
+}
