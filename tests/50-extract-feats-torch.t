@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""extract-feats' network half against torchvision (contract section 5): random
+networks of every supported arch (narrow, randomised BatchNorm) on the same
+input tensor; every pooled tap and the logits within 1e-3 x max|torch|.
+Also: F16/BF16 weights, the gap head, every --pool, batches that split the
+data, the plain reference convolution, and layer_flops against a count made
+with torch hooks. LS_ASAN=1: fewer archs."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "extract-feats"))
+import models  # noqa: E402
+import stwrite as st  # noqa: E402
+
+BIN = os.environ.get("LS_BIN", "bin")
+ASAN = os.environ.get("LS_ASAN") == "1"
+TOL = 1e-3
+torch.set_num_threads(1)
+
+ARCHS = ["resnet18", "resnet50", "vgg11", "vgg13_bn"] if ASAN else models.ALL
+n_tests = 0
+
+
+def ok(cond, what):
+    global n_tests
+    n_tests += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, what), flush=True)
+    return cond
+
+
+def run(*args):
+    p = subprocess.run([os.path.join(BIN, "extract-feats"), "-q"] + list(args),
+                       capture_output=True, text=True)
+    if p.returncode:
+        print("# exit %d: %s" % (p.returncode, p.stderr.strip()))
+    return p.returncode == 0
+
+
+def agrees(out, ref, pool="avg", what=""):
+    worst = max(models.compare(out, ref, pool), key=lambda r: r[1] / max(r[2], 1e-30))
+    rel = worst[1] / max(worst[2], 1e-30)
+    return ok(rel <= TOL, "%s: every tap and the logits agree with torch (worst %s: %.2g x max|torch|)"
+              % (what, worst[0], rel))
+
+
+def torch_flops(m, size):
+    """2 x multiply-adds of convolutions and linear layers, cumulative at each tap."""
+    total, marks = [0], []
+
+    def count(mod, i, o):
+        if isinstance(mod, torch.nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total[0] += 2 * k * o.numel()
+        else:
+            total[0] += 2 * mod.in_features * mod.out_features * o.shape[0]
+    hooks = [x.register_forward_hook(count) for x in m.modules()
+             if isinstance(x, (torch.nn.Conv2d, torch.nn.Linear))]
+    return total, marks, hooks
+
+
+def expected_flops(arch, size):
+    m, taps = models.build(arch)
+    m.eval()
+    total, marks, hooks = torch_flops(m, size)
+    hooks += [t.register_forward_hook(lambda mod, i, o: marks.append(total[0])) for t in taps]
+    with torch.no_grad():
+        m(torch.zeros(1, 3, size, size))
+    return marks + [total[0]]
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ef-torch.")
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    st.write(os.path.join(d, "images.st"), {"images": images})
+    src = "tensor:" + os.path.join(d, "images.st")
+
+    for arch in ARCHS:
+        models.export(d, arch, images)
+        out = os.path.join(d, arch + ".out.st")
+        if ok(run("--model", os.path.join(d, arch + ".st"), "--dataset", src, "-o", out), arch + " runs"):
+            agrees(out, os.path.join(d, arch + ".ref.st"), what=arch)
+        else:
+            ok(False, arch + " agrees")
+
+    r18, ref18 = os.path.join(d, "resnet18.st"), os.path.join(d, "resnet18.ref.st")
+    for pool in ["max", "avgmax", "grid:2", "grid:3"]:
+        out = os.path.join(d, "pool.st")
+        ok(run("--model", r18, "--dataset", src, "--pool", pool, "-o", out), "resnet18 --pool " + pool)
+        agrees(out, ref18, pool, "resnet18 --pool " + pool)
+
+    out = os.path.join(d, "b2.st")
+    ok(run("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--batch", "2", "-t", "1", "-o", out),
+       "resnet50 in batches of 2")
+    agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 --batch 2 -t 1")
+
+    out = os.path.join(d, "refconv.st")
+    ok(run("--model", r18, "--dataset", src, "--reference", "-o", out), "resnet18 --reference")
+    agrees(out, ref18, what="resnet18 with the plain reference convolution")
+
+    for arch, dtype, head in [("resnet18", "F16", "torchvision"), ("vgg11_bn", "BF16", "torchvision"),
+                              ("vgg11", "F32", "gap")]:
+        sub = os.path.join(d, dtype + head)
+        os.mkdir(sub)
+        models.export(sub, arch, images, dtype=dtype, head=head)
+        out = os.path.join(sub, "out.st")
+        what = "%s, %s weights, %s head" % (arch, dtype, head)
+        ok(run("--model", os.path.join(sub, arch + ".st"), "--dataset", src, "-o", out), what + " runs")
+        agrees(out, os.path.join(sub, arch + ".ref.st"), what=what)
+
+    if not ASAN:   # torchvision's own widths, once
+        sub = os.path.join(d, "wide")
+        os.mkdir(sub)
+        models.export(sub, "resnet18", images, width=64)
+        out = os.path.join(sub, "out.st")
+        ok(run("--model", os.path.join(sub, "resnet18.st"), "--dataset", src, "-o", out), "full-width resnet18")
+        agrees(out, os.path.join(sub, "resnet18.ref.st"), what="full-width resnet18")
+
+    for arch in ["resnet18", "resnet50", "vgg16_bn"]:
+        if arch not in ARCHS:
+            continue
+        _, meta = st.read(os.path.join(d, arch + ".out.st"))
+        ours, want = json.loads(meta.get("layer_flops", "[]")), expected_flops(arch, 32)
+        ok(ours == want, "%s layer_flops %s... = torch count %s..." % (arch, ours[:3], want[:3]))
+        layers = json.loads(meta.get("layers", "[]"))
+        ok(len(layers) == len(want) - 1 and meta.get("arch") == arch,
+           "%s: metadata layers (%d names), arch" % (arch, len(layers)))
+
+    print("1..%d" % n_tests)
+
+
+main()
