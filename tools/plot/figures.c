@@ -1,0 +1,677 @@
+/* figures.c: each kind's data files and gnuplot script (see plot.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dataset.h"
+#include "image.h"
+#include "ls.h"
+#include "plot.h"
+
+/* ---- shared pieces ---- */
+
+void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
+		 double *mean, double *q1, double *q3)
+{
+	double *v = ls_malloc(ls_mul((size_t)nrows + 1, sizeof *v, "layer statistics"));
+	for (int l = 0; l < L; l++) {
+		int64_t n = 0;
+		double sum = 0;
+		for (int64_t j = 0; j < nrows; j++) {
+			double x = w[(int64_t)l * N + (rows ? rows[j] : j)];
+			if (!isnan(x))
+				v[n++] = x, sum += x;
+		}
+		mean[l] = n ? sum / n : NAN;
+		q1[l] = study_quantile(v, n, 0.25);
+		q3[l] = study_quantile(v, n, 0.75);
+	}
+	free(v);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* the i-th of --names, else metadata arch, else the file name; caller frees */
+static char *run_name(const plot_opts *o, int i, const study *s, const char *path)
+{
+	if (o->names) {
+		const char *p = o->names;
+		for (int k = 0; k < i && p; k++)
+			p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+		if (p && *p) {
+			size_t len = strcspn(p, ",");
+			char *r = ls_malloc(len + 1);
+			memcpy(r, p, len);
+			r[len] = 0;
+			return r;
+		}
+	}
+	const char *arch = st_meta_get(s->f, "arch");
+	return ls_strdup(arch ? arch : base_name(path));
+}
+
+static void gp_title(FILE *gp, const plot_opts *o, const char *fallback)
+{
+	fprintf(gp, "set title ");
+	gp_str(gp, o->title ? o->title : fallback);
+	fputc('\n', gp);
+}
+
+static const char *distance_label(const char *tensor)
+{
+	static const char *const names[][2] = {
+		{ "wdist", "Wasserstein distance to the target" }, { "cheb", "Chebyshev distance" },
+		{ "jsd", "Jensen-Shannon divergence (nats)" }, { "kl", "KL(target || prediction)" },
+		{ "tv", "total variation" } };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(tensor, names[i][0]))
+			return names[i][1];
+	return tensor;
+}
+
+/* xtics with the layer names, rotated */
+static void layer_tics(FILE *gp, const study *s, const int *which, int n)
+{
+	char buf[32];
+	fprintf(gp, "set xtics rotate by -40 left (");
+	for (int i = 0; i < n; i++) {
+		int l = which ? which[i] : i;
+		gp_str(gp, study_layer_name(s, l, buf));
+		fprintf(gp, " %d%s", i, i + 1 < n ? ", " : "");
+	}
+	fprintf(gp, ")\n");
+}
+
+/* band + mean line of data file NAME (columns x, mean, q1, q3) */
+static void plot_band(FILE *gp, const char *name, const char *title, int color, int first)
+{
+	fprintf(gp, "%s\"%s\" using 1:3:4 with filledcurves fs transparent solid 0.18 noborder "
+		"lc rgb \"%s\" notitle, \"%s\" using 1:2 with linespoints lw 2 pt 7 ps 0.8 lc rgb \"%s\" title ",
+		first ? "plot " : ", ", name, plot_colors[color % 8], name, plot_colors[color % 8]);
+	gp_str(gp, title);
+}
+
+static void write_stats(plot_job *j, const char *name, int L, const double *x, const double *mean,
+			const double *q1, const double *q3)
+{
+	FILE *fp = job_data(j, name);
+	for (int l = 0; l < L; l++)
+		fprintf(fp, "%.9g\t%.9g\t%.9g\t%.9g\n", x[l], mean[l], q1[l], q3[l]);
+	job_data_close(j, fp);
+}
+
+static int64_t *split_rows(const plot_opts *o, const study *s, int64_t *n)
+{
+	int64_t *rows = study_rows(s, study_split_id(o->split), n);
+	if (!*n)
+		ls_die("%s: no rows with split = %s", s->fname, o->split);
+	return rows;
+}
+
+/* ---- layers (fig. 3) ---- */
+
+void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	study s[8];
+	int L[8], same = 1;
+	float *w[8];
+	for (int r = 0; r < n; r++) {
+		study_load(&s[r], files[r], 0);
+		w[r] = study_profile(&s[r], o->tensor, &L[r]);
+		same &= L[r] == L[0];
+	}
+	job_start(j, o, 900, 540);
+	FILE *gp = j->gp;
+	char title[256];
+	snprintf(title, sizeof title, "%s per layer: mean and interquartile band (%s rows)",
+		 distance_label(o->tensor), o->split);
+	gp_title(gp, o, title);
+	fprintf(gp, "set ylabel \"%s\"\nset key top right box opaque\nset bmargin 7\n", distance_label(o->tensor));
+	if (same && s[0].layers)
+		layer_tics(gp, &s[0], NULL, L[0]);
+	else
+		fprintf(gp, "set xlabel \"%s\"\n", same ? "layer" : "relative depth (layer / last layer)");
+	for (int r = 0; r < n; r++) {
+		double *buf = ls_calloc(4 * (size_t)L[r], sizeof *buf), *x = buf + 3 * L[r];
+		int64_t nrows, *rows = split_rows(o, &s[r], &nrows);
+		layer_stats(w[r], L[r], s[r].N, rows, nrows, buf, buf + L[r], buf + 2 * L[r]);
+		for (int l = 0; l < L[r]; l++)
+			x[l] = same ? l : (L[r] > 1 ? (double)l / (L[r] - 1) : 0);
+		char name[32];
+		snprintf(name, sizeof name, "run%d.tsv", r);
+		write_stats(j, name, L[r], x, buf, buf + L[r], buf + 2 * L[r]);
+		char *rn = run_name(o, r, &s[r], files[r]);
+		plot_band(gp, name, rn, r, r == 0);
+		free(rn);
+		free(rows);
+		free(buf);
+		free(w[r]);
+		study_free(&s[r]);
+	}
+	fputc('\n', gp);
+}
+
+/* ---- sample (fig. 4) ---- */
+
+/* --layers as indices, or first, middle and last; returns the count */
+static int chosen_layers(const plot_opts *o, int L, int *out, int max)
+{
+	int n = 0;
+	if (!o->layers) {
+		int d[3] = { 0, L / 2, L - 1 };
+		for (int i = 0; i < 3; i++)
+			if (!n || out[n - 1] != d[i])
+				out[n++] = d[i];
+		return n;
+	}
+	for (const char *p = o->layers; *p && n < max;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v < 0 || v >= L || (*end && *end != ','))
+			ls_usage("--layers %s: expected layer numbers 0..%d, comma-separated", o->layers, L - 1);
+		out[n++] = (int)v;
+		p = *end ? end + 1 : end;
+	}
+	if (!n)
+		ls_usage("--layers: no layer given");
+	return n;
+}
+
+static const char *label_name(const study *s, int k, char buf[32])
+{
+	if (s->label_names)
+		return s->label_names[k];
+	snprintf(buf, 32, "label %d", k);
+	return buf;
+}
+
+/* one row per label: name, p/sum(p) at each chosen layer, then y/sum(y) */
+static void write_distributions(plot_job *j, const char *name, const study *s, int64_t i,
+				const int *layers, int nl)
+{
+	FILE *fp = job_data(j, name);
+	double ysum = 0;
+	for (int k = 0; k < s->K; k++)
+		ysum += s->labels[i * s->K + k];
+	char buf[32];
+	for (int k = 0; k < s->K; k++) {
+		fprintf(fp, "%s", label_name(s, k, buf));
+		for (int c = 0; c < nl; c++) {
+			const float *p = s->prob + ((int64_t)layers[c] * s->N + i) * s->K;
+			double sum = 0;
+			for (int m = 0; m < s->K; m++)
+				sum += p[m];
+			fprintf(fp, "\t%.6g", sum > 0 ? p[k] / sum : 0);
+		}
+		fprintf(fp, "\t%.6g\n", ysum > 0 ? s->labels[i * s->K + k] / ysum : 0);
+	}
+	job_data_close(j, fp);
+}
+
+/* the clustered bars of write_distributions' file */
+static void plot_distributions(FILE *gp, const char *name, const study *s, const float *w,
+			       int64_t i, const int *layers, int nl)
+{
+	char buf[32];
+	fprintf(gp, "set style data histograms\nset style histogram clustered gap 1\n"
+		"set style fill solid 0.85 noborder\nset yrange [0:1.5]\nset ytics 0,0.2,1\n"
+		"set xtics rotate by -40 left\nset key top right box opaque\nset ylabel \"share of the label mass\"\n");
+	for (int c = 0; c <= nl; c++) {
+		fprintf(gp, "%s\"%s\" using %d%s lc rgb \"%s\" title ", c ? ", " : "plot ", name, c + 2,
+			c ? "" : ":xtic(1)", c < nl ? plot_colors[c % 8] : "#333333");
+		if (c == nl) {
+			gp_str(gp, "target");
+			continue;
+		}
+		char t[96];
+		const char *ln = study_layer_name(s, layers[c], buf);
+		if (w)
+			snprintf(t, sizeof t, "%s (W = %.3f)", ln, w[(int64_t)layers[c] * s->N + i]);
+		else
+			snprintf(t, sizeof t, "%s", ln);
+		gp_str(gp, t);
+	}
+	fputc('\n', gp);
+}
+
+static void sample_caption(const study *s, int64_t i, char *out, size_t n)
+{
+	int nids = 0;
+	char **ids = st_meta_get_list(s->f, "ids", &nids);
+	int len = snprintf(out, n, "sample %lld%s%s, labels:", (long long)i, ids && nids == s->N ? " " : "",
+			   ids && nids == s->N ? ids[i] : "");
+	char buf[32];
+	for (int k = 0; k < s->K && len > 0 && (size_t)len < n; k++)
+		if (s->labels[i * s->K + k])
+			len += snprintf(out + len, n - len, " %s", label_name(s, k, buf));
+	if (ids)
+		st_list_free(ids, nids);
+}
+
+void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	(void)n;
+	study s;
+	study_load(&s, files[0], 1);
+	if (o->sample < 0 || o->sample >= s.N)
+		ls_usage("--sample %d: %s has rows 0..%lld", o->sample, s.fname, (long long)s.N - 1);
+	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
+	float *w = NULL;
+	if (st_find(s.f, o->tensor)) {
+		int L;
+		w = study_profile(&s, o->tensor, &L);
+	}
+	job_start(j, o, 900, 520);
+	char cap[512], title[600];
+	sample_caption(&s, o->sample, cap, sizeof cap);
+	snprintf(title, sizeof title, "Label distribution by layer, %s", cap);
+	gp_title(j->gp, o, title);
+	fprintf(j->gp, "set key top right box opaque\nset bmargin 7\n");
+	write_distributions(j, "dist.tsv", &s, o->sample, layers, nl);
+	plot_distributions(j->gp, "dist.tsv", &s, w, o->sample, layers, nl);
+	free(w);
+	study_free(&s);
+}
+
+/* ---- epochs (fig. 6) and adjacent (fig. 15) ---- */
+
+static int *int_list(const study *s, const char *key, int want)
+{
+	int n = 0;
+	char **v = st_meta_get_list(s->f, key, &n);
+	if (!v) {
+		/* numbers are written unquoted by some tools: parse the JSON by hand */
+		const char *raw = st_meta_get(s->f, key);
+		int *out = ls_calloc((size_t)want + 1, sizeof *out), k = 0;
+		for (const char *p = raw ? strchr(raw, '[') : NULL; p && k < want; k++) {
+			char *end;
+			out[k] = (int)strtol(p + 1, &end, 10);
+			if (end == p + 1)
+				break;
+			p = strchr(end, ',');
+		}
+		if (k == want)
+			return out;
+		free(out);
+		return NULL;
+	}
+	int *out = NULL;
+	if (n == want) {
+		out = ls_malloc((size_t)n * sizeof *out + 1);
+		for (int i = 0; i < n; i++)
+			out[i] = atoi(v[i]);
+	}
+	st_list_free(v, n);
+	return out;
+}
+
+/* mean and quartiles over samples of each (epoch, layer) of the per-sample values v [E,L',N'] */
+static void epoch_curves(plot_job *j, const study *s, const float *v, int E, int Ls, int64_t Ns,
+			 const int *epochs, const int *layers, int shift)
+{
+	double *buf = ls_calloc(4 * (size_t)E + 4, sizeof *buf);
+	float *col = ls_malloc(ls_mul((size_t)E, (size_t)Ns + 1, "epochs") * sizeof *col);
+	char name[32], bufn[32];
+	for (int l = 0; l < Ls; l++) {
+		for (int e = 0; e < E; e++)
+			memcpy(col + (int64_t)e * Ns, v + ((int64_t)e * Ls + l) * Ns, Ns * sizeof *col);
+		layer_stats(col, E, Ns, NULL, Ns, buf, buf + E, buf + 2 * E);
+		for (int e = 0; e < E; e++)
+			buf[3 * E + e] = epochs ? epochs[e + shift] : e + 1 + shift;
+		snprintf(name, sizeof name, "layer%d.tsv", l);
+		write_stats(j, name, E, buf + 3 * E, buf, buf + E, buf + 2 * E);
+		int li = layers ? layers[l] : l;
+		const char *ln = li >= 0 && li < s->L ? study_layer_name(s, li, bufn) : NULL;
+		char t[64];
+		if (!ln && layers)
+			snprintf(t, sizeof t, "layer %d", li);
+		plot_band(j->gp, name, ln ? ln : (layers ? t : "layer"), l, l == 0);
+	}
+	fputc('\n', j->gp);
+	free(col);
+	free(buf);
+}
+
+/* total variation of consecutive snapshots' normalised distributions, [E-1,L',N'] */
+static float *adjacent_tv(const float *pe, int E, int Ls, int64_t Ns, int K)
+{
+	float *tv = ls_malloc(ls_mul((size_t)(E - 1) * Ls, (size_t)Ns + 1, "adjacent") * sizeof *tv);
+	for (int e = 0; e + 1 < E; e++)
+		for (int64_t r = 0; r < (int64_t)Ls * Ns; r++) {
+			const float *a = pe + ((int64_t)e * Ls * Ns + r) * K, *b = a + (int64_t)Ls * Ns * K;
+			double sa = 0, sb = 0, d = 0;
+			for (int k = 0; k < K; k++)
+				sa += a[k], sb += b[k];
+			for (int k = 0; k < K; k++)
+				d += fabs((sa > 0 ? a[k] / sa : 0) - (sb > 0 ? b[k] / sb : 0));
+			tv[(int64_t)e * Ls * Ns + r] = (float)(0.5 * d);
+		}
+	return tv;
+}
+
+void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjacent)
+{
+	(void)n;
+	study s;
+	study_load(&s, files[0], 0);
+	const char *name = adjacent ? "prob_epochs" : "wdist_epochs";
+	st_tensor *t = ls_get(s.f, s.fname, name);
+	int64_t dims[4] = { -1, -1, -1, -1 };
+	ls_check_shape(t, s.fname, adjacent ? 4 : 3, dims);
+	int E = (int)t->shape[0], Ls = (int)t->shape[1];
+	int64_t Ns = t->shape[2];
+	if (E < 1 + adjacent || Ls < 1 || Ls > 64 || Ns < 1 || (adjacent && t->shape[3] != s.K))
+		ls_die("%s: tensor '%s': shape [%lld,%lld,%lld%s], expected %s epochs, 1 to 64 layers, %s",
+		       s.fname, name, (long long)E, (long long)Ls, (long long)Ns, adjacent ? ",K" : "",
+		       adjacent ? ">= 2" : ">= 1", adjacent ? "K as labels" : ">= 1 sample");
+	float *v = ls_f32(t, s.fname, 1);
+	int *epochs = int_list(&s, "snapshot_epochs", E), *layers = int_list(&s, "snapshot_layers", Ls);
+	job_start(j, o, 900, 540);
+	gp_title(j->gp, o, adjacent ? "Change of the label distribution between adjacent snapshots"
+				    : "Distance to the target during probe training");
+	fprintf(j->gp, "set xlabel \"%s\"\nset ylabel \"%s\"\nset key top right box opaque\n",
+		epochs ? "epoch" : "snapshot",
+		adjacent ? "total variation = W under the 0-1 cost (mean, IQR)"
+			 : "Wasserstein distance to the target (mean, IQR)");
+	if (adjacent) {
+		float *tv = adjacent_tv(v, E, Ls, Ns, s.K);
+		epoch_curves(j, &s, tv, E - 1, Ls, Ns, epochs, layers, 1);
+		free(tv);
+	} else
+		epoch_curves(j, &s, v, E, Ls, Ns, epochs, layers, 0);
+	free(v);
+	free(epochs);
+	free(layers);
+	study_free(&s);
+}
+
+/* ---- measures (figs. 11-12) ---- */
+
+void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	(void)n;
+	static const char *const all[] = { "wdist", "cheb", "jsd", "kl", "tv" };
+	study s;
+	study_load(&s, files[0], 0);
+	const char *have[5];
+	int m = 0;
+	for (int i = 0; i < 5; i++)
+		if (st_find(s.f, all[i]))
+			have[m++] = all[i];
+	if (!m)
+		ls_die("%s: none of the tensors wdist, cheb, jsd, kl, tv", s.fname);
+	job_start(j, o, 420 * m, 460);
+	fprintf(j->gp, "set multiplot layout 1,%d title ", m);
+	gp_str(j->gp, o->title ? o->title : "Distance measures per layer (mean, interquartile band)");
+	fprintf(j->gp, "\nset key top right\nset bmargin 7\n");
+	int64_t nrows, *rows = split_rows(o, &s, &nrows);
+	for (int i = 0; i < m; i++) {
+		int L;
+		float *w = study_profile(&s, have[i], &L);
+		double *buf = ls_calloc(4 * (size_t)L, sizeof *buf);
+		layer_stats(w, L, s.N, rows, nrows, buf, buf + L, buf + 2 * L);
+		for (int l = 0; l < L; l++)
+			buf[3 * L + l] = l;
+		char name[32];
+		snprintf(name, sizeof name, "%s.tsv", have[i]);
+		write_stats(j, name, L, buf + 3 * L, buf, buf + L, buf + 2 * L);
+		if (s.layers && s.L == L)
+			layer_tics(j->gp, &s, NULL, L);
+		fprintf(j->gp, "set title \"%s\"\nset ylabel \"%s\"\n", distance_label(have[i]), have[i]);
+		plot_band(j->gp, name, have[i], i, 1);
+		fputc('\n', j->gp);
+		free(buf);
+		free(w);
+	}
+	fprintf(j->gp, "unset multiplot\n");
+	free(rows);
+	study_free(&s);
+}
+
+/* ---- overthinking (tables 2-3) ---- */
+
+static const double *vector_of(const study *s, const char *name, int64_t len)
+{
+	st_tensor *t = ls_get(s->f, s->fname, name);
+	int64_t dims[1] = { len };
+	ls_check_shape(t, s->fname, 1, dims);
+	if (t->dtype != ST_F64)
+		ls_die("%s: tensor '%s' has dtype %s, expected F64 (an early-exit output)", s->fname, name,
+		       st_dtype_name(t->dtype));
+	return t->data;
+}
+
+void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	job_start(j, o, 900, 380 * n + 40);
+	fprintf(j->gp, "set multiplot layout %d,1 title ", n);
+	gp_str(j->gp, o->title ? o->title : "Over-thinking: the last layer's errors that an earlier layer gets right");
+	fprintf(j->gp, "\nset style data histograms\nset style histogram clustered gap 1\n"
+		"set style fill solid 0.85 noborder\nset ylabel \"share of the last layer's errors (%%)\"\n"
+		"set key top left box opaque\nset bmargin 6\nset yrange [0:*]\n");
+	for (int r = 0; r < n; r++) {
+		study s;
+		study_load(&s, files[r], 0);
+		st_tensor *ot = ls_get(s.f, s.fname, "overthinking");
+		if (ot->ndim != 1 || ot->shape[0] < 1 || ot->shape[0] > 100000)
+			ls_die("%s: tensor 'overthinking': expected [L]", s.fname);
+		int L = (int)ot->shape[0];
+		const double *first = vector_of(&s, "overthinking", L), *right = vector_of(&s, "overthinking_right", L);
+		char name[32];
+		snprintf(name, sizeof name, "ot%d.tsv", r);
+		FILE *fp = job_data(j, name);
+		char **lnames = NULL;
+		int nl = 0;
+		lnames = st_meta_get_list(s.f, "layers", &nl);
+		double top = 1;
+		for (int l = 0; l + 1 < L; l++) {
+			top = fmax(top, 100 * fmax(right[l], first[l]));
+			if (lnames && nl == L)
+				fprintf(fp, "%s", lnames[l]);
+			else
+				fprintf(fp, "layer %02d", l);
+			fprintf(fp, "\t%.6g\t%.6g\n", 100 * right[l], 100 * first[l]);
+		}
+			if (lnames)
+			st_list_free(lnames, nl);
+		job_data_close(j, fp);
+		char *rn = run_name(o, r, &s, files[r]), t[256];
+		const char *ideal = st_meta_get(s.f, "ideal_accuracy");
+		st_tensor *met = st_find(s.f, "metrics");
+		double last = met && met->dtype == ST_F64 && met->ndim == 3 && met->shape[0] == L + 1 &&
+			met->shape[1] == 3 && met->shape[2] == 9 ? ((double *)met->data)[((L - 1) * 3 + 2) * 9] : NAN;
+		if (ideal && !isnan(last))
+			snprintf(t, sizeof t, "%s: subset accuracy %.2f%% at the last layer, %.2f%% if every sample "
+				 "right at some layer counted (test)", rn, 100 * last, 100 * atof(ideal));
+		else
+			snprintf(t, sizeof t, "%s", rn);
+		fprintf(j->gp, "set title ");
+		gp_str(j->gp, t);
+		fprintf(j->gp, "\nset yrange [0:%.3g]\nplot \"%s\" using 2:xtic(1) lc rgb \"%s\" title \"right at this layer\", "
+			"\"%s\" using 3 lc rgb \"%s\" title \"first right at this layer\"\n",
+			top * 1.25, name, plot_colors[0], name, plot_colors[3]);
+		free(rn);
+		study_free(&s);
+	}
+	fprintf(j->gp, "unset multiplot\n");
+}
+
+/* ---- categories (figs. 5 and 17) ---- */
+
+typedef struct { int w, h, c; uint8_t *px; } picture;   /* c = 1 grey, 3 RGB */
+
+static void picture_from_tensor(st_file *f, const char *fname, int64_t i, int64_t N, picture *p)
+{
+	st_tensor *t = ls_get(f, fname, "images");
+	if ((t->ndim != 3 && !(t->ndim == 4 && t->shape[3] == 3)) || t->shape[0] != N || t->dtype != ST_U8 ||
+	    t->shape[1] < 1 || t->shape[2] < 1 || t->shape[1] > 4096 || t->shape[2] > 4096)
+		ls_die("%s: tensor 'images': expected U8 [%lld,H,W] or [%lld,H,W,3], H and W up to 4096",
+		       fname, (long long)N, (long long)N);
+	p->h = (int)t->shape[1], p->w = (int)t->shape[2], p->c = t->ndim == 4 ? 3 : 1;
+	size_t sz = (size_t)p->h * p->w * p->c;
+	p->px = ls_malloc(sz);
+	memcpy(p->px, (uint8_t *)t->data + (size_t)i * sz, sz);
+}
+
+static void picture_from_dataset(const plot_opts *o, const study *s, int64_t i, ls_dataset *d, picture *p)
+{
+	int nids = 0;
+	char **ids = st_meta_get_list(s->f, "ids", &nids);
+	if (!ids || nids != s->N)
+		ls_die("%s: --dataset needs metadata ids with %lld names", s->fname, (long long)s->N);
+	int found = -1;
+	for (int k = 0; k < d->n && found < 0; k++)
+		if (!strcmp(d->ids[k], ids[i]))
+			found = k;
+	if (found < 0)
+		ls_die("%s: sample '%s' is not in the data set", o->dataset, ids[i]);
+	st_list_free(ids, nids);
+	char err[ST_ERRLEN];
+	size_t len;
+	uint8_t *buf = ls_dataset_read(d, found, &len, err);
+	ls_image im;
+	if (!buf || ls_image_decode(buf, len, &im, err))
+		ls_die("%s: %s", o->dataset, err);
+	free(buf);
+	/* nearest-neighbour reduction to at most 160 px: the panel is small */
+	int step = (im.w > im.h ? im.w : im.h) / 160 + 1;
+	p->w = im.w / step, p->h = im.h / step, p->c = 3;
+	p->px = ls_malloc((size_t)p->w * p->h * 3);
+	for (int y = 0; y < p->h; y++)
+		for (int x = 0; x < p->w; x++)
+			memcpy(p->px + ((size_t)y * p->w + x) * 3, im.px + ((size_t)y * step * im.w + x * step) * 3, 3);
+	ls_image_free(&im);
+}
+
+static void plot_picture(plot_job *j, const char *name, const picture *p, const char *title)
+{
+	FILE *fp = job_data(j, name);
+	for (int y = 0; y < p->h; y++)
+		for (int x = 0; x < p->w; x++) {
+			const uint8_t *v = p->px + ((size_t)y * p->w + x) * p->c;
+			fprintf(fp, "%d\t%d\t%d\t%d\t%d\n", x, p->h - 1 - y, v[0], v[p->c > 1], v[p->c > 1 ? 2 : 0]);
+		}
+	job_data_close(j, fp);
+	fprintf(j->gp, "set title ");
+	gp_str(j->gp, title);
+	fprintf(j->gp, "\nunset key\nunset border\nunset tics\nunset xlabel\nunset ylabel\nset size ratio -1\n"
+		"set xrange [-0.5:%d.5]\nset yrange [-0.5:%d.5]\nplot \"%s\" using 1:2:3:4:5 with rgbimage\n"
+		"set size noratio\nset border\nset tics\nset autoscale xy\nset key\n", p->w - 1, p->h - 1, name);
+}
+
+static const char *const category_colors[4] = { "#7f7f7f", "#2ca02c", "#ff7f0e", "#d62728" };
+
+static void plot_profile(plot_job *j, const study *s, const float *w, int L, int64_t i,
+			 const double *mean, int cat, const char *catname)
+{
+	char name[32];
+	snprintf(name, sizeof name, "profile%d.tsv", cat);
+	FILE *fp = job_data(j, name);
+	for (int l = 0; l < L; l++)
+		fprintf(fp, "%d\t%.6g\t%.6g\n", l, w[(int64_t)l * s->N + i], mean ? mean[cat * L + l] : NAN);
+	job_data_close(j, fp);
+	if (s->layers)
+		layer_tics(j->gp, s, NULL, L);
+	fprintf(j->gp, "set title \"distance profile\"\nset ylabel \"Wasserstein distance\"\n"
+		"set yrange [0:*]\nset offsets 0,0,graph 0.45,0\nset ytics autofreq\nset key top right box opaque\n"
+		"plot \"%s\" using 1:2 with linespoints lw 2 pt 7 lc rgb \"%s\" title \"this sample\"",
+		name, category_colors[cat]);
+	if (mean) {
+		fprintf(j->gp, ", \"%s\" using 1:3 with lines dt 2 lw 2 lc rgb \"#555555\" title ", name);
+		char t[64];
+		snprintf(t, sizeof t, "mean of the %s samples", catname);
+		gp_str(j->gp, t);
+	}
+	fprintf(j->gp, "\nset xtics norotate autofreq\nset offsets 0,0,0,0\n");
+}
+
+void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	(void)n;
+	static const char *const names[4] = { "regular", "easy", "hard", "confused" };
+	study s;
+	study_load(&s, files[0], 0);
+	if (!s.prob) {
+		if (!o->prob_path)
+			ls_die("%s: no tensor 'prob': give it with --prob FILE", s.fname);
+		study p;
+		study_load(&p, o->prob_path, 1);
+		if (p.N != s.N || p.K != s.K)
+			ls_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", p.fname, p.L,
+			       (long long)p.N, p.K, s.fname, (long long)s.N, s.K);
+		s.prob = p.prob, s.L = p.L, p.prob = NULL;
+		if (!s.layers)
+			s.layers = p.layers, p.layers = NULL;
+		study_free(&p);
+	}
+	int L;
+	float *w = study_profile(&s, o->tensor, &L);
+	st_tensor *ex = ls_get(s.f, s.fname, "examples");
+	int64_t edims[2] = { 4, -1 };
+	ls_check_shape(ex, s.fname, 2, edims);
+	if (ex->dtype != ST_I64)
+		ls_die("%s: tensor 'examples' has dtype %s, expected I64", s.fname, st_dtype_name(ex->dtype));
+	if (o->example < 0 || o->example >= ex->shape[1])
+		ls_usage("--example %d: the file has %lld examples per category", o->example, (long long)ex->shape[1]);
+	const int64_t *exv = ex->data;
+	st_tensor *cp = st_find(s.f, "category_profile");
+	const double *mean = cp && cp->dtype == ST_F64 && cp->ndim == 2 && cp->shape[0] == 4 && cp->shape[1] == L
+		? cp->data : NULL;
+	st_file *img = NULL;
+	ls_dataset *d = NULL;
+	if (o->dataset) {
+		char err[ST_ERRLEN];
+		if (!(d = ls_dataset_open(o->dataset, NULL, err)))
+			ls_die("%s: %s", o->dataset, err);
+	} else if (o->images_path)
+		img = ls_load(o->images_path);
+	st_file *imgsrc = img ? img : (st_find(s.f, "images") ? s.f : NULL);
+	const char *imgname = img ? o->images_path : s.fname;
+	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
+
+	job_start(j, o, 1350, 1000);
+	fprintf(j->gp, "set multiplot layout 3,3 title ");
+	gp_str(j->gp, o->title ? o->title : "Easy, hard and confused samples: image, label distributions, distance profile");
+	fprintf(j->gp, "\nset bmargin 6\n");
+	for (int cat = 1; cat <= 3; cat++) {
+		int64_t i = exv[cat * ex->shape[1] + o->example];
+		char cap[512], t[600], name[32];
+		if (i < 0 || i >= s.N) {
+			fprintf(j->gp, "set multiplot next\nset multiplot next\nset multiplot next\n");
+			continue;
+		}
+		sample_caption(&s, i, cap, sizeof cap);
+		snprintf(t, sizeof t, "%s: %s", names[cat], cap);
+		picture pic = { 0 };
+		if (d)
+			picture_from_dataset(o, &s, i, d, &pic);
+		else if (imgsrc)
+			picture_from_tensor(imgsrc, imgname, i, s.N, &pic);
+		if (pic.px) {
+			snprintf(name, sizeof name, "image%d.tsv", cat);
+			plot_picture(j, name, &pic, t);
+			free(pic.px);
+		} else {
+			fprintf(j->gp, "set title ");
+			gp_str(j->gp, t);
+			fprintf(j->gp, "\nunset border\nunset tics\nset label 1 \"(no image: --images or --dataset)\" at graph 0.5,0.5 center\n"
+				"plot 2 notitle lc rgb \"white\"\nunset label 1\nset border\nset tics\n");
+		}
+		snprintf(name, sizeof name, "dist%d.tsv", cat);
+		write_distributions(j, name, &s, i, layers, nl);
+		fprintf(j->gp, "set title \"label distributions\"\nset key top right font \",8\"\n");
+		plot_distributions(j->gp, name, &s, w, i, layers, nl);
+		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate\nset key font \",9\"\n");
+		plot_profile(j, &s, w, L, i, mean, cat, names[cat]);
+	}
+	fprintf(j->gp, "unset multiplot\n");
+	if (d)
+		ls_dataset_free(d);
+	st_file_free(img);
+	free(w);
+	study_free(&s);
+}
