@@ -79,6 +79,40 @@ void job_data_close(plot_job *j, FILE *fp)
 		ls_die("%s: write error: %s", j->dir, strerror(errno));
 }
 
+/* a job that dies (ls_die exits) still removes its temporary folder */
+static plot_job *running;
+
+static void remove_files(plot_job *j)
+{
+	for (int i = 0; i < j->nfiles; i++) {
+		if (j->temp) {
+			char *p = path_in(j, j->files[i]);
+			unlink(p);
+			free(p);
+		}
+		free(j->files[i]);
+	}
+	j->nfiles = 0;
+	if (j->temp) {
+		char *p = path_in(j, "figure.png");
+		unlink(p);   /* gnuplot's output when it failed half-way */
+		p[strlen(p) - 3] = 0;
+		strcat(p, "svg");
+		unlink(p);
+		p[strlen(p) - 3] = 0;
+		strcat(p, "pdf");
+		unlink(p);
+		free(p);
+		rmdir(j->dir);
+	}
+}
+
+static void remove_at_exit(void)
+{
+	if (running)
+		remove_files(running);
+}
+
 void job_start(plot_job *j, const plot_opts *o, int w, int h)
 {
 	memset(j, 0, sizeof *j);
@@ -98,6 +132,8 @@ void job_start(plot_job *j, const plot_opts *o, int w, int h)
 		j->dir = ls_strdup(tmpl);
 		j->temp = 1;
 	}
+	running = j;
+	atexit(remove_at_exit);
 	j->gp = job_data(j, "plot.gp");
 	const char *ext = extension(o);
 	if (!strcmp(ext, "png"))
@@ -168,16 +204,8 @@ void job_finish(plot_job *j, const char *out)
 		run_gnuplot(j);
 		copy_figure(j, out);
 	}
-	for (int i = 0; i < j->nfiles; i++) {
-		if (j->temp) {
-			char *p = path_in(j, j->files[i]);
-			unlink(p);
-			free(p);
-		}
-		free(j->files[i]);
-	}
-	if (j->temp)
-		rmdir(j->dir);
+	remove_files(j);
+	running = NULL;
 	free(j->files);
 	free(j->dir);
 }

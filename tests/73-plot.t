@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+# plot: every kind on a synthetic study gives a real PNG (SVG, PDF); --script
+# writes data whose numbers are the per-layer statistics numpy computes, and a
+# script gnuplot runs; bad inputs fail with one line and leave no file.
+import os, shutil, subprocess, sys, tempfile
+import numpy as np
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "st"))
+import stwrite
+
+bindir = os.environ.get("LS_BIN", "bin")
+plot = os.path.join(bindir, "plot")
+n_test = 0
+def ok(cond, what):
+    global n_test
+    n_test += 1
+    print(("ok" if cond else "not ok"), n_test, "-", what)
+    sys.stdout.flush()
+
+if not shutil.which("gnuplot"):
+    print("1..0 # SKIP gnuplot is not installed (Debian package gnuplot-nox)")
+    sys.exit(0)
+d = tempfile.mkdtemp()
+s1, s2 = os.path.join(d, "s1.st"), os.path.join(d, "s2.st")
+synth = [sys.executable, os.path.join(here, "synth-study.py")]
+subprocess.run(synth + [s1, "--n", "300", "--images", "--epochs", "4"], check=True)
+subprocess.run(synth + [s2, "--n", "300", "--layers", "14", "--seed", "2"], check=True)
+ee, cs = os.path.join(d, "ee.st"), os.path.join(d, "cs.st")
+subprocess.run([os.path.join(bindir, "early-exit"), s1, "-o", ee, "-q"], check=True)
+subprocess.run([os.path.join(bindir, "classify-samples"), s1, "-o", cs, "-q"], check=True)
+
+def run(args, **kw):
+    return subprocess.run([plot] + args, capture_output=True, **kw)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+for kind, args in [("layers", [s1, s2, "--names", "ResNet,VGG"]), ("sample", [s1, "--sample", "3"]),
+                   ("epochs", [s1]), ("adjacent", [s1]), ("measures", [s1]), ("overthinking", [ee, ee]),
+                   ("categories", [cs, "--prob", s1, "--images", s1])]:
+    out = os.path.join(d, kind + ".png")
+    r = run([kind] + args + ["-o", out])
+    data = open(out, "rb").read() if os.path.exists(out) else b""
+    ok(r.returncode == 0 and data.startswith(PNG) and len(data) > 5000, f"{kind}: a PNG of {len(data)} bytes {r.stderr.decode().strip()}")
+r = run(["layers", s1, "--format", "svg", "-o", os.path.join(d, "l.svg")])
+ok(r.returncode == 0 and b"<svg" in open(os.path.join(d, "l.svg"), "rb").read(500), "--format svg")
+r = run(["layers", s1, "--format", "pdf"])
+ok(r.returncode == 0 and r.stdout.startswith(b"%PDF"), "--format pdf to standard output")
+
+# --script: the data are numpy's statistics, the script runs
+T, meta = stwrite.read(s1)
+w, split = T["wdist"][1], T["split"][1]
+sd = os.path.join(d, "script")
+r = run(["layers", s1, "--script", sd, "-q"])
+got = np.loadtxt(os.path.join(sd, "run0.tsv"), delimiter="\t")
+wt = w[:, split == 2]
+ref = np.stack([np.arange(w.shape[0]), wt.mean(1), np.quantile(wt, 0.25, axis=1), np.quantile(wt, 0.75, axis=1)], 1)
+ok(r.returncode == 0 and np.allclose(got, ref, atol=1e-6), "layers data: mean and quartiles over the test rows")
+g = subprocess.run(["gnuplot", "plot.gp"], cwd=sd, capture_output=True)
+ok(g.returncode == 0 and open(os.path.join(sd, "figure.png"), "rb").read(8) == PNG, "the written script runs in gnuplot")
+r = run(["sample", s1, "--sample", "7", "--layers", "0,8", "--script", sd, "-q"])
+got = np.genfromtxt(os.path.join(sd, "dist.tsv"), delimiter="\t", dtype=None, encoding="utf8")
+p, y = T["prob"][1][:, 7], T["labels"][1][7]
+ref = np.stack([p[0] / p[0].sum(), p[8] / p[8].sum(), y / y.sum()], 1)
+ok(np.allclose(np.array([list(row)[1:] for row in got], float), ref, atol=1e-5)
+   and got[0][0] == "tshirt_top", "sample data: p/sum(p) at the chosen layers and the target, label names")
+r = run(["adjacent", s1, "--script", sd, "-q"])
+pe = T["prob_epochs"][1].astype(np.float64)
+a = pe / pe.sum(-1, keepdims=True)
+tv = 0.5 * np.abs(a[1:] - a[:-1]).sum(-1)          # [E-1,L',N']
+got = np.loadtxt(os.path.join(sd, "layer1.tsv"), delimiter="\t")
+ok(np.allclose(got[:, 1], tv[:, 1].mean(-1), atol=1e-5) and list(got[:, 0]) == [20, 30, 40],
+   "adjacent data: mean total variation between consecutive snapshots, at their epochs")
+
+# bad inputs
+def bad(args, status, expect, out=True):
+    o = os.path.join(d, "bad.png")
+    r = run(args + (["-o", o] if out else []))
+    msg = r.stderr.decode().strip().splitlines()[:1]
+    ok(r.returncode == status and msg and msg[0].startswith("plot:") and expect in msg[0] and not os.path.exists(o),
+       f"{' '.join(args[:1])}: status {r.returncode}, '{msg[0] if msg else ''}'")
+bad(["pie", s1], 2, "KIND")
+bad([], 2, "KIND")
+bad(["layers"], 2, "FILE")
+bad(["sample", s1, s2], 2, "one input")
+bad(["sample", s1, "--sample", "100000"], 2, "--sample")
+bad(["sample", s1, "--layers", "0,99"], 2, "--layers")
+bad(["layers", s1, "--format", "gif"], 2, "gif")
+bad(["layers", s1, "--tensor", "nope"], 1, "nope")
+bad(["epochs", s2], 1, "wdist_epochs")
+bad(["overthinking", s1], 1, "overthinking")
+bad(["categories", s1], 1, "examples")
+bad(["layers", os.path.join(d, "missing.st")], 1, "missing.st")
+try:
+    r = subprocess.run(f"{plot} layers {s1} | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}", shell=True,
+                       executable="/bin/bash", capture_output=True, text=True, timeout=60)
+    ok(r.stdout.strip() in ("0", "1"), f"a reader that closes the pipe: exit {r.stdout.strip()}, no hang")
+except subprocess.TimeoutExpired:
+    ok(False, "a reader that closes the pipe: hangs")
+tmp = os.path.join(d, "tmp"); os.mkdir(tmp)
+r = subprocess.run([plot, "layers", s1, "--tensor", "wdist", "--title", 'a "quoted" \\ title', "-o", os.path.join(d, "q.png")],
+                   env=dict(os.environ, TMPDIR=tmp), capture_output=True)
+ok(r.returncode == 0 and os.listdir(tmp) == [], "quotes in a title; the temporary folder is removed")
+r = subprocess.run([plot, "sample", s1, "--sample", "-1", "-o", os.path.join(d, "x.png")], env=dict(os.environ, TMPDIR=tmp), capture_output=True)
+ok(r.returncode == 2 and os.listdir(tmp) == [], "nothing left in TMPDIR after a failure")
+print(f"1..{n_test}")
