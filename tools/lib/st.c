@@ -370,7 +370,7 @@ static int by_offset(const void *a, const void *b)
 /* Offsets sorted: they must tile [0, end) without holes or overlaps. */
 static int check_layout(st_file *f, uint64_t data_size, char *err)
 {
-	qsort(f->t, (size_t)f->n, sizeof *f->t, by_offset);
+	if (f->n) qsort(f->t, (size_t)f->n, sizeof *f->t, by_offset);
 	uint64_t pos = 0;
 	for (int i = 0; i < f->n; i++) {
 		st_tensor *t = &f->t[i];

@@ -265,7 +265,7 @@ static void join_ids(st_file *out, st_file **fs, int argc)
 		char **ids = st_meta_get_list(fs[i], "ids", &n);
 		if (!ids) ls_die("file %d: metadata 'ids' is missing or not a JSON list of strings", i + 1);
 		all = ls_realloc(all, sizeof *all * (size_t)(total + n));
-		memcpy(all + total, ids, sizeof *ids * (size_t)n);
+		if (n) memcpy(all + total, ids, sizeof *ids * (size_t)n);
 		total += n;
 		free(ids);   /* the strings now belong to all */
 	}
