@@ -93,7 +93,7 @@ def main():
     names = (["stem"] + ["layer%d.%d" % (1 + b // 2, b % 2) for b in range(L - 2)] + ["fc"])[:L]
     meta = {"labels": json.dumps((LABELS + ["label%d" % k for k in range(10, K)])[:K]),
             "layers": json.dumps(names), "arch": "resnet18", "dataset": "synthetic",
-            "layer_flops": json.dumps([float(2 ** min(l, 4)) for l in range(L)]),
+            "layer_flops": json.dumps(list(np.cumsum([float(2 ** min(l, 4)) for l in range(L - 1)] + [0.5]))),
             "ids": json.dumps(["s%05d" % i for i in range(N)])}
     if a.images:
         tensors["images"] = mosaics(rng, y)

@@ -20,8 +20,8 @@ static const char *about =
 	"first, then lowest cost; the chosen rule is scored on the eval split. Cascade\n"
 	"(default): each sample exits at the first layer whose rule holds, else at the last.\n"
 	"--layer L: exit at L when the rule holds there, else at the last layer.\n"
-	"Cost: metadata layer_flops (per-layer FLOPs, L or L-1 numbers) gives the relative\n"
-	"cost of exiting at l, the FLOPs up to l over the FLOPs of the whole network.\n"
+	"Cost: metadata layer_flops (extract-feats: cumulative FLOPs up to each tap, then\n"
+	"the whole network) gives the relative cost of exiting at l: flops[l] / flops[last].\n"
 	"Output tensors: exit_layer [N] I32, metrics [L+1,3,9] F64 (layers then the rule;\n"
 	"train, val, test; the TSV's columns), overthinking and overthinking_right [L],\n"
 	"exit_share [L] (eval split), and the forwarded context.";
@@ -43,6 +43,9 @@ typedef struct { double q, gamma, score, cost; } policy;
 
 /* ---- cost ---- */
 
+/* layer_flops (extract-feats): cumulative FLOPs per image up to each tap, then
+ * the whole network; L numbers, or L-1 when prob has no head layer. The cost of
+ * exiting at l is its entry over the last one (the probes' own FLOPs left out). */
 static double *relative_costs(const study *s)
 {
 	const char *v = st_meta_get(s->f, "layer_flops");
@@ -56,21 +59,25 @@ static double *relative_costs(const study *s)
 		cJSON_Delete(a);
 		return NULL;
 	}
-	double *cum = ls_calloc((size_t)s->L, sizeof *cum), run = 0;
-	for (int l = 0; l < s->L; l++) {
-		cJSON *x = l < n ? cJSON_GetArrayItem(a, l) : NULL;
-		double f = x ? (cJSON_IsNumber(x) ? x->valuedouble : -1) : 0;
-		if (!(f >= 0 && isfinite(f))) {
+	double *cum = ls_calloc((size_t)s->L, sizeof *cum);
+	for (int l = 0; l < n; l++) {
+		cJSON *x = cJSON_GetArrayItem(a, l);
+		double f = cJSON_IsNumber(x) ? x->valuedouble : -1;
+		if (!(f >= 0 && isfinite(f)) || (l && f < cum[l - 1])) {
 			cJSON_Delete(a);
-			ls_die("%s: metadata layer_flops: entry %d is not a finite number >= 0", s->fname, l);
+			ls_die("%s: metadata layer_flops: entry %d is not a finite number >= the one before "
+			       "(cumulative FLOPs expected)", s->fname, l);
 		}
-		cum[l] = run += f;
+		cum[l] = f;
 	}
 	cJSON_Delete(a);
-	if (!(run > 0))
+	if (n < s->L)
+		cum[s->L - 1] = cum[n - 1];
+	double total = cum[s->L - 1];
+	if (!(total > 0))
 		ls_die("%s: metadata layer_flops: the total is 0", s->fname);
 	for (int l = 0; l < s->L; l++)
-		cum[l] /= run;
+		cum[l] /= total;
 	return cum;
 }
 
