@@ -211,10 +211,13 @@ typedef int (*entry_take_fn)(const char *path, blob data, void *ctx, char *err);
 static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take, void *ctx,
 			char *err)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a;
 	struct archive_entry *e;
+	struct stat st;
 	int rc = 0, r;
-	if (!a)
+	if (stat(file, &st) != 0)
+		return fail(err, "cannot open %s: %s", file, strerror(errno));
+	if (!(a = archive_read_new()))
 		return fail(err, "%s: out of memory for libarchive", file);
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
@@ -419,23 +422,19 @@ struct ls_dataset_priv {
 	char *source;   /* for error messages: where the bytes come from */
 };
 
-/* Label present where any object has it; ignored where all of them are
+/* Consumes t. Label present where any object has it; ignored where all of them are
  * difficult (VOC's convention). */
 static ls_dataset *finish(table *t, const char *source, char *err)
 {
 	int kept = 0;
 	for (int i = 0; i < t->n; i++)
 		kept += t->s[i].keep;
-	if (kept == 0) {
-		fail(err, "%s: no samples in the requested splits", source);
+	if (kept == 0 || t->K == 0 || table_sort_labels(t, err)) {
+		if (kept == 0 || t->K == 0)
+			fail(err, "%s: no %s", source, kept ? "labels in the data set" : "samples in the requested splits");
+		table_free(t);
 		return NULL;
 	}
-	if (t->K == 0) {
-		fail(err, "%s: no labels in the data set", source);
-		return NULL;
-	}
-	if (table_sort_labels(t, err))
-		return NULL;
 	ls_dataset *d = calloc(1, sizeof(*d));
 	size_t nk = (size_t)kept * t->K;
 	if (!d || !(d->priv = calloc(1, sizeof(*d->priv))))
@@ -1124,12 +1123,12 @@ static int voc_annotations(voc_src *v, table *t, const char *source, char *err)
 		rc = voc_label_set(v, t, anns, err);
 	for (int i = 0; i < t->n && !rc; i++)
 		for (int j = 0; j < anns[i].n && !rc; j++) {
-			char where[300];
-			snprintf(where, sizeof(where), "Annotations/%s.xml: labels.txt", t->s[i].id);
-			t->where = t->fixed_labels ? where : NULL;
-			int k = table_label(t, anns[i].o[j].name, err);
-			rc = k < 0 ? -1 : sample_add_obj(&t->s[i], k, anns[i].o[j].difficult)
-				? fail(err, "out of memory") : 0;
+			char why[ST_ERRLEN];
+			int k = table_label(t, anns[i].o[j].name, why);
+			if (k < 0)
+				rc = fail(err, "Annotations/%s.xml: %s", t->s[i].id, why);
+			else if (sample_add_obj(&t->s[i], k, anns[i].o[j].difficult))
+				rc = fail(err, "out of memory");
 		}
 	for (int i = 0; anns && i < t->n; i++)
 		voc_ann_free(&anns[i]);
