@@ -104,7 +104,7 @@ def main():
         tensors["prob_epochs"] = pe
         tensors["wdist_epochs"] = distances(pe, y[None, None])[0]
         meta["snapshot_epochs"] = json.dumps([10 * (e + 1) for e in range(a.epochs)])
-        meta["snapshot_layers"] = json.dumps(snap_layers)
+        meta["snapshot_layers"] = json.dumps([names[l] for l in snap_layers])   # names, as train-probe
     stwrite.write(a.out, tensors, meta)
 
 main()

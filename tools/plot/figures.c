@@ -310,12 +310,12 @@ static int *int_list(const study *s, const char *key, int want)
 }
 
 /* mean and quartiles over samples of each (epoch, layer) of the per-sample values v [E,L',N'] */
-static void epoch_curves(plot_job *j, const study *s, const float *v, int E, int Ls, int64_t Ns,
-			 const int *epochs, const int *layers, int shift)
+static void epoch_curves(plot_job *j, const float *v, int E, int Ls, int64_t Ns,
+			 const int *epochs, char **layers, int shift)
 {
 	double *buf = ls_calloc(4 * (size_t)E + 4, sizeof *buf);
 	float *col = ls_malloc(ls_mul((size_t)E, (size_t)Ns + 1, "epochs") * sizeof *col);
-	char name[32], bufn[32];
+	char name[32], t[32];
 	for (int l = 0; l < Ls; l++) {
 		for (int e = 0; e < E; e++)
 			memcpy(col + (int64_t)e * Ns, v + ((int64_t)e * Ls + l) * Ns, Ns * sizeof *col);
@@ -324,12 +324,8 @@ static void epoch_curves(plot_job *j, const study *s, const float *v, int E, int
 			buf[3 * E + e] = epochs ? epochs[e + shift] : e + 1 + shift;
 		snprintf(name, sizeof name, "layer%d.tsv", l);
 		write_stats(j, name, E, buf + 3 * E, buf, buf + E, buf + 2 * E);
-		int li = layers ? layers[l] : l;
-		const char *ln = li >= 0 && li < s->L ? study_layer_name(s, li, bufn) : NULL;
-		char t[64];
-		if (!ln && layers)
-			snprintf(t, sizeof t, "layer %d", li);
-		plot_band(j->gp, name, ln ? ln : (layers ? t : "layer"), l, l == 0);
+		snprintf(t, sizeof t, "snapshot layer %d", l);
+		plot_band(j->gp, name, layers ? layers[l] : t, l, l == 0);
 	}
 	fputc('\n', j->gp);
 	free(col);
@@ -369,7 +365,12 @@ void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjace
 		       s.fname, name, (long long)E, (long long)Ls, (long long)Ns, adjacent ? ",K" : "",
 		       adjacent ? ">= 2" : ">= 1", adjacent ? "K as labels" : ">= 1 sample");
 	float *v = ls_f32(t, s.fname, 1);
-	int *epochs = int_list(&s, "snapshot_epochs", E), *layers = int_list(&s, "snapshot_layers", Ls);
+	int *epochs = int_list(&s, "snapshot_epochs", E), nl = 0;
+	char **layers = st_meta_get_list(s.f, "snapshot_layers", &nl);   /* train-probe: layer names */
+	if (layers && nl != Ls) {
+		st_list_free(layers, nl);
+		layers = NULL;
+	}
 	job_start(j, o, 900, 540);
 	gp_title(j->gp, o, adjacent ? "Change of the label distribution between adjacent snapshots"
 				    : "Distance to the target during probe training");
@@ -379,13 +380,14 @@ void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjace
 			 : "Wasserstein distance to the target (mean, IQR)");
 	if (adjacent) {
 		float *tv = adjacent_tv(v, E, Ls, Ns, s.K);
-		epoch_curves(j, &s, tv, E - 1, Ls, Ns, epochs, layers, 1);
+		epoch_curves(j, tv, E - 1, Ls, Ns, epochs, layers, 1);
 		free(tv);
 	} else
-		epoch_curves(j, &s, v, E, Ls, Ns, epochs, layers, 0);
+		epoch_curves(j, v, E, Ls, Ns, epochs, layers, 0);
 	free(v);
 	free(epochs);
-	free(layers);
+	if (layers)
+		st_list_free(layers, nl);
 	study_free(&s);
 }
 
