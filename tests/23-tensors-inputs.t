@@ -75,8 +75,8 @@ for word in ("info", "dump", "pick", "drop", "merge", "cat", "from-npy", "to-npy
 rc, out, err = tensors("--version")
 ok(rc == 0 and out.decode().strip() != "", "--version", out)
 
-# many tensors: 50000 one-byte entries (a 3 MB header) must not take quadratic time
-n = 5000 if ASAN else 50000
+# many tensors: 20000 one-byte entries (a 1.3 MB header) must not take quadratic time
+n = 2000 if ASAN else 20000
 many = os.path.join(d, "many.st")
 st.write(many, {"t%05d" % i: np.array([i % 256], np.uint8) for i in range(n)})
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -84,9 +84,9 @@ rc, out, err = tensors("pick", "t%05d" % (n - 1), "t00000", "-i", many, timeout=
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 got, _ = st.loads(out) if rc == 0 else ({}, {})
-ok(rc == 0 and sorted(got) == ["t%05d" % (n - 1), "t00000"] and got["t%05d" % (n - 1)][1][0] == (n - 1) % 256,
-   "pick from a file of %d tensors" % n, err)
+ok(rc == 0 and sorted(got) == ["t00000", "t%05d" % (n - 1)] and got["t%05d" % (n - 1)][1][0] == (n - 1) % 256,
+   "pick from a file of %d tensors" % n, "status %d, %r" % (rc, err))
 if not ASAN:
-    ok(cpu < 3.0, "reading %d tensors takes %.2f s of CPU (under 3 s: no quadratic name lookups)" % (n, cpu))
+    ok(cpu < 1.0, "reading %d tensors takes %.2f s of CPU (under 1 s: no quadratic name lookups)" % (n, cpu))
 
 done()
