@@ -115,8 +115,7 @@ typedef struct {
 	ls_pool pool;
 	ls_net *net;
 	FILE **spool;        /* ntaps feature spools, then the logits */
-	float *pooled;
-	size_t pooled_cap;
+	float **pooled;      /* per tap, [batch][D] */
 } sink;
 
 static FILE *spool_open(void)
@@ -140,27 +139,49 @@ static void spool_put(FILE *fp, const float *x, size_t n)
 		ls_die("writing a temporary file: %s", strerror(errno));
 }
 
-static int on_tap(void *ctx, int tap, const float *act, int c, int n, int h, int w, char *err)
+static size_t tap_dim(const sink *s, int t)
+{
+	return (size_t)ls_pool_dim(&s->pool, ls_net_tap_channels(s->net, t));
+}
+
+static void sink_open(sink *s)
+{
+	int T = ls_net_ntaps(s->net);
+	s->spool = ls_calloc(T + 1, sizeof *s->spool);
+	s->pooled = ls_calloc(T, sizeof *s->pooled);
+	for (int t = 0; t <= T; t++)
+		s->spool[t] = spool_open();
+	for (int t = 0; t < T; t++)
+		s->pooled[t] = ls_malloc(ls_mul(ls_mul(batch, tap_dim(s, t), "features"), sizeof(float), "features"));
+}
+
+static void sink_close(sink *s)
+{
+	int T = ls_net_ntaps(s->net);
+	for (int t = 0; t <= T; t++)
+		fclose(s->spool[t]);
+	for (int t = 0; t < T; t++)
+		free(s->pooled[t]);
+	free(s->spool);
+	free(s->pooled);
+}
+
+/* runs on the forward pass's threads, each with its own rows */
+static int on_tap(void *ctx, int tap, const float *act, int c, int n, int h, int w, int row0, char *err)
 {
 	sink *s = ctx;
-	size_t need = ls_mul(n, ls_pool_dim(&s->pool, c), "pooled features");
-	if (need > s->pooled_cap) {
-		free(s->pooled);
-		s->pooled = ls_malloc(ls_mul(need, sizeof(float), "pooled features"));
-		s->pooled_cap = need;
-	}
-	if (ls_pool_apply(&s->pool, act, c, n, h, w, s->pooled, err))
-		return -1;
-	spool_put(s->spool[tap], s->pooled, need);
-	return 0;
+	return ls_pool_apply(&s->pool, act, c, n, h, w, s->pooled[tap] + row0 * tap_dim(s, tap), err);
 }
 
 static void forward(sink *s, const float *images, int n, int side, float *logits)
 {
 	char err[ST_ERRLEN];
+	int T = ls_net_ntaps(s->net);
 	if (ls_net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
 		ls_die("%s: %s", model_path, err);
-	spool_put(s->spool[ls_net_ntaps(s->net)], logits, (size_t)n * ls_net_classes(s->net));
+	for (int t = 0; t < T; t++)
+		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
+	spool_put(s->spool[T], logits, (size_t)n * ls_net_classes(s->net));
 }
 
 /* ---- the output ---- */
@@ -323,6 +344,7 @@ static ls_net *load_net(st_file **model)
 	if (!net)
 		ls_die("%s: %s", model_path, err);
 	ls_net_set_reference(net, reference);
+	ls_net_set_threads(net, ls_opts.threads);
 	return net;
 }
 
@@ -344,10 +366,7 @@ int main(int argc, char **argv)
 	ls_out *o = ls_out_open(ls_opts.output);   /* refuses a terminal before the slow part */
 	st_file *model;
 	s.net = load_net(&model);
-	int T = ls_net_ntaps(s.net);
-	s.spool = ls_calloc(T + 1, sizeof *s.spool);
-	for (int t = 0; t <= T; t++)
-		s.spool[t] = spool_open();
+	sink_open(&s);
 	st_file *out = st_file_new();
 	if (!strncmp(dataset_spec, "tensor:", 7))
 		run_tensor(dataset_spec + 7, &s, out);
@@ -361,12 +380,9 @@ int main(int argc, char **argv)
 	if (st_write(out, ls_out_fp(o), err))
 		ls_die("%s: %s", strcmp(ls_opts.output, "-") ? ls_opts.output : "standard output", err);
 	ls_out_close(o);
-	for (int t = 0; t <= T; t++)
-		fclose(s.spool[t]);
+	sink_close(&s);
 	st_file_free(out);
 	st_file_free(model);
 	ls_net_free(s.net);
-	free(s.spool);
-	free(s.pooled);
 	return 0;
 }

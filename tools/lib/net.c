@@ -23,6 +23,27 @@ float *ls_buf_get(ls_buf *b, size_t nfloat)
 
 /* ---- convolution ---- */
 
+/* One output row of im2col: the columns ox = 0..ow-1 of input row src, shifted
+ * by x0 = kw - pad and strided; zeros where the kernel hangs over the edge. */
+static void im2col_row(const float *src, int w, int ow, int stride, int x0, float *dst)
+{
+	int lo = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+	int hi = w - 1 - x0 < 0 ? 0 : (w - 1 - x0) / stride + 1;
+	if (lo > ow)
+		lo = ow;
+	if (hi > ow)
+		hi = ow;
+	if (hi < lo)
+		hi = lo;
+	memset(dst, 0, lo * sizeof(float));
+	if (stride == 1)
+		memcpy(dst + lo, src + lo + x0, (hi - lo) * sizeof(float));
+	else
+		for (int ox = lo; ox < hi; ox++)
+			dst[ox] = src[ox * stride + x0];
+	memset(dst + hi, 0, (ow - hi) * sizeof(float));
+}
+
 /* Rows (ci,kh,kw), columns (image, oy, ox) for images [n0, n1) of the batch. */
 static void im2col(const ls_conv *c, const float *in, int n, int h, int w, int n0, int n1,
 		   int oh, int ow, float *col)
@@ -34,32 +55,31 @@ static void im2col(const ls_conv *c, const float *in, int n, int h, int w, int n
 				float *dst = col + ((size_t)(ci * c->k + kh) * c->k + kw) * cols;
 				for (int im = n0; im < n1; im++) {
 					const float *src = in + ((size_t)ci * n + im) * plane;
-					for (int oy = 0; oy < oh; oy++) {
+					for (int oy = 0; oy < oh; oy++, dst += ow) {
 						int y = oy * c->stride - c->pad + kh;
-						if (y < 0 || y >= h) {
+						if (y < 0 || y >= h)
 							memset(dst, 0, ow * sizeof(float));
-							dst += ow;
-							continue;
-						}
-						const float *row = src + (size_t)y * w;
-						for (int ox = 0; ox < ow; ox++) {
-							int x = ox * c->stride - c->pad + kw;
-							*dst++ = x >= 0 && x < w ? row[x] : 0.0f;
-						}
+						else
+							im2col_row(src + (size_t)y * w, w, ow, c->stride, kw - c->pad, dst);
 					}
 				}
 			}
 }
 
-/* out = relu?(out + b[c] + residual), per output channel */
+/* out = relu?(out + b[c] + residual), per output channel; NaN stays NaN like torch's relu */
 static void conv_epilogue(const ls_conv *c, size_t plane, const float *residual, float *out)
 {
+	float lo = c->relu ? 0.0f : -INFINITY;
 	for (int co = 0; co < c->cout; co++) {
 		float *o = out + (size_t)co * plane, b = c->b[co];
-		const float *r = residual ? residual + (size_t)co * plane : NULL;
+		if (residual) {
+			const float *r = residual + (size_t)co * plane;
+			for (size_t i = 0; i < plane; i++)
+				o[i] += r[i];
+		}
 		for (size_t i = 0; i < plane; i++) {
-			float v = o[i] + b + (r ? r[i] : 0.0f);
-			o[i] = c->relu && v < 0.0f ? 0.0f : v;
+			float v = o[i] + b;
+			o[i] = v < lo ? lo : v;
 		}
 	}
 }
@@ -129,15 +149,21 @@ void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, 
 	int oh = ls_conv_out(h, k, stride, pad), ow = ls_conv_out(w, k, stride, pad);
 	for (size_t p = 0; p < (size_t)c * n; p++) {
 		const float *src = in + p * h * w;
-		for (int oy = 0; oy < oh; oy++)
+		for (int oy = 0; oy < oh; oy++) {
+			int y0 = oy * stride - pad, y1 = y0 + k;
+			y0 = y0 < 0 ? 0 : y0, y1 = y1 > h ? h : y1;
 			for (int ox = 0; ox < ow; ox++) {
+				int x0 = ox * stride - pad, x1 = x0 + k;
+				x0 = x0 < 0 ? 0 : x0, x1 = x1 > w ? w : x1;
 				float m = -INFINITY;
-				for (int y = oy * stride - pad; y < oy * stride - pad + k; y++)
-					for (int x = ox * stride - pad; x < ox * stride - pad + k; x++)
-						if (y >= 0 && y < h && x >= 0 && x < w && src[y * w + x] > m)
-							m = src[y * w + x];
+				for (int y = y0; y < y1; y++)
+					for (int x = x0; x < x1; x++) {
+						float v = src[y * w + x];
+						m = v > m || isnan(v) ? v : m;
+					}
 				*out++ = m;
 			}
+		}
 	}
 }
 

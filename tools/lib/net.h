@@ -70,15 +70,18 @@ ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, 
 void ls_net_free(ls_net *net);
 /* Use the plain reference convolution instead of the fast path. */
 void ls_net_set_reference(ls_net *net, int on);
+/* Threads of a forward pass (default 1): the batch is shared among them. */
+void ls_net_set_threads(ls_net *net, int threads);
 
 int ls_net_ntaps(const ls_net *net);
 const char *ls_net_tap_name(const ls_net *net, int tap);  /* torchvision module name */
 int ls_net_tap_channels(const ls_net *net, int tap);
 int ls_net_classes(const ls_net *net);                     /* K of the head */
 
-/* Called at each tap with the activation of the batch, CNHW. */
+/* Called at each tap with the activation, CNHW, of images row0 .. row0+n-1 of
+ * the batch; from several threads at once (each its own rows) when threads > 1. */
 typedef int (*ls_tap_fn)(void *ctx, int tap, const float *act, int c, int n, int h, int w,
-			 char *err);
+			 int row0, char *err);
 
 /* images: [n][3][h][w] (NCHW, normalised); logits: [n][K]. tap may be NULL.
  * Returns 0, or -1 with err filled (input too small for the arch, a tap callback's

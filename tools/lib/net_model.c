@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <cblas.h>
 #include "net.h"
 
@@ -17,6 +18,8 @@ enum { HEAD_FC, HEAD_VGG, HEAD_GAP };
 
 typedef struct { ls_conv c[3]; int nc, has_down; ls_conv down; } res_block;
 typedef struct { int in, out, relu; float *w, *b; } linear;
+/* the memory of one forward pass: activations, im2col columns, the head */
+typedef struct { ls_buf buf[NBUF], scratch, head; } workspace;
 
 struct ls_net {
 	int family, head, reference;
@@ -28,10 +31,11 @@ struct ls_net {
 	int nconv;
 	linear fc[3];
 	int nfc;
-	int ntaps, K;
+	int ntaps, K, threads;
 	char (*tap_name)[32];
 	int *tap_c;
-	ls_buf buf[NBUF], scratch, head_buf;
+	workspace *ws;   /* one per thread */
+	int nws;
 };
 
 static const struct { const char *name; int bottleneck, depth[4]; } resnets[] = {
@@ -294,6 +298,8 @@ static int parse_head(const char *head, ls_net *net, char *err)
 ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, char *err)
 {
 	ls_net *net = calloc(1, sizeof *net);
+	if (net)
+		net->threads = 1;
 	loader L = {weights, calloc(weights->n + 1, 1), err};
 	int rc = -1, found = 0;
 	if (!net || !L.used) {
@@ -357,10 +363,13 @@ void ls_net_free(ls_net *net)
 		free(net->fc[i].w);
 		free(net->fc[i].b);
 	}
-	for (int i = 0; i < NBUF; i++)
-		free(net->buf[i].p);
-	free(net->scratch.p);
-	free(net->head_buf.p);
+	for (int k = 0; k < net->nws; k++) {
+		for (int i = 0; i < NBUF; i++)
+			free(net->ws[k].buf[i].p);
+		free(net->ws[k].scratch.p);
+		free(net->ws[k].head.p);
+	}
+	free(net->ws);
 	free(net->blocks);
 	free(net->convs);
 	free(net->pool_after);
@@ -380,6 +389,8 @@ int ls_net_classes(const ls_net *net) { return net->K; }
 
 typedef struct {
 	ls_net *net;
+	workspace *ws;
+	int row0;                   /* this part's first image in the batch */
 	int n, dry, c, h, w, cur;   /* the current activation: buf[cur], c x h x w per image */
 	ls_tap_fn tap;
 	void *ctx;
@@ -387,13 +398,13 @@ typedef struct {
 	char *err;
 } walk;
 
-static float *cur(walk *r) { return r->net->buf[r->cur].p; }
+static float *cur(walk *r) { return r->ws->buf[r->cur].p; }
 
 static float *buf(walk *r, int i, size_t per_image)
 {
 	if (r->dry)
 		return NULL;
-	float *p = ls_buf_get(&r->net->buf[i], per_image * r->n);
+	float *p = ls_buf_get(&r->ws->buf[i], per_image * r->n);
 	if (!p)
 		snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n);
 	return p;
@@ -419,8 +430,8 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 	if (!out)
 		return -1;
 	if (r->net->reference)
-		ls_conv_reference(c, r->net->buf[in].p, r->n, h, w, res, out);
-	else if (ls_conv_forward(c, r->net->buf[in].p, r->n, h, w, res, out, &r->net->scratch))
+		ls_conv_reference(c, r->ws->buf[in].p, r->n, h, w, res, out);
+	else if (ls_conv_forward(c, r->ws->buf[in].p, r->n, h, w, res, out, &r->ws->scratch))
 		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
 	return 0;
 }
@@ -442,7 +453,7 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 static int tap(walk *r, int t)
 {
 	r->tap_flops[t] = r->flops;
-	return r->dry || !r->tap ? 0 : r->tap(r->ctx, t, cur(r), r->c, r->n, r->h, r->w, r->err);
+	return r->dry || !r->tap ? 0 : r->tap(r->ctx, t, cur(r), r->c, r->n, r->h, r->w, r->row0, r->err);
 }
 
 static int next_buf(int i) { return (i + 1) % NBUF; }
@@ -455,7 +466,7 @@ static int res_block_forward(walk *r, const res_block *blk)
 	if (blk->has_down) {
 		if (conv(r, &blk->down, in, h, w, NULL, idn, &oh, &ow))
 			return -1;
-		res = r->dry ? NULL : r->net->buf[idn].p;
+		res = r->dry ? NULL : r->ws->buf[idn].p;
 	}
 	int src = in, tmp[2] = {t1, t2};
 	for (int i = 0; i < blk->nc; i++) {
@@ -503,7 +514,7 @@ static int head_forward(walk *r, float *logits)
 	for (int i = 0; i < net->nfc; i++)
 		width = width > (size_t)net->fc[i].out ? width : (size_t)net->fc[i].out;
 	/* pooled [c][n][s*s], then rows ping-ponging between two halves */
-	float *p = ls_buf_get(&net->head_buf, width * r->n * 3);
+	float *p = ls_buf_get(&r->ws->head, width * r->n * 3);
 	if (!p)
 		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
 	float *x = p + width * r->n, *y = x + width * r->n;
@@ -560,10 +571,10 @@ static int vgg_forward(walk *r)
 	return 0;
 }
 
-static int run(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn fn, void *ctx,
-	       float *logits, double *tap_flops, char *err)
+static int run(ls_net *net, workspace *ws, const float *images, int n, int row0, int h, int w,
+	       ls_tap_fn fn, void *ctx, float *logits, double *tap_flops, char *err)
 {
-	walk r = {net, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, err};
+	walk r = {net, ws, row0, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, err};
 	if (n < 1 || h < 1 || w < 1) {
 		snprintf(err, ST_ERRLEN, "empty input: %d images of %dx%d", n, h, w);
 		return -1;
@@ -576,18 +587,92 @@ static int run(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn 
 	return 0;
 }
 
+void ls_net_set_threads(ls_net *net, int threads) { net->threads = threads < 1 ? 1 : threads; }
+
+/* A share of the batch, run on its own thread with its own workspace. */
+typedef struct {
+	ls_net *net;
+	workspace *ws;
+	const float *images;
+	int n, row0, h, w, rc;
+	ls_tap_fn tap;
+	void *ctx;
+	float *logits;
+	double *flops;
+	char err[ST_ERRLEN];
+} part;
+
+static void *part_main(void *arg)
+{
+	part *p = arg;
+	p->rc = run(p->net, p->ws, p->images, p->n, p->row0, p->h, p->w, p->tap, p->ctx, p->logits,
+		    p->flops, p->err);
+	return NULL;
+}
+
+static int grow_workspaces(ls_net *net, int n)
+{
+	if (n <= net->nws)
+		return 0;
+	workspace *ws = realloc(net->ws, n * sizeof *ws);
+	if (!ws)
+		return -1;
+	memset(ws + net->nws, 0, (n - net->nws) * sizeof *ws);
+	net->ws = ws, net->nws = n;
+	return 0;
+}
+
+/* Data-parallel: each thread runs the whole network on its share of the batch
+ * with a single-threaded sgemm, so im2col, the epilogues and the pools run in
+ * parallel too, with no synchronisation inside the pass. One image alone gets
+ * OpenBLAS's threads instead. */
 int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn tap,
 		   void *ctx, float *logits, char *err)
 {
-	double *flops = malloc((net->ntaps + 1) * sizeof *flops);
-	if (!flops)
-		return snprintf(err, ST_ERRLEN, "out of memory"), -1;
-	int rc = run(net, images, n, h, w, tap, ctx, logits, flops, err);
+	int parts = net->threads < n ? net->threads : n;
+	if (parts < 1)
+		parts = 1;
+	part *p = calloc(parts, sizeof *p);
+	double *flops = malloc((size_t)parts * (net->ntaps + 1) * sizeof *flops);
+	pthread_t *th = calloc(parts, sizeof *th);
+	int rc = !p || !flops || !th || grow_workspaces(net, parts) ? -1 : 0;
+	if (rc)
+		snprintf(err, ST_ERRLEN, "out of memory");
+	size_t image = (size_t)3 * h * w;
+	for (int k = 0, row = 0; !rc && k < parts; k++) {
+		int share = n / parts + (k < n % parts);
+		p[k] = (part){net, &net->ws[k], images + image * row, share, row, h, w, 0, tap, ctx,
+			      logits + (size_t)row * net->K, flops + (size_t)k * (net->ntaps + 1), ""};
+		row += share;
+	}
+	if (!rc && parts == 1) {
+		openblas_set_num_threads(net->threads);
+		part_main(&p[0]);
+	} else if (!rc) {
+		openblas_set_num_threads(1);
+		int started = 0;
+		for (; started < parts; started++)
+			if (pthread_create(&th[started], NULL, part_main, &p[started]))
+				break;
+		if (started < parts)   /* too few threads: the rest runs here */
+			for (int k = started; k < parts; k++)
+				part_main(&p[k]);
+		for (int k = 0; k < started; k++)
+			pthread_join(th[k], NULL);
+	}
+	for (int k = 0; !rc && k < parts; k++)
+		if (p[k].rc) {
+			snprintf(err, ST_ERRLEN, "%s", p[k].err);
+			rc = -1;
+		}
+	free(p);
 	free(flops);
+	free(th);
 	return rc;
 }
 
 int ls_net_flops(const ls_net *net, int h, int w, double *flops, char *err)
 {
-	return run((ls_net *)net, NULL, 1, h, w, NULL, NULL, NULL, flops, err);
+	workspace ws = {0};
+	return run((ls_net *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, err);
 }
