@@ -336,13 +336,20 @@ static void progress_tick(void *ctx)
 	ls_progress_update(ctx, ++done);
 }
 
-/* sigmoid of the head into prob's last layer */
-static void head_layer(st_file *in, int64_t n, int64_t k, float *dst)
+/* The head's logits, checked before any training is spent; NULL with --no-head. */
+static float *head_logits(st_file *in, int64_t n, int64_t k)
 {
+	if (no_head)
+		return NULL;
 	st_tensor *t = ls_get(in, input, "logits");
 	int64_t want[2] = {n, k};
 	ls_check_shape(t, input, 2, want);
-	float *z = ls_f32(t, input, 1);
+	return ls_f32(t, input, 1);
+}
+
+/* sigmoid of the head into prob's last layer */
+static void head_layer(float *z, int64_t n, int64_t k, float *dst)
+{
 	for (int64_t i = 0; i < n * k; i++)
 		dst[i] = 1.0f / (1.0f + expf(-z[i]));
 	free(z);
@@ -381,6 +388,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	targets tg = {0};
 	load_targets(in, &tg);
 	int64_t n = tg.n, k = tg.k;
+	float *logits = head_logits(in, n, k);
 	probe_recipe r = {.epochs = epochs, .batch = batch, .lr_step = lr_step, .patience = patience,
 			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed};
 	probe_layer *ly = ls_calloc((size_t)nfeat, sizeof *ly);
@@ -434,8 +442,8 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		free(ly[l].loss);
 		free(xs[l]);
 	}
-	if (!no_head)
-		head_layer(in, n, k, prob + (int64_t)nfeat * n * k);
+	if (logits)
+		head_layer(logits, n, k, prob + (int64_t)nfeat * n * k);
 	int64_t ps[3] = {L, n, k}, ls[2] = {nfeat, epochs};
 	add_f32(out, "prob", 3, ps, prob);
 	add_f32(out, "loss", 2, ls, loss);
@@ -504,8 +512,9 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
 		free(x), free(w), free(b);
 	}
-	if (!no_head)
-		head_layer(in, n, k, prob + (int64_t)nfeat * n * k);
+	float *logits = head_logits(in, n, k);
+	if (logits)
+		head_layer(logits, n, k, prob + (int64_t)nfeat * n * k);
 	int64_t ps[3] = {L, n, k};
 	add_f32(out, "prob", 3, ps, prob);
 	st_file_free(pf);

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""train-probe: bad inputs (one clear line naming the tensor, exit 1 or 2, no
+output file left) and the options around training: --apply, --snapshots,
+--patience, --keep, threads, layer names, pipes."""
+import json
+import os
+import pty
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, "tests/st")
+import stwrite as st  # noqa: E402
+
+BIN = os.environ.get("LS_BIN", "bin")
+TOOL = BIN + "/train-probe"
+n_test = 0
+failed = 0
+
+
+def ok(cond, what):
+    global n_test, failed
+    n_test += 1
+    failed += not cond
+    print("%sok %d - %s" % ("" if cond else "not ", n_test, what))
+
+
+def run(args, stdin=None, **kw):
+    return subprocess.run([TOOL] + args, capture_output=True, stdin=stdin, **kw)
+
+
+rng = np.random.default_rng(2)
+N, K = 300, 4
+split = ((np.arange(N) % 5 == 4) + (np.arange(N) % 5 == 3) * 2).astype(np.uint8)
+latent = rng.standard_normal((N, 6)).astype(np.float32)
+labels = (latent[:, :K] > 0.2).astype(np.uint8)
+feats = {"feat.%02d" % i: (latent @ rng.standard_normal((6, d)) + rng.standard_normal((N, d))).astype(np.float32)
+         for i, d in enumerate((5, 20, 9))}
+logits = rng.standard_normal((N, K)).astype(np.float32)
+GOOD = dict(feats, labels=labels, split=split, logits=logits)
+
+tmp = tempfile.mkdtemp()
+
+
+def path(name):
+    return os.path.join(tmp, name)
+
+
+def bad(what, tensors, args=(), expect=("",), code=1, raw=None):
+    """tensors (or raw bytes) as input: exit `code`, one line naming the cause, no output."""
+    inp, out = path("bad.st"), path("bad-out.st")
+    if raw is not None:
+        open(inp, "wb").write(raw)
+    else:
+        st.write(inp, tensors)
+    r = run(list(args) + ["-o", out, inp], text=True)
+    err = r.stderr.strip()
+    # usage errors add the usage line and a hint to --help
+    good = (r.returncode == code and err.startswith("train-probe: ") and len(err.splitlines()) == 1 + 2 * (code == 2)
+            and all(e in err for e in expect) and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
+    ok(good, "%s: exit %d, %s" % (what, r.returncode, err.splitlines()[0] if err else ""))
+
+
+with_n = dict(GOOD, labels=labels[:-1], split=split[:-1], logits=logits[:-1])
+bad("labels and features with different N", with_n, expect=("feat.00", "[299,*]"))
+bad("no training rows", dict(GOOD, split=np.full(N, 2, np.uint8)), expect=("split", "no training rows"))
+nan = feats["feat.01"].copy()
+nan[7, 3] = np.nan
+bad("NaN in a feature", dict(GOOD, **{"feat.01": nan}), expect=("feat.01", "nan"))
+inf = feats["feat.02"].copy()
+inf[0, 0] = np.inf
+bad("Inf in a feature", dict(GOOD, **{"feat.02": inf}), expect=("feat.02", "inf"))
+bad("K = 0", dict(GOOD, labels=np.zeros((N, 0), np.uint8)), expect=("labels", "K = 0"))
+s3 = split.copy()
+s3[5] = 3
+bad("split value out of range", dict(GOOD, split=s3), expect=("split", "value 3", "row 5"))
+bad("missing labels", {k: v for k, v in GOOD.items() if k != "labels"}, expect=("missing tensor 'labels'",))
+bad("missing logits", {k: v for k, v in GOOD.items() if k != "logits"}, expect=("missing tensor 'logits'",))
+bad("logits of the wrong shape", dict(GOOD, logits=logits[:, :2]), expect=("logits", "[300,2]"))
+bad("labels not 0/1", dict(GOOD, labels=labels * 2), expect=("labels", "value 2"))
+bad("integer features", dict(GOOD, **{"feat.01": np.zeros((N, 3), np.int32)}), expect=("feat.01", "I32"))
+bad("split of the wrong dtype", dict(GOOD, split=split.astype(np.int64)), expect=("split", "I64"))
+bad("no feat tensors", {"labels": labels, "split": split, "logits": logits}, expect=("no feat.NN",))
+bad("a feature with 0 columns", dict(GOOD, **{"feat.00": np.zeros((N, 0), np.float32)}), expect=("feat.00",))
+bad("a badly named feat tensor", dict(GOOD, **{"feat.x": feats["feat.00"]}), expect=("feat.x",))
+bad("--patience without val rows", dict(GOOD, split=(split == 2).astype(np.uint8) * 2),
+    args=["--patience", "2"], expect=("--patience", "split"))
+whole = st.dumps(GOOD)
+bad("truncated file", None, raw=whole[:len(whole) - 100])
+bad("empty file", None, raw=b"")
+bad("--epochs 0", GOOD, args=["--epochs", "0"], code=2, expect=("--epochs",))
+bad("--snapshots naming no layer", GOOD, args=["--snapshots", "7"], code=2, expect=("--snapshots", "'7'"))
+bad("--apply with training options", GOOD, args=["--apply", path("x"), "--standardize"], code=2)
+
+# --order: a row that is not a training row
+st.write(path("order.st"), {"order": np.tile(np.flatnonzero(split == 0), (2, 1)).astype(np.int64)})
+o2 = np.tile(np.flatnonzero(split == 0), (2, 1)).astype(np.int64)
+o2[1, 0] = np.flatnonzero(split == 2)[0]
+st.write(path("order-bad.st"), {"order": o2})
+bad("--order with a test row", GOOD, args=["--epochs", "2", "--order", path("order-bad.st")], expect=("order", "epoch 1"))
+bad("--order with too few epochs", GOOD, args=["--epochs", "3", "--order", path("order.st")], expect=("order", "epochs"))
+
+# a terminal as input
+inp = path("good.st")
+st.write(inp, GOOD, {"layers": '["stem","block1","block2","fc"]', "labels": '["a","b","c","d"]'})
+master, slave = pty.openpty()
+r = run(["-o", path("tty-out.st")], stdin=slave, text=True, timeout=30)
+os.close(slave)
+os.close(master)
+ok(r.returncode == 2 and "terminal" in r.stderr, "refuses a terminal as input: " + r.stderr.strip().splitlines()[0])
+
+# ---- options around training ----
+out = path("out.st")
+r = run(["-q", "--epochs", "6", "--snapshots", "block1,0", "--snapshot-every", "3", "-o", out, inp], text=True)
+ok(r.returncode == 0 and r.stderr == "", "trains quietly: " + r.stderr)
+res, meta = st.read(out)
+prob = res["prob"][1]
+ok(prob.shape == (4, N, K) and res["loss"][1].shape == (3, 6), "prob [4,N,K] and loss [3,6]")
+ok(json.loads(meta["layers"]) == ["stem", "block1", "block2", "fc"], "layer names from the input's metadata")
+ok(json.loads(meta["snapshot_epochs"]) == ["3", "6"] and json.loads(meta["snapshot_layers"]) == ["block1", "stem"],
+   "snapshot metadata: %s %s" % (meta.get("snapshot_epochs"), meta.get("snapshot_layers")))
+pe = res["prob_epochs"][1]
+ok(pe.shape == (2, 2, N, K) and np.array_equal(pe[1, 0], prob[1]) and np.array_equal(pe[1, 1], prob[0]),
+   "the last snapshot is the final prob")
+ok(np.abs(pe[0, 0] - prob[1]).max() > 1e-4, "the first snapshot differs from the final one")
+ok(all(res["loss"][1][l, -1] < res["loss"][1][l, 0] for l in range(3)), "the loss falls in every layer")
+hist = json.loads(meta["history"])
+ok(len(hist) == 1 and hist[0].startswith("train-probe"), "history records the command line")
+ok("labels" in res and "split" in res and "feat.00" not in res, "context forwarded, features dropped")
+
+r = run(["-q", "--epochs", "6", "--apply", out, "-o", path("applied.st"), inp], text=True)
+app = st.read(path("applied.st"))[0]["prob"][1] if r.returncode == 0 else None
+ok(app is not None and np.abs(app - prob).max() < 1e-6, "--apply reproduces prob: " + r.stderr.strip())
+
+r = run(["-q", "--epochs", "4", "--standardize", "-o", path("std.st"), inp])
+res_s = st.read(path("std.st"))[0]
+r2 = run(["-q", "--apply", path("std.st"), "-o", path("std-applied.st"), inp])
+ok(r.returncode == 0 and r2.returncode == 0 and "probe.01.mean" in res_s and
+   np.abs(st.read(path("std-applied.st"))[0]["prob"][1] - res_s["prob"][1]).max() < 1e-6,
+   "--standardize stores mean/scale and --apply uses them")
+
+r1 = run(["-q", "--epochs", "3", "-t", "1", "-o", path("t1.st"), inp])
+r2 = run(["-q", "--epochs", "3", "-t", "2", "-o", path("t2.st"), inp])
+ok(r1.returncode == 0 and r2.returncode == 0 and
+   np.array_equal(st.read(path("t1.st"))[0]["prob"][1], st.read(path("t2.st"))[0]["prob"][1]),
+   "one thread or two: the same prob")
+r3 = run(["-q", "--epochs", "3", "--seed", "1", "-o", path("s1.st"), inp])
+ok(not np.array_equal(st.read(path("s1.st"))[0]["prob"][1], st.read(path("t1.st"))[0]["prob"][1]),
+   "another seed, other probes")
+
+r = run(["-q", "--epochs", "40", "--lr", "0.5", "--patience", "2", "-o", path("pat.st"), inp], text=True)
+res_p, meta_p = st.read(path("pat.st"))
+best = [int(b) for b in json.loads(meta_p["best_epoch"])]
+loss = res_p["loss"][1]
+ok(r.returncode == 0 and len(best) == 3 and all(1 <= b <= 40 for b in best), "best_epoch metadata: %s" % best)
+ok(any(np.isnan(loss[l]).any() for l in range(3)), "an early stop leaves NaN in loss")
+
+r = run(["-q", "--epochs", "2", "--keep", "feat.0[12]", "-o", path("keep.st"), inp])
+kept = st.read(path("keep.st"))[0]
+ok("feat.01" in kept and "feat.02" in kept and "feat.00" not in kept and
+   np.array_equal(kept["feat.01"][1], feats["feat.01"]), "--keep forwards the matching features")
+
+with open(inp, "rb") as fin:
+    r = subprocess.run([TOOL, "-q", "--epochs", "2", "--no-head"], stdin=fin, capture_output=True)
+ok(r.returncode == 0 and st.loads(r.stdout)[0]["prob"][1].shape == (3, N, K), "pipe in, pipe out; --no-head")
+
+r = run(["--help"], text=True)
+ok(r.returncode == 0 and "--lr-step N" in r.stdout and "[40]" in r.stdout and "[0.0001]" in r.stdout,
+   "--help shows the options with their defaults")
+print("1..%d" % n_test)
+sys.exit(failed != 0)
