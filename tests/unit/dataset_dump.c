@@ -2,17 +2,22 @@
  * tests to compare with Python's own parse (tests/NN-dataset.t).
  *
  *   dataset_dump [-t THREADS] SPEC [SPLITS]
+ *   dataset_dump --bench RESIZE CROP SPEC [SPLITS]
  *
  * Output (TSV): a line "n K unannotated", a line of label names, then per
  * sample: index, id, split, labels as 0/1, ignore as 0/1, and the image
  * bytes' length and FNV-1a hash (or "ERR message"). With -t, every sample
- * is also read from THREADS threads at once and must hash the same. */
+ * is also read from THREADS threads at once and must hash the same.
+ * --bench reads, decodes and preprocesses every sample on one thread and
+ * prints "N images S seconds R images/s" (bench/image-preprocess.sh). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dataset.h"
+#include "image.h"
 
 typedef struct { char text[ST_ERRLEN + 64]; } cell;
 
@@ -46,8 +51,51 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int bench(ls_dataset *d, int resize, int crop)
+{
+	char err[ST_ERRLEN];
+	float *out = malloc(sizeof(float) * 3 * crop * crop);
+	double t0 = now(), sum = 0;
+	for (int i = 0; i < d->n; i++) {
+		size_t len;
+		ls_image img;
+		uint8_t *p = ls_dataset_read(d, i, &len, err);
+		if (!p || ls_image_decode(p, len, &img, err) ||
+		    ls_image_preprocess(&img, resize, crop, ls_imagenet_mean, ls_imagenet_std, out, err)) {
+			fprintf(stderr, "dataset_dump: %s\n", err);
+			return 1;
+		}
+		sum += out[0];
+		free(p);
+		ls_image_free(&img);
+	}
+	double dt = now() - t0;
+	printf("%d images %.3f seconds %.1f images/s (checksum %g)\n", d->n, dt, d->n / dt, sum);
+	free(out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && argc <= 6 && !strcmp(argv[1], "--bench")) {
+		char err[ST_ERRLEN];
+		int resize = atoi(argv[2]), crop = atoi(argv[3]);
+		ls_dataset *d = ls_dataset_open(argv[4], argc == 6 ? argv[5] : NULL, err);
+		if (!d || crop <= 0) {
+			fprintf(stderr, "dataset_dump: %s\n", d ? "--bench needs a crop" : err);
+			return 1;
+		}
+		int rc = bench(d, resize, crop);
+		ls_dataset_free(d);
+		return rc;
+	}
 	int threads = 0, a = 1;
 	if (argc > 2 && !strcmp(argv[1], "-t")) {
 		threads = atoi(argv[2]);

@@ -81,12 +81,11 @@ static inline uint8_t cmyk_channel(int inv_c, int inv_k)
 	return (uint8_t)(v < 0 ? 0 : v);
 }
 
+/* grey (1) or CMYK (4) samples to RGB */
 static void jpeg_row_to_rgb(const uint8_t *row, int w, int comps, uint8_t *out)
 {
 	int x;
-	if (comps == 3) {
-		memcpy(out, row, (size_t)w * 3);
-	} else if (comps == 1) {
+	if (comps == 1) {
 		for (x = 0; x < w; x++)
 			out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = row[x];
 	} else {
@@ -136,10 +135,11 @@ static int decode_jpeg(const uint8_t *buf, size_t len, ls_image *img, char *err)
 		longjmp(jerr.jump, 1);
 	}
 	while (cinfo.output_scanline < cinfo.output_height) {
-		JSAMPROW r = row;
-		int y = (int)cinfo.output_scanline;
+		uint8_t *dst = px + (size_t)cinfo.output_scanline * w * 3;
+		JSAMPROW r = comps == 3 ? dst : row;
 		jpeg_read_scanlines(&cinfo, &r, 1);
-		jpeg_row_to_rgb(row, w, comps, px + (size_t)y * w * 3);
+		if (comps != 3)
+			jpeg_row_to_rgb(row, w, comps, dst);
 	}
 	jpeg_finish_decompress(&cinfo);
 	jpeg_destroy_decompress(&cinfo);
@@ -262,77 +262,95 @@ void ls_resize_shorter(int h, int w, int size, int *oh, int *ow)
 	}
 }
 
-/* aten's antialiased linear filter weights for one output index
- * (UpSampleKernel.cpp, _compute_weights_aa), in float as aten computes them. */
-static int aa_weights(int i, int insize, float scale, float support, float *wt, int *xmin)
+/* The filter taps of a range of output indices along one axis. */
+typedef struct {
+	int first, count, cap;   /* output indices first..first+count-1; cap taps each */
+	int *lo, *n;             /* first input index and number of taps */
+	float *wt;               /* [count][cap] */
+} aa_axis;
+
+static void aa_axis_free(aa_axis *a)
 {
-	float center = scale * ((float)i + 0.5f);
-	float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
-	/* aten adds the double literal 0.5 to float expressions: same here */
-	int lo = (int)((double)(center - support) + 0.5), hi = (int)((double)(center + support) + 0.5);
-	if (lo < 0)
-		lo = 0;
-	if (hi > insize)
-		hi = insize;
-	float total = 0.0f;
-	for (int j = 0; j < hi - lo; j++) {
-		float x = fabsf((float)(((double)((float)(j + lo) - center) + 0.5) * invscale));
-		wt[j] = x < 1.0f ? 1.0f - x : 0.0f;
-		total += wt[j];
-	}
-	if (total != 0.0f)
-		for (int j = 0; j < hi - lo; j++)
-			wt[j] /= total;
-	*xmin = lo;
-	return hi - lo;
+	free(a->lo);
+	free(a->n);
+	free(a->wt);
 }
 
-/* One separable pass along an axis: n lines of insize samples at stride
- * `step` apart, lines `lstride` apart, into outsize samples. */
-static int aa_pass(const float *in, float *out, int nlines, int insize, int outsize,
-		   ptrdiff_t in_lstride, ptrdiff_t out_lstride, ptrdiff_t step_in, ptrdiff_t step_out)
+/* aten's antialiased linear filter (UpSampleKernel.cpp, _compute_weights_aa),
+ * in float as aten computes it, with its double literal 0.5 kept double. */
+static int aa_axis_init(aa_axis *a, int insize, int outsize, int first, int count)
 {
 	float scale = (float)insize / (float)outsize;
 	float support = scale >= 1.0f ? scale : 1.0f;   /* interp_size 2 * 0.5 */
-	int cap = (int)ceilf(support) * 2 + 2;
-	float *wt = malloc(sizeof(float) * (size_t)cap * outsize);
-	int *lo = malloc(sizeof(int) * outsize), *cnt = malloc(sizeof(int) * outsize);
-	if (!wt || !lo || !cnt) {
-		free(wt);
-		free(lo);
-		free(cnt);
+	float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+	a->first = first;
+	a->count = count;
+	a->cap = (int)ceilf(support) * 2 + 2;
+	a->lo = malloc(sizeof(int) * (count ? count : 1));
+	a->n = malloc(sizeof(int) * (count ? count : 1));
+	a->wt = malloc(sizeof(float) * a->cap * (count ? count : 1));
+	if (!a->lo || !a->n || !a->wt) {
+		aa_axis_free(a);
 		return -1;
 	}
-	for (int o = 0; o < outsize; o++)
-		cnt[o] = aa_weights(o, insize, scale, support, wt + (size_t)o * cap, &lo[o]);
-	for (int l = 0; l < nlines; l++) {
-		const float *src = in + l * in_lstride;
-		float *dst = out + l * out_lstride;
-		for (int o = 0; o < outsize; o++) {
-			const float *w = wt + (size_t)o * cap, *s = src + lo[o] * step_in;
-			float acc = s[0] * w[0];
-			for (int j = 1; j < cnt[o]; j++)
-				acc += s[j * step_in] * w[j];
-			dst[o * step_out] = acc;
+	for (int o = 0; o < count; o++) {
+		float center = scale * ((float)(first + o) + 0.5f), total = 0.0f, *wt = a->wt + (size_t)o * a->cap;
+		int lo = (int)((double)(center - support) + 0.5), hi = (int)((double)(center + support) + 0.5);
+		if (lo < 0)
+			lo = 0;
+		if (hi > insize)
+			hi = insize;
+		for (int j = 0; j < hi - lo; j++) {
+			float x = fabsf((float)(((double)((float)(j + lo) - center) + 0.5) * invscale));
+			wt[j] = x < 1.0f ? 1.0f - x : 0.0f;
+			total += wt[j];
 		}
+		if (total != 0.0f)
+			for (int j = 0; j < hi - lo; j++)
+				wt[j] /= total;
+		a->lo[o] = lo;
+		a->n[o] = hi - lo;
 	}
-	free(wt);
-	free(lo);
-	free(cnt);
 	return 0;
 }
 
-/* torch.nn.functional.interpolate(mode="bilinear", antialias=True,
- * align_corners=False) on a CHW image: width first, then height, as aten's
- * separable kernel does. */
+/* The plain reference: torch.nn.functional.interpolate(mode="bilinear",
+ * antialias=True, align_corners=False) on a whole CHW image, width first,
+ * then height, as aten's separable kernel does; sums in tap order. */
 int ls_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int oh, int ow)
 {
+	aa_axis ax, ay;
 	float *tmp = malloc(sizeof(float) * (size_t)c * h * ow);
-	int rc = !tmp || aa_pass(in, tmp, c * h, w, ow, w, ow, 1, 1) ? -1 : 0;
-	for (int ch = 0; ch < c && !rc; ch++)
-		rc = aa_pass(tmp + (size_t)ch * h * ow, out + (size_t)ch * oh * ow, ow, h, oh, 1, 1, ow, ow);
+	if (!tmp || aa_axis_init(&ax, w, ow, 0, ow)) {
+		free(tmp);
+		return -1;
+	}
+	if (aa_axis_init(&ay, h, oh, 0, oh)) {
+		aa_axis_free(&ax);
+		free(tmp);
+		return -1;
+	}
+	for (size_t line = 0; line < (size_t)c * h; line++)
+		for (int o = 0; o < ow; o++) {
+			const float *src = in + line * w + ax.lo[o], *wt = ax.wt + (size_t)o * ax.cap;
+			float acc = src[0] * wt[0];
+			for (int j = 1; j < ax.n[o]; j++)
+				acc += src[j] * wt[j];
+			tmp[line * ow + o] = acc;
+		}
+	for (int ch = 0; ch < c; ch++)
+		for (int o = 0; o < oh; o++)
+			for (int x = 0; x < ow; x++) {
+				const float *src = tmp + ((size_t)ch * h + ay.lo[o]) * ow + x, *wt = ay.wt + (size_t)o * ay.cap;
+				float acc = src[0] * wt[0];
+				for (int j = 1; j < ay.n[o]; j++)
+					acc += src[(size_t)j * ow] * wt[j];
+				out[((size_t)ch * oh + o) * ow + x] = acc;
+			}
+	aa_axis_free(&ax);
+	aa_axis_free(&ay);
 	free(tmp);
-	return rc;
+	return 0;
 }
 
 void ls_image_out_size(const ls_image *img, int resize, int crop, int *oh, int *ow)
@@ -355,6 +373,73 @@ static int crop_offset(int size, int crop)
 	return (int)nearbyint((size - crop) / 2.0);
 }
 
+/* torch.round (half to even) of a value in [0, 2^23): adding 2^23 leaves
+ * no fraction bits, so the FPU's default rounding does it, inline. */
+static inline float round_half_even(float v)
+{
+	return (v + 8388608.0f) - 8388608.0f;
+}
+
+/* The resized image's pixels rows [y0,y1) x columns [x0,x1), as floats
+ * [3][y1-y0][x1-x0], computed straight from the u8 HWC pixels: only the part
+ * the crop keeps, each value summed exactly as ls_resize_bilinear_aa does,
+ * then rounded to u8 levels (torchvision's uint8 in, uint8 out). */
+static int resize_window(const ls_image *img, int rh, int rw, int y0, int y1, int x0, int x1, float *out)
+{
+	int h = img->h, w = img->w, cw = x1 - x0, chh = y1 - y0;
+	aa_axis ax, ay;
+	if (aa_axis_init(&ax, w, rw, x0, cw))
+		return -1;
+	if (aa_axis_init(&ay, h, rh, y0, chh)) {
+		aa_axis_free(&ax);
+		return -1;
+	}
+	int in0 = ay.lo[0], in1 = in0;   /* input rows the window needs */
+	for (int o = 0; o < chh; o++)
+		if (ay.lo[o] + ay.n[o] > in1)
+			in1 = ay.lo[o] + ay.n[o];
+	size_t rows = (size_t)(in1 - in0);
+	float *tmp = malloc(sizeof(float) * 3 * rows * cw + 1);
+	if (!tmp) {
+		aa_axis_free(&ax);
+		aa_axis_free(&ay);
+		return -1;
+	}
+	for (size_t y = 0; y < rows; y++) {
+		const uint8_t *row = img->px + (size_t)(in0 + y) * w * 3;
+		for (int o = 0; o < cw; o++) {
+			const uint8_t *src = row + (size_t)ax.lo[o] * 3;
+			const float *wt = ax.wt + (size_t)o * ax.cap;
+			float r = (float)src[0] * wt[0], g = (float)src[1] * wt[0], b = (float)src[2] * wt[0];
+			for (int j = 1; j < ax.n[o]; j++) {
+				r += (float)src[3 * j] * wt[j];
+				g += (float)src[3 * j + 1] * wt[j];
+				b += (float)src[3 * j + 2] * wt[j];
+			}
+			tmp[y * cw + o] = r;
+			tmp[(rows + y) * cw + o] = g;
+			tmp[(2 * rows + y) * cw + o] = b;
+		}
+	}
+	for (int c = 0; c < 3; c++)
+		for (int o = 0; o < chh; o++) {
+			const float *wt = ay.wt + (size_t)o * ay.cap;
+			const float *src = tmp + ((size_t)c * rows + (ay.lo[o] - in0)) * cw;
+			float *dst = out + ((size_t)c * chh + o) * cw;
+			for (int x = 0; x < cw; x++)
+				dst[x] = src[x] * wt[0];
+			for (int j = 1; j < ay.n[o]; j++)
+				for (int x = 0; x < cw; x++)
+					dst[x] += src[(size_t)j * cw + x] * wt[j];
+			for (int x = 0; x < cw; x++)
+				dst[x] = round_half_even(dst[x]);
+		}
+	free(tmp);
+	aa_axis_free(&ax);
+	aa_axis_free(&ay);
+	return 0;
+}
+
 int ls_image_preprocess(const ls_image *img, int resize, int crop, const float mean[3],
 			const float std[3], float *out, char *err)
 {
@@ -371,41 +456,35 @@ int ls_image_preprocess(const ls_image *img, int resize, int crop, const float m
 		ls_resize_shorter(h, w, resize, &rh, &rw);
 	if (rh <= 0 || rw <= 0)
 		return fail(err, "resizing %dx%d to a shorter side of %d leaves nothing", w, h, resize);
-
-	/* u8 HWC -> float CHW, the way torchvision casts a uint8 tensor */
-	size_t plane = (size_t)h * w, rplane = (size_t)rh * rw;
-	float *chw = malloc(sizeof(float) * 3 * plane), *res = chw;
-	if (!chw)
-		return fail(err, "out of memory for a %dx%d image", w, h);
-	for (size_t p = 0; p < plane; p++)
-		for (int c = 0; c < 3; c++)
-			chw[c * plane + p] = img->px[3 * p + c];
-	if (rh != h || rw != w) {
-		res = malloc(sizeof(float) * 3 * rplane);
-		if (!res) {
-			free(chw);
-			return fail(err, "out of memory resizing to %dx%d", rw, rh);
-		}
-		if (ls_resize_bilinear_aa(chw, 3, h, w, res, rh, rw)) {
-			free(chw);
-			free(res);
-			return fail(err, "out of memory resizing to %dx%d", rw, rh);
-		}
-		/* a uint8 input gives a uint8 output: torch.round (half to even) */
-		for (size_t p = 0; p < 3 * rplane; p++)
-			res[p] = nearbyintf(res[p]);
-		free(chw);
-	}
 	int oh = crop > 0 ? crop : rh, ow = crop > 0 ? crop : rw;
 	int top = crop > 0 ? crop_offset(rh, crop) : 0, left = crop > 0 ? crop_offset(rw, crop) : 0;
-	for (int c = 0; c < 3; c++)
-		for (int y = 0; y < oh; y++)
+	/* the part of the resized image inside the crop */
+	int y0 = top > 0 ? top : 0, y1 = top + oh < rh ? top + oh : rh;
+	int x0 = left > 0 ? left : 0, x1 = left + ow < rw ? left + ow : rw;
+	int cw = x1 - x0, chh = y1 - y0;
+	float *win = NULL;
+	if (rh != h || rw != w) {
+		win = malloc(sizeof(float) * 3 * (size_t)chh * cw + 1);
+		if (!win || resize_window(img, rh, rw, y0, y1, x0, x1, win)) {
+			free(win);
+			return fail(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
+		}
+	}
+	for (int c = 0; c < 3; c++) {
+		float m = mean[c], sd = std[c];
+		for (int y = 0; y < oh; y++) {
+			float *dst = out + ((size_t)c * oh + y) * ow;
+			int sy = y + top;
 			for (int x = 0; x < ow; x++) {
-				int sy = y + top, sx = x + left;
-				float v = sy >= 0 && sy < rh && sx >= 0 && sx < rw
-					? res[c * rplane + (size_t)sy * rw + sx] : 0.0f;
-				out[((size_t)c * oh + y) * ow + x] = (v / 255.0f - mean[c]) / std[c];
+				int sx = x + left;
+				float v = 0.0f;
+				if (sy >= y0 && sy < y1 && sx >= x0 && sx < x1)
+					v = win ? win[((size_t)c * chh + (sy - y0)) * cw + (sx - x0)]
+						: img->px[((size_t)sy * w + sx) * 3 + c];
+				dst[x] = (v / 255.0f - m) / sd;
 			}
-	free(res);
+		}
+	}
+	free(win);
 	return 0;
 }
