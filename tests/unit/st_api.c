@@ -137,7 +137,7 @@ static void test_write_load(void)
 	const double v[3] = {-1.5, 0, 2};
 	for (int d = 0; d < ST_NDTYPES; d++) {
 		int64_t shape[1] = {3};
-		char name[8];
+		char name[16];
 		snprintf(name, sizeof name, "t%d", d);
 		unsigned char *buf = calloc(3, 8);
 		for (int i = 0; i < 3; i++) {
@@ -177,7 +177,7 @@ static void test_write_load(void)
 	if (!f) { printf("#   %s\n", err); remove(path); return; }
 	int good = 1;
 	for (int d = 0; d < ST_NDTYPES; d++) {
-		char name[8];
+		char name[16];
 		snprintf(name, sizeof name, "t%d", d);
 		st_tensor *t = st_find(f, name);
 		float *x = t ? st_to_f32(t) : NULL;
