@@ -131,6 +131,24 @@ shutil.copytree("voc-folder", "voc-nojpeg")
 os.remove("voc-nojpeg/VOCdevkit/VOC2007/JPEGImages/000003.jpg")
 row_error("voc:voc-nojpeg", "000003", ["000003", "JPEGImages/000003.jpg"], "VOC folder: a missing JPEG fails that sample's read, naming the file")
 
+# damaged annotations: flipped bytes and cuts: parsed or refused, never a crash
+import numpy as np  # noqa: E402
+rng = np.random.default_rng(4)
+crashes = []
+for k in range(60):
+    def damage(n, b):
+        if not n.endswith("000007.xml"):
+            return b
+        b = bytearray(b)
+        for _ in range(int(rng.integers(1, 4))):
+            b[int(rng.integers(0, len(b)))] = int(rng.choice([60, 62, 47, 38, 0, 32, 97, 34]))
+        return bytes(b[:int(rng.integers(1, len(b) + 1))] if k % 2 else b)
+    retar(TV, "damaged.tar", damage)
+    rc, out, err = dump("voc:damaged.tar")
+    if rc not in (0, 1) or (rc == 1 and len(err.rstrip("\n").split("\n")) != 1):
+        crashes.append((k, rc, err[-300:]))
+ok(not crashes, "VOC: 60 damaged annotations are parsed or refused with one line", crashes[:2])
+
 # COCO
 import json  # noqa: E402
 js = json.load(open(COCO_JSON))

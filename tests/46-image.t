@@ -122,6 +122,24 @@ agrees(got, torchvision_tensor_path(os.path.join(d, "rgb.jpg"), 64, 56, mean, st
 got, err = ours(os.path.join(d, "rgb.jpg"), 64, 56, [0, 0, 0, 1, 0, 1])
 ok(got is None and "std" in err, "a zero std is refused", err)
 
+# damaged files: flipped bytes and cuts anywhere: decoded or refused, never a crash
+rng = np.random.default_rng(9)
+for name in ("rgb.jpg", "progressive.jpg", "cmyk.jpg", "rgb.png", "palette.png", "interlaced16.png"):
+    data = open(os.path.join(d, name), "rb").read()
+    crashes = []
+    for k in range(12 if ASAN else 40):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 6))):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        if k % 3 == 0:
+            b = b[:int(rng.integers(1, len(b)))]
+        path = os.path.join(d, "damaged-" + name)
+        open(path, "wb").write(bytes(b))
+        rc, out, err = run([DUMP, "preprocess", path, "40", "32", os.path.join(d, "x.f32")])
+        if rc not in (0, 1) or (rc == 1 and len(err.rstrip("\n").split("\n")) != 1):
+            crashes.append((k, rc, err[-300:]))
+    ok(not crashes, "%s: damaged copies decode or fail with one line" % name, crashes[:2])
+
 # the antialiased resize kernel alone, on floats, down and up
 rng = np.random.default_rng(5)
 for h, w, oh, ow in [(37, 53, 16, 23), (20, 18, 64, 40), (57, 61, 57, 30), (301, 451, 100, 97), (9, 7, 3, 29)]:
