@@ -156,12 +156,14 @@ void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, 
 				int x0 = ox * stride - pad, x1 = x0 + k;
 				x0 = x0 < 0 ? 0 : x0, x1 = x1 > w ? w : x1;
 				float m = -INFINITY;
+				int nan = 0;   /* torch propagates NaN; kept apart so the max stays branch-free */
 				for (int y = y0; y < y1; y++)
 					for (int x = x0; x < x1; x++) {
 						float v = src[y * w + x];
-						m = v > m || isnan(v) ? v : m;
+						m = v > m ? v : m;
+						nan |= v != v;
 					}
-				*out++ = m;
+				*out++ = nan ? NAN : m;
 			}
 		}
 	}
@@ -182,14 +184,15 @@ void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int o
 				int x0 = bin_start(ox, w, ow), x1 = bin_end(ox, w, ow);
 				float m = -INFINITY;
 				double s = 0;
+				int nan = 0;
 				for (int y = y0; y < y1; y++)
 					for (int x = x0; x < x1; x++) {
 						float v = src[y * w + x];
 						s += v;
-						if (v > m || isnan(v))
-							m = v;
+						m = v > m ? v : m;
+						nan |= v != v;
 					}
-				*out++ = max ? m : (float)(s / ((y1 - y0) * (x1 - x0)));
+				*out++ = max ? (nan ? NAN : m) : (float)(s / ((y1 - y0) * (x1 - x0)));
 			}
 	}
 }
