@@ -128,10 +128,10 @@ st_tensor *st_find(const st_file *f, const char *name)
 	return NULL;
 }
 
-st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
-		  void *data, int own)
+/* Appends without looking for the name: the parser checks duplicates once, sorted. */
+static st_tensor *push_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
+			      void *data, int own)
 {
-	if (st_find(f, name) || ndim < 0 || ndim > ST_MAX_DIMS) return NULL;
 	if (f->n == f->cap) {
 		f->cap = f->cap ? 2 * f->cap : 8;
 		f->t = xrealloc(f->t, (size_t)f->cap * sizeof *f->t);
@@ -149,6 +149,13 @@ st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int
 		t->data = data;
 	}
 	return t;
+}
+
+st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
+		  void *data, int own)
+{
+	if (st_find(f, name) || ndim < 0 || ndim > ST_MAX_DIMS) return NULL;
+	return push_tensor(f, name, dt, ndim, shape, data, own);
 }
 
 int st_remove(st_file *f, const char *name)
@@ -387,6 +394,23 @@ static int check_layout(st_file *f, uint64_t data_size, char *err)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int check_unique_names(const st_file *f, char *err)
+{
+	char **names = xmalloc(sizeof *names * (size_t)f->n);
+	for (int i = 0; i < f->n; i++) names[i] = f->t[i].name;
+	if (f->n) qsort(names, (size_t)f->n, sizeof *names, by_name);
+	int rc = 0;
+	for (int i = 1; i < f->n && !rc; i++)
+		if (strcmp(names[i - 1], names[i]) == 0) rc = fail(err, "duplicate tensor name: '%s'", esc(names[i]));
+	free(names);
+	return rc;
+}
+
 static int parse_object(const cJSON *root, st_file *out, char *err)
 {
 	int seen_metadata = 0;
@@ -396,11 +420,10 @@ static int parse_object(const cJSON *root, st_file *out, char *err)
 			if (parse_metadata(e, out, err)) return -1;
 			continue;
 		}
-		if (st_find(out, e->string)) return fail(err, "duplicate tensor name: '%s'", esc(e->string));
-		st_tensor *t = st_add(out, e->string, ST_U8, 0, NULL, NULL, 0);
+		st_tensor *t = push_tensor(out, e->string, ST_U8, 0, NULL, NULL, 0);
 		if (parse_entry(e, t, err)) return -1;
 	}
-	return 0;
+	return check_unique_names(out, err);
 }
 
 int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *out, char *err)
