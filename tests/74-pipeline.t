@@ -1,0 +1,107 @@
+#!/bin/bash
+# The study pipeline (pipelines/study.mk) end to end on small data: fmnist
+# (tiny mosaics), voc (the mosaic tar, which is in the VOC layout) and coco
+# (the same images as a folder and an instances JSON), with small
+# random-initialised backbones (tests/extract-feats/models.py) so that it runs
+# in seconds. Checks: every figure is a PNG, the tables and report.md exist and
+# link every figure, a re-run does nothing, a failed step leaves no file.
+set -u
+bin=${LS_BIN:-bin}
+t=0
+ok() { t=$((t + 1)); if [ "$1" = 0 ]; then echo "ok $t - $2"; else echo "not ok $t - $2"; fi; }
+for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors; do
+	if [ ! -x "$bin/$tool" ]; then echo "1..0 # SKIP $bin/$tool is not built yet"; exit 0; fi
+done
+command -v gnuplot >/dev/null || { echo "1..0 # SKIP gnuplot is not installed"; exit 0; }
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+root=$(pwd)
+
+/usr/bin/python3 - "$d" <<'PY' || { echo "1..0 # SKIP cannot build the test backbones"; exit 0; }
+import json, os, sys
+import numpy as np, torch
+sys.path.insert(0, "tests/extract-feats"); sys.path.insert(0, "tests/st")
+import models, stwrite
+labels = ["tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+for arch, head in (("resnet18", "torchvision"), ("vgg16_bn", "gap")):
+    torch.manual_seed(0)
+    m, _ = models.build(arch, 4, classes=10, head=head)
+    models.randomise(m, torch.Generator().manual_seed(0))
+    meta = {"arch": arch, "labels": json.dumps(labels), "resize": "56", "crop": "56",
+            "mean": "[0.5,0.5,0.5]", "std": "[0.25,0.25,0.25]"}
+    if head != "torchvision":
+        meta["head"] = head
+    stwrite.write(os.path.join(sys.argv[1], arch + ".safetensors"), models.state_tensors(m, "F32"), meta)
+emb = np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32)
+stwrite.write(os.path.join(sys.argv[1], "emb.safetensors"), {"embeddings": emb}, {"labels": json.dumps(labels)})
+PY
+
+# the tools are built already (by make test, plain or sanitized): never remake them here
+small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot; do printf -- '-o %s ' "$bin/$tool"; done)
+       MOSAIC_ARGS="--seed 3 --train 240 --val 80 --test 100" PROBE_ARGS="--epochs 4 --lr-step 2 --standardize"
+       SNAPSHOT_EVERY=2 SNAPSHOTS=all EMBEDDINGS="$d/emb.safetensors" SAMPLE=330)
+fm=(STUDY="$d/fmnist" MODEL_resnet18="$d/resnet18.safetensors" MODEL_vgg16="$d/vgg16_bn.safetensors")
+make -s -j2 study "${small[@]}" "${fm[@]}" > "$d/log" 2>&1
+ok $? "make study, fmnist: $(tail -n 3 "$d/log" | tr '\n' ' ')"
+pngs=0 bad=0
+for f in fig3-layers.png tables2-3-overthinking.png {resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,15-adjacent}.png; do
+	pngs=$((pngs + 1))
+	head -c 8 "$d/fmnist/$f" 2>/dev/null | od -An -c | grep -q 'P   N   G' || { bad=$((bad + 1)); echo "# not a PNG: $f"; }
+	grep -q "($f)" "$d/fmnist/report.md" 2>/dev/null || { bad=$((bad + 1)); echo "# not in report.md: $f"; }
+done
+ok $bad "$pngs figures, each a PNG linked from report.md"
+grep -q '^| ResNet-18 | exit rule |' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
+	&& grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md"
+ok $? "tables 2, 3 and 4"
+head -1 "$d/fmnist/resnet18/metrics.tsv" | grep -qx $'layer\tsplit\taccuracy\tCP\tCR\tCF1\tmacroF1\tOP\tOR\tOF1\tmAP'
+ok $? "metrics TSV with the contract's header"
+make -q study "${small[@]}" "${fm[@]}"
+ok $? "a re-run has nothing to do (make -q)"
+touch "$d/fmnist/vgg16/exit.md"
+make -n study "${small[@]}" "${fm[@]}" | grep -v '^mv' > "$d/plan"
+grep -q tables.sh "$d/plan" && ! grep -q -e train-probe -e extract-feats "$d/plan"
+ok $? "after touching one report only the tables and report.md are redone"
+
+# voc: the same tar given as a VOC archive, one model
+make -s study "${small[@]}" DATASET=voc STUDY="$d/voc" VOC="$d/fmnist/mosaic.tar" MODEL="$d/resnet18.safetensors" > "$d/log" 2>&1
+ok $? "make study DATASET=voc: $(tail -n 2 "$d/log" | tr '\n' ' ')"
+test -s "$d/voc/report.md" && test -s "$d/voc/resnet18/fig5-categories.png" && grep -q 'one backbone' "$d/voc/table3.md"
+ok $? "voc: report, categories figure with the images, table 3 says one backbone"
+
+# coco: the train and test images as folders, an instances JSON each
+tar -xf "$d/fmnist/mosaic.tar" -C "$d" && /usr/bin/python3 - "$d" <<'PY'
+import glob, json, os, sys, re
+root = sys.argv[1]
+voc = glob.glob(os.path.join(root, "**", "VOC2007"), recursive=True)[0]
+labels = open(os.path.join(voc, "labels.txt")).read().split()
+for split in ("train", "test"):
+    os.makedirs(os.path.join(root, "coco", split), exist_ok=True)
+    images, anns = [], []
+    for n, iid in enumerate(open(os.path.join(voc, "ImageSets", "Main", split + ".txt")).read().split(), 1):
+        os.rename(os.path.join(voc, "JPEGImages", iid + ".jpg"), os.path.join(root, "coco", split, iid + ".jpg"))
+        images.append({"id": n, "file_name": iid + ".jpg", "width": 56, "height": 56})
+        for name in re.findall(r"<name>(.*?)</name>", open(os.path.join(voc, "Annotations", iid + ".xml")).read()):
+            anns.append({"id": len(anns) + 1, "image_id": n, "category_id": labels.index(name) + 1,
+                         "bbox": [0, 0, 28, 28], "area": 784, "iscrowd": 0})
+    json.dump({"images": images, "annotations": anns,
+               "categories": [{"id": k + 1, "name": l} for k, l in enumerate(labels)]},
+              open(os.path.join(root, "coco", "instances_%s.json" % split), "w"))
+PY
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=coco STUDY="$d/coco-out" COCO_TRAIN="$d/coco/train,$d/coco/instances_train.json" \
+	COCO_TEST="$d/coco/test,$d/coco/instances_test.json" MODEL="$d/resnet18.safetensors" SAMPLE=250 > "$d/log" 2>&1
+rc=$?
+# TODO until `tensors cat` joins shards whose metadata `dataset` differs (one COCO spec per split)
+todo=$(grep -q "metadata 'dataset' differs" "$d/log" && echo " # TODO tensors cat refuses the parts' different 'dataset' metadata")
+ok $rc "make study DATASET=coco (train and test parts joined, tuned on train): $(tail -n 2 "$d/log" | tr '\n' ' ')$todo"
+test -s "$d/coco-out/report.md" && test -s "$d/coco-out/resnet18/fig5-categories.png"
+ok $? "coco: report and the categories figure with the images$todo"
+
+# a failing step leaves no half-written target
+make -s study "${small[@]}" STUDY="$d/broken" MODEL_resnet18="$d/emb.safetensors" MODEL_vgg16="$d/emb.safetensors" > "$d/log" 2>&1
+rc=$?
+test $rc -ne 0 && test ! -e "$d/broken/resnet18/feats.st" && ! ls "$d/broken/resnet18/" 2>/dev/null | grep -q tmp
+ok $? "a model that is not a model: make fails ($(grep -m1 extract-feats: "$d/log")), no file left"
+make -s study DATASET=imagenet > "$d/log" 2>&1
+test $? -ne 0 && grep -q 'expected fmnist, voc or coco' "$d/log"
+ok $? "an unknown DATASET is refused"
+echo "1..$t"
