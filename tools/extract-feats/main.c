@@ -178,7 +178,7 @@ static void forward(sink *s, const float *images, int n, int side, float *logits
 	char err[ST_ERRLEN];
 	int T = ls_net_ntaps(s->net);
 	if (ls_net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
-		ls_die("%s: %s", model_path, err);
+		ls_die("%s on %dx%d images: %s", model_path, side, side, err);
 	for (int t = 0; t < T; t++)
 		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
 	spool_put(s->spool[T], logits, (size_t)n * ls_net_classes(s->net));
