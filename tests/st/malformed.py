@@ -75,6 +75,12 @@ def cases():
     add("nul-padding", st.raw_file(b"{}\0\0\0\0\0\0"), "header is not valid JSON")
     add("nul-in-name", header(b'{"a\0b":' + json.dumps(entry()).encode() + b"}", b"\0" * 8),
         "header is not valid JSON")
+    # JSON forbids raw control characters inside strings (cJSON takes them)
+    add("raw-newline-in-name", header(b'{"a\nb":' + json.dumps(entry()).encode() + b"}", b"\0" * 8),
+        "header is not valid JSON")
+    add("raw-control-in-metadata", header(b'{"__metadata__":{"k":"a\x16b"}}'), "header is not valid JSON")
+    add("raw-tab-in-dtype", one(b'{"dtype":"F\t32","shape":[2],"data_offsets":[0,8]}'.decode()),
+        "header is not valid JSON")
     add("deep-nesting", header("[" * 5000 + "]" * 5000), "header is not valid JSON")
     add("bad-utf8", header(b'{"\xff":' + json.dumps(entry()).encode() + b"}", b"\0" * 8),
         "header is not valid UTF-8")
@@ -184,6 +190,8 @@ def edge_cases():
     e.append(("unpadded-header", st.raw_file(json.dumps({"a": entry()}).encode(), b"\0" * 8),
               {"a": ("F32", [2])}))
     e.append(("header-with-spaces", st.raw_file(b'{"a":' + json.dumps(entry()).encode() + b'}  \n\t\r',
+                                                b"\0" * 8), {"a": ("F32", [2])}))
+    e.append(("leading-whitespace", st.raw_file(b' \n{"a":' + json.dumps(entry()).encode() + b'}     ',
                                                 b"\0" * 8), {"a": ("F32", [2])}))
     e.append(("scalar", one(entry(shape=(), offsets=(0, 4)), b"\0" * 4), {"a": ("F32", [])}))
     e.append(("zero-size", one(entry(shape=(0, 3), offsets=(0, 0)), b""), {"a": ("F32", [0, 3])}))
