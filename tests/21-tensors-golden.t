@@ -140,9 +140,21 @@ for name, (dtype, array) in expected.items():
     ok(name in got and got[name][0] == dtype and got[name][1].tobytes() == array.tobytes()
        and got[name][1].shape == array.shape, "from-npy %s: dtype %s and bytes kept" % (name, dtype))
 is_((meta.get("arch"), meta.get("k")), ("resnet18", "a=b"), "from-npy --meta KEY=VALUE")
-rc, out, err = tensors("to-npy", "i64", made, "-o", os.path.join(d, "back.npy"))
-ok(rc == 0 and open(os.path.join(d, "back.npy"), "rb").read()[128:] == expected["i64"][1].tobytes(),
-   "from-npy then to-npy gives the same bytes")
+for arg in args:
+    name, path = arg.split("=", 1)
+    back = os.path.join(d, "back.npy")
+    rc, out, err = tensors("to-npy", name, made, "-o", back)
+    a, b = np.load(path), np.load(back) if rc == 0 else None
+    ok(b is not None and a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(),
+       "npy -> from-npy -> to-npy -> npy: %s (%s %s) unchanged" % (name, a.dtype, list(a.shape)), err)
+for version in ((2, 0), (3, 0)):
+    path = os.path.join(d, "v%d.npy" % version[0])
+    with open(path, "wb") as fp:
+        np.lib.format.write_array(fp, expected["i32"][1], version=version)
+    rc, out, err = tensors("from-npy", "v=" + path)
+    got, _ = st.loads(out) if rc == 0 else ({}, {})
+    ok("v" in got and got["v"][1].tobytes() == expected["i32"][1].tobytes() and got["v"][1].shape == (2, 1),
+       "from-npy reads .npy format %d.%d" % version, err)
 np.save(os.path.join(d, "fortran.npy"), np.asfortranarray(np.ones((2, 3), np.float32)))
 np.save(os.path.join(d, "big.npy"), np.ones(3, ">f4"))
 np.save(os.path.join(d, "complex.npy"), np.ones(3, np.complex64))
