@@ -140,18 +140,19 @@ def pooled(act, pool):
     return F.adaptive_avg_pool2d(a, s).flatten(1).numpy()
 
 
-def export(outdir, arch, images, width=8, dtype="F32", head="torchvision", seed=0):
+def export(outdir, arch, images, width=8, dtype="F32", head="torchvision", seed=0, meta=None):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     m, taps = build(arch, width, head=head)
     randomise(m, gen)
     if dtype != "F32":
         round_to(m, torch.float16 if dtype == "F16" else torch.bfloat16)
-    meta = {"arch": arch, "labels": '["a","b","c","d","e"]'}
+    meta = dict({"arch": arch, "labels": '["a","b","c","d","e"]'}, **(meta or {}))
     if head != "torchvision":
         meta["head"] = head
     st.write(os.path.join(outdir, arch + ".st"), state_tensors(m, dtype), meta)
     st.write(os.path.join(outdir, arch + ".ref.st"), reference(m, taps, images))
+    return m, taps
 
 
 def compare(out_path, ref_path, pool="avg", rows=None):
