@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-# 64-bit sizes: a sparse file whose first tensor is 5 GiB + 3 bytes (past 2^31 and
+# 64-bit sizes and the header limit: a sparse file whose first tensor is 5 GiB + 3 bytes (past 2^31 and
 # 2^32), then two small ones. The small ones must read right from the file (seek)
 # and, for a 2 GiB + 5 byte first tensor, from a pipe (read and discard).
+import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -21,7 +23,7 @@ def sparse(path, big):
     entries = {"big": ("U8", [big], (0, big)),
                "small": ("F32", list(small.shape), (big, big + small.nbytes)),
                "tail": ("I64", list(tail.shape), (big + small.nbytes, big + small.nbytes + tail.nbytes))}
-    head = st.raw_file(st.pad8(st.json.dumps(st.header_json(entries, {"k": "v"})).encode()))
+    head = st.raw_file(st.pad8(json.dumps(st.header_json(entries, {"k": "v"})).encode()))
     with open(path, "wb") as fp:
         fp.write(head)
         fp.seek(len(head) + big)
@@ -61,5 +63,17 @@ is_((rc, out), (0, rows([-2**62, 2**40 + 1])), "pick | dump from a pipe after 2 
 rc, out, err = shell("head -c 1048576 '%s' | '%s' pick small" % (path, TENSORS))
 ok(rc == 1 and "truncated data" in err and "big" in err, "a pipe cut inside the big tensor: truncated data, naming it",
    err)
+
+# the header limit is inclusive: exactly 100,000,000 bytes (spaces after the object) are read
+path = os.path.join(d, "max-header.st")
+with open(path, "wb") as fp:
+    head = b'{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'
+    fp.write(st.raw_file(head + b" " * (100_000_000 - len(head)), b"\x2a"))
+rc, out, err = tensors("dump", "a", path)
+is_((rc, out), (0, b"42\n"), "a header of exactly 100000000 bytes is accepted")
+with open(path, "r+b") as fp:
+    fp.write(struct.pack("<Q", 100_000_001))
+rc, out, err = tensors("dump", "a", path)
+ok(rc == 1 and "header length 100000001 exceeds the limit of 100000000 bytes" in err, "one byte more is refused", err)
 
 done()
