@@ -428,7 +428,7 @@ typedef struct {
 	const probe_recipe *r;
 	probe_layer *layers;
 	int *queue;               /* layer indices, largest d first */
-	int nlayers, next, failed;
+	int nlayers, next, failed, single_blas;
 	pthread_mutex_t lock;
 	void (*progress)(void *ctx);
 	void *ctx;
@@ -445,6 +445,10 @@ static void progress_locked(void *ctx)
 static void *worker(void *arg)
 {
 	pool *p = arg;
+	/* OpenBLAS's OpenMP build takes its thread count from the calling
+	 * thread's OpenMP setting, which a new thread inherits as "all cores" */
+	if (p->single_blas)
+		openblas_set_num_threads(1);
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		int i = p->next < p->nlayers ? p->queue[p->next++] : -1;
@@ -484,6 +488,7 @@ int probe_train(const probe_data *data, const probe_recipe *r, probe_layer *laye
 		worker(&p);
 	} else {
 		/* OpenBLAS threads inside our threads would oversubscribe the cores */
+		p.single_blas = 1;
 		openblas_set_num_threads(1);
 		pthread_t *tid = malloc((size_t)nworkers * sizeof *tid);
 		int started = 0;
