@@ -424,8 +424,8 @@ static int resize_window(const ls_image *img, int rh, int rw, int y0, int y1, in
 	for (int c = 0; c < 3; c++)
 		for (int o = 0; o < chh; o++) {
 			const float *wt = ay.wt + (size_t)o * ay.cap;
-			const float *src = tmp + ((size_t)c * rows + (ay.lo[o] - in0)) * cw;
-			float *dst = out + ((size_t)c * chh + o) * cw;
+			const float *restrict src = tmp + ((size_t)c * rows + (ay.lo[o] - in0)) * cw;
+			float *restrict dst = out + ((size_t)c * chh + o) * cw;
 			for (int x = 0; x < cw; x++)
 				dst[x] = src[x] * wt[0];
 			for (int j = 1; j < ay.n[o]; j++)
@@ -470,19 +470,27 @@ int ls_image_preprocess(const ls_image *img, int resize, int crop, const float m
 			return fail(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
 		}
 	}
+	/* out = padding (value 0) around the window's normalised pixels */
 	for (int c = 0; c < 3; c++) {
-		float m = mean[c], sd = std[c];
+		float m = mean[c], sd = std[c], pad = (0.0f / 255.0f - m) / sd;
 		for (int y = 0; y < oh; y++) {
 			float *dst = out + ((size_t)c * oh + y) * ow;
-			int sy = y + top;
-			for (int x = 0; x < ow; x++) {
-				int sx = x + left;
-				float v = 0.0f;
-				if (sy >= y0 && sy < y1 && sx >= x0 && sx < x1)
-					v = win ? win[((size_t)c * chh + (sy - y0)) * cw + (sx - x0)]
-						: img->px[((size_t)sy * w + sx) * 3 + c];
-				dst[x] = (v / 255.0f - m) / sd;
+			int sy = y + top, lo = x0 - left, hi = x1 - left;
+			if (sy < y0 || sy >= y1)
+				lo = hi = ow;
+			for (int x = 0; x < lo; x++)
+				dst[x] = pad;
+			if (win) {
+				const float *src = win + ((size_t)c * chh + (sy - y0)) * cw - lo;
+				for (int x = lo; x < hi; x++)
+					dst[x] = (src[x] / 255.0f - m) / sd;
+			} else {
+				const uint8_t *src = img->px + ((size_t)sy * w + left) * 3 + c;
+				for (int x = lo; x < hi; x++)
+					dst[x] = ((float)src[3 * x] / 255.0f - m) / sd;
 			}
+			for (int x = hi; x < ow; x++)
+				dst[x] = pad;
 		}
 	}
 	free(win);
