@@ -194,8 +194,8 @@ def list_file(name, text):
     return "list:" + name
 
 
-fails(list_file("l1.tsv", "imgs/a.jpg\tdog\ttrain\nimgs/c.jpg\tcat\tsometimes\n"), None,
-      ["l1.tsv:2", "sometimes"], "list: an unknown split is an error with the line number")
+fails(list_file("l1.tsv", "imgs/a.jpg\tdog\ttrain\n\n\r\n# note\nimgs/c.jpg\tcat\tsometimes\n"), None,
+      ["l1.tsv:5", "sometimes"], "list: an unknown split is an error with the line number (blank lines counted)")
 fails(list_file("l2.tsv", "#labels dog,cat\nimgs/a.jpg\tdog,emu\n"), None, ["l2.tsv:2", "emu"], "list: a label outside the #labels line is an error")
 fails(list_file("l3.tsv", "imgs/a.jpg\tdog\ttrain\textra\n"), None, ["l3.tsv:1", "3 tab-separated"], "list: four fields are an error")
 fails(list_file("l4.tsv", "imgs/a.jpg\tdog\n#labels dog\n"), None, ["l4.tsv:2", "#labels"], "list: a #labels line after the images is an error")

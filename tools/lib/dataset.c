@@ -1549,8 +1549,9 @@ static ls_dataset *open_list(const char *file, int mask, char *err)
 	snprintf(source, sizeof(source), "list:%s", file);
 	int rc = dir ? 0 : fail(err, "out of memory"), lineno = 0;
 	int64_t index = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = text, *next; line && *line && !rc; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = 0;
 		size_t l = strlen(line);
 		lineno++;
 		if (l && line[l - 1] == '\r')
