@@ -75,6 +75,22 @@ static const char *shown(const char *path)
 	return strcmp(path, "-") == 0 ? "standard input" : path;
 }
 
+/* ls_f32(t, fname, 1), but frees the copy before dying: LeakSanitizer
+ * (make test-asan) reports the copy that ls_f32 drops when it dies. */
+static float *f32_finite(const st_tensor *t, const char *fname)
+{
+	float *x = ls_f32(t, fname, 0);
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(x[i])) {
+			double v = x[i];
+			free(x);
+			ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
+			       t->name, v, i);
+		}
+	return x;
+}
+
 /* ---- the layers of the input ---- */
 
 typedef struct {
@@ -132,7 +148,7 @@ static char **layer_names(const st_file *in, const feat *fs, int nfeat, int head
 	return names;
 }
 
-static float *features(const feat *f, int64_t n)
+static void check_feature(const feat *f, int64_t n)
 {
 	int64_t want[2] = {n, -1};
 	ls_check_shape(f->t, input, 2, want);
@@ -142,7 +158,12 @@ static float *features(const feat *f, int64_t n)
 	if (f->t->dtype != ST_F32 && f->t->dtype != ST_F16 && f->t->dtype != ST_BF16)
 		ls_die("%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", shown(input), f->t->name,
 		       st_dtype_name(f->t->dtype));
-	return ls_f32(f->t, input, 1);
+}
+
+static float *features(const feat *f, int64_t n)
+{
+	check_feature(f, n);
+	return f32_finite(f->t, input);
 }
 
 static int keep_tensor(const char *name)
@@ -180,7 +201,7 @@ static void load_targets(st_file *in, targets *tg)
 		ls_die("%s: tensor 'labels' has no rows", shown(input));
 	if (tg->n > INT_MAX)
 		ls_die("%s: tensor 'labels' has %" PRId64 " rows, at most %d are supported", shown(input), tg->n, INT_MAX);
-	tg->y = ls_f32(lt, input, 1);
+	tg->y = f32_finite(lt, input);
 	for (int64_t i = 0; i < tg->n * tg->k; i++)
 		if (tg->y[i] != 0 && tg->y[i] != 1)
 			ls_die("%s: tensor 'labels' has value %g at row %" PRId64 ", expected 0 or 1", shown(input),
@@ -221,7 +242,7 @@ static void load_init(probe_layer *ly, const feat *fs, int nfeat, int64_t k)
 			snprintf(name, sizeof name, "probe.%s.%s", fs[l].suffix, part ? "bias" : "weight");
 			st_tensor *t = ls_get(f, init_path, name);
 			ls_check_shape(t, init_path, 2 - part, shape[part]);
-			src[part] = ls_f32(t, init_path, 1);
+			src[part] = f32_finite(t, init_path);
 		}
 		memcpy(ly[l].w, src[0], (size_t)(k * ly[l].d) * sizeof(float));
 		memcpy(ly[l].b, src[1], (size_t)k * sizeof(float));
@@ -249,9 +270,11 @@ static int64_t *load_order(const targets *tg)
 	for (int e = 0; e < epochs; e++)
 		for (int64_t i = 0; i < m; i++) {
 			double r = v[(int64_t)e * m + i];
-			if (r < 0 || r >= (double)tg->n || tg->split[(int64_t)r] != train_split || seen[(int64_t)r] == e + 1)
+			if (r < 0 || r >= (double)tg->n || tg->split[(int64_t)r] != train_split || seen[(int64_t)r] == e + 1) {
+				free(v), free(order), free(seen);
 				ls_die("%s: tensor 'order' has value %.0f in epoch %d, expected each training row once",
 				       order_path, r, e);
+			}
 			seen[(int64_t)r] = e + 1;
 			order[(int64_t)e * m + i] = (int64_t)r;
 		}
@@ -344,7 +367,7 @@ static float *head_logits(st_file *in, int64_t n, int64_t k)
 	st_tensor *t = ls_get(in, input, "logits");
 	int64_t want[2] = {n, k};
 	ls_check_shape(t, input, 2, want);
-	return ls_f32(t, input, 1);
+	return f32_finite(t, input);
 }
 
 /* sigmoid of the head into prob's last layer */
@@ -486,29 +509,34 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 				ls_die("%s: tensor '%s' has K = 0 labels, expected at least 1", apply_path, name);
 			prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
 		}
-		float *x = features(&fs[l], n);
-		drop_data(fs[l].t);
+		check_feature(&fs[l], n);
 		int64_t d = fs[l].t->shape[1], ws[2] = {k, d}, vs[1] = {k}, ds[1] = {d};
 		ls_check_shape(wt, apply_path, 2, ws);
-		float *w = ls_f32(wt, apply_path, 1);
 		snprintf(name, sizeof name, "probe.%s.bias", fs[l].suffix);
 		st_tensor *bt = ls_get(pf, apply_path, name);
 		ls_check_shape(bt, apply_path, 1, vs);
-		float *b = ls_f32(bt, apply_path, 1);
 		snprintf(name, sizeof name, "probe.%s.mean", fs[l].suffix);
-		st_tensor *mt = st_find(pf, name);
+		st_tensor *mt = st_find(pf, name), *sc = NULL;
 		if (mt) {
 			ls_check_shape(mt, apply_path, 1, ds);
 			snprintf(name, sizeof name, "probe.%s.scale", fs[l].suffix);
-			st_tensor *sc = ls_get(pf, apply_path, name);
+			sc = ls_get(pf, apply_path, name);
 			ls_check_shape(sc, apply_path, 1, ds);
-			float *mean = ls_f32(mt, apply_path, 1), *scale = ls_f32(sc, apply_path, 1);
+		}
+		float *x = features(&fs[l], n);
+		drop_data(fs[l].t);
+		if (mt) {
+			float *mean = f32_finite(mt, apply_path), *scale = f32_finite(sc, apply_path);
 			for (int64_t j = 0; j < d; j++)
-				if (!(scale[j] > 0))
-					ls_die("%s: tensor '%s' has value %g, expected > 0", apply_path, name, scale[j]);
+				if (!(scale[j] > 0)) {
+					double v = scale[j];
+					free(mean), free(scale);
+					ls_die("%s: tensor '%s' has value %g, expected > 0", apply_path, name, v);
+				}
 			probe_apply_standardize(x, n, d, mean, scale);
 			free(mean), free(scale);
 		}
+		float *w = f32_finite(wt, apply_path), *b = f32_finite(bt, apply_path);
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
 		free(x), free(w), free(b);
 	}
