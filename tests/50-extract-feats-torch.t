@@ -3,7 +3,7 @@
 networks of every supported arch (narrow, randomised BatchNorm) on the same
 input tensor; every pooled tap and the logits within 1e-3 x max|torch|.
 Also: F16/BF16 weights, the gap head, every --pool, batches that split the
-data, the plain reference convolution, and layer_flops against a count made
+data, all three convolution engines (oneDNN, sgemm, reference), and layer_flops against a count made
 with torch hooks. LS_ASAN=1: fewer archs."""
 import json
 import os
@@ -101,9 +101,14 @@ def main():
        "resnet50 in batches of 2")
     agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 --batch 2 -t 1")
 
-    out = os.path.join(d, "refconv.st")
-    ok(run("--model", r18, "--dataset", src, "--reference", "-o", out), "resnet18 --reference")
-    agrees(out, ref18, what="resnet18 with the plain reference convolution")
+    for engine in ["sgemm", "reference"]:
+        out = os.path.join(d, engine + ".st")
+        ok(run("--model", r18, "--dataset", src, "--conv", engine, "-o", out), "resnet18 --conv " + engine)
+        agrees(out, ref18, what="resnet18 with --conv " + engine)
+    out = os.path.join(d, "sgemm50.st")
+    ok(run("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--conv", "sgemm", "-o", out),
+       "resnet50 --conv sgemm")
+    agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 with --conv sgemm")
 
     for arch, dtype, head in [("resnet18", "F16", "torchvision"), ("vgg11_bn", "BF16", "torchvision"),
                               ("vgg11", "F32", "gap")]:

@@ -12,8 +12,9 @@
 #include "net.h"
 
 static const char *model_path, *arch, *head, *dataset_spec, *splits, *pool_spec = "avg";
-static const char *mean_opt, *std_opt;
-static int resize = -1, crop = -1, batch = 16, limit, skip_bad, reference;
+static const char *mean_opt, *std_opt, *conv_opt = "dnnl";
+static int resize = -1, crop = -1, batch = 16, limit, skip_bad;
+static ls_conv_engine engine;
 
 static const ls_opt opts[] = {
 	{"model", 'm', LS_STR, &model_path, "FILE", "torchvision state_dict as safetensors (required)"},
@@ -30,7 +31,7 @@ static const ls_opt opts[] = {
 	{"batch", 'b', LS_INT, &batch, "N", "images per forward pass; memory grows with it"},
 	{"limit", 0, LS_INT, &limit, "N", "only the first N samples (0: all)"},
 	{"skip-bad", 0, LS_FLAG, &skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
-	{"reference", 0, LS_FLAG, &reference, NULL, "plain loop convolutions instead of sgemm (slow; for checks)"},
+	{"conv", 0, LS_STR, &conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
 	{0},
 };
 
@@ -343,7 +344,7 @@ static ls_net *load_net(st_file **model)
 	ls_net *net = ls_net_load(*model, a, h, err);
 	if (!net)
 		ls_die("%s: %s", model_path, err);
-	ls_net_set_reference(net, reference);
+	ls_net_set_engine(net, engine);
 	ls_net_set_threads(net, ls_opts.threads);
 	return net;
 }
@@ -361,7 +362,7 @@ int main(int argc, char **argv)
 			 batch < 1 ? "at least 1" : "0 or more");
 	sink s = {0};
 	char err[ST_ERRLEN];
-	if (ls_pool_parse(pool_spec, &s.pool, err))
+	if (ls_pool_parse(pool_spec, &s.pool, err) || ls_conv_engine_parse(conv_opt, &engine, err))
 		ls_usage("%s", err);
 	ls_out *o = ls_out_open(ls_opts.output);   /* refuses a terminal before the slow part */
 	st_file *model;

@@ -40,6 +40,17 @@ int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
 void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
 		       const float *residual, float *out);
 
+/* oneDNN's direct convolution on the same CNHW buffers (reordered to its
+ * blocked layout and back); the state of one thread, primitives cached per
+ * convolution and input size. 0, or -1 with err. */
+typedef struct ls_dnnl ls_dnnl;
+ls_dnnl *ls_dnnl_new(char *err);
+void ls_dnnl_free(ls_dnnl *d);
+int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
+		 const float *residual, float *out, char *err);
+/* OpenMP threads of the calling thread (oneDNN's): each thread of a pass gets 1. */
+void ls_set_omp_threads(int n);
+
 /* k x k max pooling, -inf padding (torch.nn.MaxPool2d, floor mode), CNHW. */
 void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, int pad,
 		float *out);
@@ -68,8 +79,11 @@ typedef struct ls_net ls_net;
  * error too (a resnet34 file read as resnet18). */
 ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, char *err);
 void ls_net_free(ls_net *net);
-/* Use the plain reference convolution instead of the fast path. */
-void ls_net_set_reference(ls_net *net, int on);
+/* How convolutions run: oneDNN (default), im2col + OpenBLAS sgemm, or the
+ * plain reference loops. */
+typedef enum { LS_CONV_DNNL, LS_CONV_SGEMM, LS_CONV_REFERENCE } ls_conv_engine;
+int ls_conv_engine_parse(const char *s, ls_conv_engine *e, char *err);
+void ls_net_set_engine(ls_net *net, ls_conv_engine e);
 /* Threads of a forward pass (default 1): the batch is shared among them. */
 void ls_net_set_threads(ls_net *net, int threads);
 

@@ -19,10 +19,11 @@ enum { HEAD_FC, HEAD_VGG, HEAD_GAP };
 typedef struct { ls_conv c[3]; int nc, has_down; ls_conv down; } res_block;
 typedef struct { int in, out, relu; float *w, *b; } linear;
 /* the memory of one forward pass: activations, im2col columns, the head */
-typedef struct { ls_buf buf[NBUF], scratch, head; } workspace;
+typedef struct { ls_buf buf[NBUF], scratch, head; ls_dnnl *dnnl; } workspace;
 
 struct ls_net {
-	int family, head, reference;
+	int family, head;
+	ls_conv_engine engine;
 	ls_conv stem;                    /* ResNet */
 	res_block *blocks;
 	int nblocks;
@@ -368,6 +369,7 @@ void ls_net_free(ls_net *net)
 			free(net->ws[k].buf[i].p);
 		free(net->ws[k].scratch.p);
 		free(net->ws[k].head.p);
+		ls_dnnl_free(net->ws[k].dnnl);
 	}
 	free(net->ws);
 	free(net->blocks);
@@ -378,7 +380,19 @@ void ls_net_free(ls_net *net)
 	free(net);
 }
 
-void ls_net_set_reference(ls_net *net, int on) { net->reference = on; }
+void ls_net_set_engine(ls_net *net, ls_conv_engine e) { net->engine = e; }
+
+int ls_conv_engine_parse(const char *s, ls_conv_engine *e, char *err)
+{
+	static const char *names[] = {"dnnl", "sgemm", "reference"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*e = (ls_conv_engine)i;
+			return 0;
+		}
+	snprintf(err, ST_ERRLEN, "bad --conv '%s': expected dnnl, sgemm or reference", s);
+	return -1;
+}
 int ls_net_ntaps(const ls_net *net) { return net->ntaps; }
 const char *ls_net_tap_name(const ls_net *net, int tap) { return net->tap_name[tap]; }
 int ls_net_tap_channels(const ls_net *net, int tap) { return net->tap_c[tap]; }
@@ -429,10 +443,20 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 		return 0;
 	if (!out)
 		return -1;
-	if (r->net->reference)
-		ls_conv_reference(c, r->ws->buf[in].p, r->n, h, w, res, out);
-	else if (ls_conv_forward(c, r->ws->buf[in].p, r->n, h, w, res, out, &r->ws->scratch))
-		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+	const float *x = r->ws->buf[in].p;
+	switch (r->net->engine) {
+	case LS_CONV_REFERENCE:
+		ls_conv_reference(c, x, r->n, h, w, res, out);
+		return 0;
+	case LS_CONV_SGEMM:
+		if (ls_conv_forward(c, x, r->n, h, w, res, out, &r->ws->scratch))
+			return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+		return 0;
+	case LS_CONV_DNNL:
+		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->err)))
+			return -1;
+		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, r->err);
+	}
 	return 0;
 }
 
@@ -522,7 +546,7 @@ static int head_forward(walk *r, float *logits)
 	ls_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
 	for (int i = 0; i < net->nfc; i++) {
 		float *o = i == net->nfc - 1 ? logits : y;
-		linear_forward(&net->fc[i], x, r->n, net->reference, o);
+		linear_forward(&net->fc[i], x, r->n, net->engine == LS_CONV_REFERENCE, o);
 		y = x, x = o;
 	}
 	return 0;
@@ -610,6 +634,12 @@ static void *part_main(void *arg)
 	return NULL;
 }
 
+static void *part_thread(void *arg)
+{
+	ls_set_omp_threads(1);
+	return part_main(arg);
+}
+
 static int grow_workspaces(ls_net *net, int n)
 {
 	if (n <= net->nws)
@@ -647,12 +677,13 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	}
 	if (!rc && parts == 1) {
 		openblas_set_num_threads(net->threads);
+		ls_set_omp_threads(net->threads);
 		part_main(&p[0]);
 	} else if (!rc) {
 		openblas_set_num_threads(1);
 		int started = 0;
 		for (; started < parts; started++)
-			if (pthread_create(&th[started], NULL, part_main, &p[started]))
+			if (pthread_create(&th[started], NULL, part_thread, &p[started]))
 				break;
 		if (started < parts)   /* too few threads: the rest runs here */
 			for (int k = started; k < parts; k++)
