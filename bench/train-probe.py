@@ -2,10 +2,12 @@
 """train-probe against PyTorch on the CPU, the same recipe and thread count,
 one run: N rows (80% train), K labels, L layers of D features each, E epochs.
 Prints each one's throughput (training rows x epochs per second, all layers
-trained) and the ratio. Our time is the whole process (load, train, write);
-torch's is its training loop only, so the ratio is conservative."""
+trained) and the ratio, in wall time and in CPU time (steadier on a shared
+machine). Our time is the whole process (load, train, write); torch's is its
+training loop only, so the ratio is conservative."""
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,7 +49,8 @@ def main():
     torch.set_num_threads(a.threads)
     print("train-probe vs torch %s: N=%d K=%d layers=%d epochs=%d threads=%d"
           % (torch.__version__, a.n, a.k, a.layers, a.epochs, a.threads))
-    print("%6s %14s %14s %7s" % ("D", "ours rows*ep/s", "torch rows*ep/s", "ratio"))
+    print("%6s %15s %15s %7s %15s %15s %7s" % ("D", "ours rows*ep/s", "torch rows*ep/s", "ratio",
+                                               "ours per CPU s", "torch per CPU s", "ratio"))
     for d in (int(x) for x in a.dims.split(",")):
         feats, labels, split = make(a.n, d, a.k, a.layers)
         train_rows = np.flatnonzero(split == 0)
@@ -55,15 +58,19 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             inp = os.path.join(tmp, "in.st")
             st.write(inp, dict(feats, labels=labels, split=split))
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run([a.bin + "/train-probe", "-q", "--no-head", "-t", str(a.threads), "--epochs",
                             str(a.epochs), "-o", os.path.join(tmp, "out.st"), inp], check=True)
             ours = time.perf_counter() - t0
-        t0 = time.perf_counter()
+            c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ours_cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+        t0, p0 = time.perf_counter(), time.process_time()
         for x in feats.values():
             torchprobe.train(x, labels, train_rows, epochs=a.epochs)
-        peer = time.perf_counter() - t0
-        print("%6d %14.0f %14.0f %7.2f" % (d, work / ours, work / peer, peer / ours), flush=True)
+        peer, peer_cpu = time.perf_counter() - t0, time.process_time() - p0
+        print("%6d %15.0f %15.0f %7.2f %15.0f %15.0f %7.2f" % (d, work / ours, work / peer, peer / ours,
+              work / ours_cpu, work / peer_cpu, peer_cpu / ours_cpu), flush=True)
 
 
 if __name__ == "__main__":
