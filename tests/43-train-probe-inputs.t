@@ -134,6 +134,14 @@ r = run(["-q", "--epochs", "6", "--apply", out, "-o", path("applied.st"), inp], 
 app = st.read(path("applied.st"))[0]["prob"][1] if r.returncode == 0 else None
 ok(app is not None and np.abs(app - prob).max() < 1e-6, "--apply reproduces prob: " + r.stderr.strip())
 
+pr = st.read(out)[0]
+st.write(path("probes-missing.st"), {k: v for k, v in pr.items() if not k.startswith("probe.02")})
+bad("--apply without a layer's probe", GOOD, args=["--apply", path("probes-missing.st")],
+    expect=("probes-missing.st", "missing tensor 'probe.02.weight'"))
+st.write(path("probes-wide.st"), dict(pr, **{"probe.01.weight": np.zeros((K, 21), np.float32)}))
+bad("--apply with a probe of another width", GOOD, args=["--apply", path("probes-wide.st")],
+    expect=("probe.01.weight", "[4,21]", "[4,20]"))
+
 r = run(["-q", "--epochs", "4", "--standardize", "-o", path("std.st"), inp])
 res_s = st.read(path("std.st"))[0]
 r2 = run(["-q", "--apply", path("std.st"), "-o", path("std-applied.st"), inp])
