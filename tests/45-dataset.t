@@ -52,6 +52,14 @@ good = [
     ("list-header", "list:list-header.tsv", None, None),
     ("list-val-test", "list:list.tsv", "val,test", None),
 ]
+import gzip  # noqa: E402
+with open("custom.tar", "rb") as f, gzip.open("custom.tar.gz", "wb") as g:
+    g.write(f.read())
+with tarfile.open("custom.tar") as a, zipfile.ZipFile("custom.zip", "w") as z:
+    for m in a.getmembers():
+        if m.isfile():
+            z.writestr(m.name, a.extractfile(m).read())
+good += [("custom", "voc:custom.tar.gz", None, None), ("custom", "voc:custom.zip", None, None)]
 for name, spec, splits, threads in good:
     rc, out, err = dump(spec, splits, threads)
     what = "%s %s%s" % (spec, splits or "", " (%d threads)" % threads if threads else "")

@@ -44,7 +44,7 @@ for ref in sorted(glob.glob(os.path.join(d, "*.npy"))):
 
 bad = {"truncated.jpg": "truncated JPEG", "header_only.jpg": "truncated JPEG", "corrupt.jpg": "corrupt JPEG",
        "truncated.png": "truncated PNG", "badcrc.png": "corrupt PNG", "empty.jpg": "empty file",
-       "text.jpg": "not a JPEG or PNG"}
+       "text.jpg": "not a JPEG or PNG", "huge.png": "too large"}
 for name, words in bad.items():
     rc, out, err = run([DUMP, "decode", os.path.join(d, name), os.path.join(d, "x.rgb")])
     ok(rc == 1 and words in err and len(err.rstrip("\n").split("\n")) == 1,
@@ -108,6 +108,10 @@ for path in images:
 
 ok(len(real) >= 2, "real JPEGs found (python3-sklearn's sample images)", "none in sklearn/datasets/images")
 for path in real:
+    rc, out, err = run([DUMP, "decode", path, os.path.join(d, "real.rgb")])
+    want = np.asarray(Image.open(path).convert("RGB"))
+    ok(rc == 0 and np.array_equal(np.fromfile(os.path.join(d, "real.rgb"), dtype=np.uint8), want.reshape(-1)),
+       "%s: decoded pixels identical to PIL's" % os.path.basename(path), err)
     got, _ = ours(path, 256, 224)
     pil = torchvision_pil_path(path, 256, 224)
     diff = np.abs(got - pil)

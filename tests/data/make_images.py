@@ -78,13 +78,18 @@ def main(d):
     bad = bytearray(png)
     bad[30] ^= 0xff                      # inside IHDR: CRC mismatch
     open(os.path.join(d, 'badcrc.png'), 'wb').write(bytes(bad))
+    # a header claiming 20000x20000 pixels (above PIL's bomb threshold), no data
+    ihdr = struct.pack('>IIBBBBB', 20000, 20000, 8, 2, 0, 0, 0)
+    open(os.path.join(d, 'huge.png'), 'wb').write(b'\x89PNG\r\n\x1a\n' + png_chunk(b'IHDR', ihdr) + png_chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + png_chunk(b'IEND', b''))
     open(os.path.join(d, 'empty.jpg'), 'wb').close()
     open(os.path.join(d, 'text.jpg'), 'w').write('not an image\n')
 
+def png_chunk(t, data):
+    return struct.pack('>I', len(data)) + t + data + struct.pack('>I', zlib.crc32(t + data) & 0xffffffff)
+
 def write_png16(path, a, colour, interlace=False):
     h, w = a.shape[:2]
-    def chunk(t, data):
-        return struct.pack('>I', len(data)) + t + data + struct.pack('>I', zlib.crc32(t + data) & 0xffffffff)
+    chunk = png_chunk
     ch = 1 if colour == 0 else 3
     a = a.reshape(h, w, ch).astype('>u2')
     if interlace:   # Adam7 passes

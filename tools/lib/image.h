@@ -18,9 +18,10 @@
 typedef struct { int w, h; uint8_t *px; } ls_image;   /* RGB u8, HWC, row-major */
 
 /* Largest accepted side and pixel count: a hostile header cannot make us
- * allocate more than LS_IMAGE_MAX_PIXELS * 3 bytes. */
+ * allocate more than LS_IMAGE_MAX_PIXELS * 3 bytes. The pixel count is
+ * PIL's DecompressionBombError threshold: what PIL refuses, we refuse. */
 #define LS_IMAGE_MAX_SIDE 65500
-#define LS_IMAGE_MAX_PIXELS (1ULL << 28)
+#define LS_IMAGE_MAX_PIXELS 178956970ULL
 
 /* 0 on success; -1 with err filled (img left empty) on failure. */
 int ls_image_decode(const uint8_t *buf, size_t len, ls_image *img, char *err);
