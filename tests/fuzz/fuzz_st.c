@@ -5,8 +5,11 @@
  *     their length (so AddressSanitizer sees any read past the end), once
  *     with the real data size and once as from a pipe (size unknown);
  *  2. the streaming reader (st_open, st_read_data / st_skip_data, st_close)
- *     on the same bytes through a memfd, as a tool reads a file;
- *  3. for every header the reader accepts: serialize it again with
+ *     on the same bytes through a memfd, as a tool reads a file, and
+ *     st_load_fp through a real pipe: both must accept, or
+ *     both refuse with the same rule;
+ *  3. for every header the reader accepts: its metadata values as JSON
+ *     lists (st_meta_get_list), and serialize it again with
  *     st_header_json and parse that, which must succeed with the same
  *     tensors (a writer that emits what its own reader refuses is a bug
  *     even without a crash). */
@@ -91,6 +94,12 @@ static void fuzz_header(const uint8_t *data, size_t size)
 			check(st_nbytes(t) == t->end - t->begin, "accepted size disagrees with the shape");
 		}
 		check_round_trip(f);
+		for (int i = 0; i < f->nmeta; i++) {   /* values may hold JSON lists */
+			int n = 0;
+			char **items = st_meta_get_list(f, f->meta[i].key, &n);
+			check(items == NULL || n >= 0, "negative list length");
+			st_list_free(items, n);
+		}
 	} else {
 		check(memchr(err, '\n', strlen(err)) == NULL, "error message spans lines");
 		check(err[0] != '\0', "failure without a message");
@@ -105,9 +114,10 @@ static void fuzz_header(const uint8_t *data, size_t size)
 	free(json);
 }
 
-static void fuzz_reader(const uint8_t *data, size_t size)
+/* The whole file through the streaming reader on a memfd (a regular file:
+ * size known, seeks allowed); 0 when accepted, -1 with err filled. */
+static int fuzz_reader(const uint8_t *data, size_t size, char *err)
 {
-	char err[ST_ERRLEN];
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz_st", 0);
 		check(memfd >= 0, "memfd_create");
@@ -116,26 +126,59 @@ static void fuzz_reader(const uint8_t *data, size_t size)
 	check(ftruncate(memfd, 0) == 0 && pwrite(memfd, data, size, 0) == (ssize_t)size, "memfd write");
 	st_reader *r = st_open(memfd_path, err);
 	if (!r)
-		return;
+		return -1;
 	st_file *f = st_reader_file(r);
 	for (int i = 0; i < f->n; i++) {
 		st_tensor *t = &f->t[i];
 		int rc = (i % 2 == 0) ? st_read_data(r, t, err) : st_skip_data(r, t, err);
 		if (rc != 0) {
 			st_abort(r);
-			return;
+			return -1;
 		}
 		if (t->data) {
 			float *x = st_to_f32(t);
 			free(x);
 		}
 	}
-	st_close(r, err);
+	return st_close(r, err);
+}
+
+/* The same bytes from a real pipe (no size, no seeking). They must fit in
+ * the pipe's buffer (64 KiB on Linux; make fuzz uses -max_len=4096); larger
+ * inputs return the file's verdict unchecked. */
+static int fuzz_pipe(const uint8_t *data, size_t size, char *err, int file_verdict)
+{
+	int fds[2];
+	if (size > 65536)
+		return file_verdict;
+	check(pipe(fds) == 0, "pipe");
+	check(size == 0 || write(fds[1], data, size) == (ssize_t)size, "pipe write");
+	close(fds[1]);
+	FILE *fp = fdopen(fds[0], "rb");
+	check(fp != NULL, "fdopen");
+	st_file *f = st_load_fp(fp, 1, NULL, NULL, err);
+	st_file_free(f);
+	return f ? 0 : -1;
+}
+
+/* The rule of a message: the text before its first colon. */
+static size_t rule_len(const char *err)
+{
+	const char *c = strchr(err, ':');
+	return c ? (size_t)(c - err) : strlen(err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	char err_file[ST_ERRLEN] = "", err_pipe[ST_ERRLEN] = "";
 	fuzz_header(data, size);
-	fuzz_reader(data, size);
+	int file = fuzz_reader(data, size, err_file);
+	int piped = fuzz_pipe(data, size, err_pipe, file);
+	if (file != piped || (file && (rule_len(err_file) != rule_len(err_pipe) ||
+				       strncmp(err_file, err_pipe, rule_len(err_file)) != 0))) {
+		fprintf(stderr, "fuzz_st: file: %s\nfuzz_st: pipe: %s\n", file ? err_file : "accepted",
+			piped ? err_pipe : "accepted");
+		check(0, "a file and a pipe of the same bytes get different verdicts");
+	}
 	return 0;
 }
