@@ -89,6 +89,13 @@ for name, (dtype, array) in expected.items():
     ok(rc == 0 and isinstance(got, np.ndarray) and same(got, array),
        "dump %s (%s %s) prints digits that give back the stored values" % (name, dtype, list(array.shape)),
        "got %r\nwanted %r\n%s" % (got, array, err))
+# the printed form itself, pinned: %.17g, %.9g, %.5g, %.4g for F64, F32, F16, BF16 (enough to round-trip)
+text = ""
+for name in expected:
+    rc, out, err = tensors("dump", name, ALL)
+    text += "== %s\n%s" % (name, out.decode())
+with open(os.path.join(GOLDEN, "tensors-dump.txt"), encoding="utf-8") as fp:
+    is_(text, fp.read(), "dump of every tensor matches tests/golden/tensors-dump.txt")
 rc, out, err = tensors("dump", "empty", ALL)
 is_((rc, out), (0, b""), "dump of a [0,4] tensor prints no rows")
 rc, out, err = tensors("dump", "scalar", ALL)
