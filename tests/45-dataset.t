@@ -15,7 +15,7 @@ import zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 from tap import UNIT, ok, is_, done, run, scratch  # noqa: E402
 
-DUMP = os.path.join(UNIT, "dataset_dump")
+DUMP = os.path.abspath(os.path.join(UNIT, "dataset_dump"))   # the test runs in its scratch folder
 HERE = os.path.dirname(os.path.abspath(__file__))
 d = scratch()
 rc, _, err = run(["/usr/bin/python3", os.path.join(HERE, "data", "make_datasets.py"), d])
