@@ -1,6 +1,7 @@
 /* extract-feats: per-layer pooled features and logits of a torchvision
  * ResNet/VGG over a data set (contract section 5, docs/extract-feats.md). */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -246,7 +247,12 @@ static void run_tensor(const char *path, sink *s, st_file *out)
 		n = limit;
 	if (n < 1)
 		ls_die("%s: tensor 'images' holds no image", path);
-	float *images = ls_f32(t, path, 1);
+	float *images = ls_f32(t, path, 0);
+	int64_t count = st_numel(t);
+	for (int64_t i = 0; i < count; i++)
+		if (!isfinite(images[i]))
+			ls_die("%s: tensor 'images' holds %g at element %lld, expected finite numbers", path,
+			       images[i], (long long)i);
 	size_t per = ls_mul(3, ls_mul(side, side, "image"), "image");
 	float *logits = ls_malloc(ls_mul(ls_mul(batch, ls_net_classes(s->net), "logits"), sizeof(float), "logits"));
 	ls_progress *bar = progress(n);
