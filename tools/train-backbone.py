@@ -107,7 +107,7 @@ class VGG16BN(nn.Module):
 
 def make_model(arch, width):
     if arch == "resnet18":
-        return ResNet18(width, len(LABELS)), "fc", [width, 2 * width, 4 * width, 8 * width]
+        return ResNet18(width, len(LABELS)), "torchvision", [width, 2 * width, 4 * width, 8 * width]
     if arch == "vgg16_bn":
         return VGG16BN(width, len(LABELS)), "gap", [width, 2 * width, 4 * width, 8 * width, 8 * width]
     raise SystemExit(f"train-backbone: unknown --arch {arch}: expected resnet18 or vgg16_bn")
@@ -185,6 +185,7 @@ def preprocess(u8, side, mean, std):
     x = torch.from_numpy(u8).float().unsqueeze(1)
     if x.shape[-1] != side:
         x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+        x = x.round().clamp(0, 255)   # torchvision resizes a uint8 tensor back to uint8
     x = (x / 255 - mean) / std
     return x.expand(-1, 3, -1, -1).contiguous()
 
@@ -192,7 +193,7 @@ def preprocess(u8, side, mean, std):
 # ---------------------------------------------------------------- scores
 def scores(logits, labels):
     """subset accuracy (p >= 0.5) and mAP (mean over classes with a positive)."""
-    pred = (torch.sigmoid(torch.from_numpy(logits)).numpy() >= 0.5)
+    pred = torch.sigmoid(torch.tensor(logits)).numpy() >= 0.5
     acc = float((pred == labels.astype(bool)).all(1).mean())
     aps = [average_precision_score(labels[:, k], logits[:, k]) for k in range(labels.shape[1]) if labels[:, k].any()]
     return acc, float(np.mean(aps))
@@ -234,11 +235,12 @@ def load_safetensors(path):
         header = json.loads(f.read(n))
         data = f.read()
     meta = header.pop("__metadata__", {})
-    np_types = {"F32": np.float32, "I64": np.int64}
+    np_types = {"F64": np.float64, "F32": np.float32, "I64": np.int64, "I32": np.int32, "I16": np.int16,
+                "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
     out = {}
     for name, e in header.items():
         b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[b:end], np_types[e["dtype"]]).reshape(e["shape"])
+        out[name] = np.frombuffer(data[b:end], np.dtype(np_types[e["dtype"]]).newbyteorder("<")).reshape(e["shape"])
     return out, meta
 
 
