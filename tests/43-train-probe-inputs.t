@@ -104,7 +104,8 @@ bad("--order with too few epochs", GOOD, args=["--epochs", "3", "--order", path(
 
 # a terminal as input
 inp = path("good.st")
-st.write(inp, GOOD, {"layers": '["stem","block1","block2","fc"]', "labels": '["a","b","c","d"]'})
+META = {"layers": '["stem","block1","block2"]', "labels": '["a","b","c","d"]', "layer_flops": "[1,2,3,10]"}
+st.write(inp, GOOD, META)
 master, slave = pty.openpty()
 r = run(["-o", path("tty-out.st")], stdin=slave, text=True, timeout=30)
 os.close(slave)
@@ -118,7 +119,13 @@ ok(r.returncode == 0 and r.stderr == "", "trains quietly: " + r.stderr)
 res, meta = st.read(out)
 prob = res["prob"][1]
 ok(prob.shape == (4, N, K) and res["loss"][1].shape == (3, 6), "prob [4,N,K] and loss [3,6]")
-ok(json.loads(meta["layers"]) == ["stem", "block1", "block2", "fc"], "layer names from the input's metadata")
+ok(json.loads(meta["layers"]) == ["stem", "block1", "block2", "head"], "layer names from the input's metadata")
+ok(json.loads(meta["layer_flops"]) == [1, 2, 3, 10], "layer_flops kept")
+st.write(path("subset.st"), {k: v for k, v in GOOD.items() if k != "feat.01"}, META)
+r = run(["-q", "--epochs", "1", "-o", path("subset-out.st"), path("subset.st")])
+meta_s = st.read(path("subset-out.st"))[1]
+ok(json.loads(meta_s["layers"]) == ["stem", "block2", "head"] and json.loads(meta_s["layer_flops"]) == [1, 3, 10],
+   "a subset of the taps keeps its names and FLOPs: %s %s" % (meta_s["layers"], meta_s["layer_flops"]))
 ok(json.loads(meta["snapshot_epochs"]) == ["3", "6"] and json.loads(meta["snapshot_layers"]) == ["block1", "stem"],
    "snapshot metadata: %s %s" % (meta.get("snapshot_epochs"), meta.get("snapshot_layers")))
 pe = res["prob_epochs"][1]

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 static const char *usage = "train-probe [options] [INPUT]";
 static const char *about =
@@ -131,21 +132,50 @@ static feat *find_feats(st_file *f, int *nfeat)
 	return fs;
 }
 
-/* L names: the input's `layers` when it names the taps (with or without the
- * head), else the tensor names; "head" for the network's head. */
+/* L names. The input's `layers` (extract-feats: one name per tap, in tap
+ * order) names feat.NN by its number NN, so a subset of the taps keeps its
+ * names; without it, the tensor names. The network's head is "head". */
 static char **layer_names(const st_file *in, const feat *fs, int nfeat, int head)
 {
 	int nm = 0;
 	char **meta = st_meta_get_list(in, "layers", &nm);
 	char **names = ls_calloc((size_t)nfeat + 2, sizeof *names);
-	int use = meta && (nm == nfeat || nm == nfeat + 1);
+	int use = meta && fs[nfeat - 1].num < nm;   /* fs is sorted: the last has the largest NN */
 	for (int i = 0; i < nfeat; i++)
-		names[i] = ls_strdup(use ? meta[i] : fs[i].t->name);
+		names[i] = ls_strdup(use ? meta[fs[i].num] : fs[i].t->name);
 	if (head)
-		names[nfeat] = ls_strdup(use && nm == nfeat + 1 ? meta[nfeat] : "head");
+		names[nfeat] = ls_strdup("head");
 	if (meta)
 		st_list_free(meta, nm);
 	return names;
+}
+
+/* extract-feats' `layer_flops` has one entry per tap, then the whole
+ * network's; keep the entries of the layers in prob, in prob's order. */
+static void select_flops(st_file *out, const feat *fs, int nfeat, int head)
+{
+	const char *v = st_meta_get(out, "layer_flops");
+	if (!v)
+		return;
+	cJSON *a = cJSON_Parse(v), *sel = cJSON_CreateArray();
+	int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+	int fits = n >= 2 && fs[nfeat - 1].num < n - 1;
+	for (int i = 0; i < n; i++)
+		fits &= cJSON_IsNumber(cJSON_GetArrayItem(a, i));
+	if (fits) {
+		for (int i = 0; i < nfeat; i++)
+			cJSON_AddItemToArray(sel, cJSON_CreateNumber(cJSON_GetArrayItem(a, (int)fs[i].num)->valuedouble));
+		if (head)
+			cJSON_AddItemToArray(sel, cJSON_CreateNumber(cJSON_GetArrayItem(a, n - 1)->valuedouble));
+		char *js = cJSON_PrintUnformatted(sel);
+		st_meta_set(out, "layer_flops", js);
+		cJSON_free(js);
+	} else {
+		ls_warn("metadata layer_flops does not match the feat.NN tensors: left out");
+		st_meta_del(out, "layer_flops");
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(sel);
 }
 
 static void check_feature(const feat *f, int64_t n)
@@ -572,6 +602,7 @@ int main(int argc, char **argv)
 		if (keep_tensor(in->t[t].name))
 			ls_forward_tensor(out, in, in->t[t].name);
 	st_meta_set_list(out, "layers", names, nfeat + !no_head);
+	select_flops(out, fs, nfeat, !no_head);
 	ls_write(out, ls_opts.output);
 
 	st_list_free(names, nfeat + !no_head);
