@@ -13,7 +13,7 @@ import tarfile
 import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
-from tap import UNIT, ok, is_, done, run, scratch  # noqa: E402
+from tap import UNIT, ASAN, ok, is_, done, run, scratch  # noqa: E402
 
 DUMP = os.path.abspath(os.path.join(UNIT, "dataset_dump"))   # the test runs in its scratch folder
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -194,6 +194,28 @@ with zipfile.ZipFile("coco/val2014.zip") as a, zipfile.ZipFile("coco/missing.zip
             b.writestr(m, a.read(m))
 row_error("coco:coco/missing.zip," + COCO_JSON, "COCO_val2014_000000000073.jpg", ["not found", "missing.zip"],
           "COCO zip: an image missing from the zip fails that sample's read")
+
+# the zip is read in place (central directory, pread, inflate, CRC)
+with zipfile.ZipFile("coco/val2014.zip") as a, zipfile.ZipFile("coco/zip64.zip", "w") as b:
+    for k in range(70000 if not ASAN else 66000):   # over 65,535 entries: ZIP64 end records
+        b.writestr("pad/%d" % k, b"")
+    for m in a.infolist():
+        b.writestr(m, a.read(m))
+rc, out, err = dump("coco:coco/zip64.zip," + COCO_JSON)
+is_(out, expect("coco"), "COCO: a ZIP64 zip (over 65,535 entries) reads as the plain one")
+with open("coco/val2014.zip", "rb") as f:
+    data = bytearray(f.read())
+with zipfile.ZipFile("coco/val2014.zip") as a:
+    info = a.getinfo("val2014/COCO_val2014_000000000042.jpg")
+    at = info.header_offset + 30 + len(info.filename) + len(info.extra) + 100
+data[at] ^= 0x55
+with open("coco/crc.zip", "wb") as f:
+    f.write(bytes(data))
+row_error("coco:coco/crc.zip," + COCO_JSON, "COCO_val2014_000000000042.jpg", ["CRC", "crc.zip"],
+          "COCO zip: a damaged entry fails that sample's read with a CRC error")
+with open("coco/cut.zip", "wb") as f:
+    f.write(bytes(data[:len(data) - 30]))
+fails("coco:coco/cut.zip," + COCO_JSON, None, ["cut.zip", "central directory"], "COCO: a truncated zip is an error naming it")
 
 # lists
 def list_file(name, text):

@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "dataset.h"
 
@@ -269,6 +272,262 @@ static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take
 	return rc;
 }
 
+static const char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+/* ---- zip files read in place ----
+ * A COCO image zip is 6-13 GB: rather than holding its images in memory, the
+ * central directory is indexed at open and each read is a pread of one
+ * entry (stored or deflated, CRC-checked), so reads are thread-safe and
+ * memory stays small. ZIP64 (archives over 4 GB) is handled. */
+
+typedef struct {
+	uint64_t offset, csize, usize;   /* local header offset, sizes */
+	uint32_t crc;
+	uint16_t method;                 /* 0 stored, 8 deflated */
+} zip_entry;
+
+typedef struct {
+	int fd;
+	char *path;
+	zip_entry *e;
+	int n;
+	strmap byname;   /* base name -> entry */
+} zip_file;
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t got = pread(fd, p, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		p += got;
+		len -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int is_zip(const char *path)
+{
+	uint8_t magic[4];
+	int fd = open(path, O_RDONLY), ok = 0;
+	if (fd >= 0) {
+		ok = pread_all(fd, magic, 4, 0) == 0 && magic[0] == 'P' && magic[1] == 'K' &&
+		     ((magic[2] == 3 && magic[3] == 4) || (magic[2] == 5 && magic[3] == 6));
+		close(fd);
+	}
+	return ok;
+}
+
+static void zip_close(zip_file *z)
+{
+	if (!z)
+		return;
+	if (z->fd >= 0)
+		close(z->fd);
+	free(z->path);
+	free(z->e);
+	strmap_free(&z->byname);
+	free(z);
+}
+
+/* The end of central directory (ZIP64 when needed): entry count, offset, size. */
+static int zip_find_cd(zip_file *z, uint64_t fsize, uint64_t *count, uint64_t *cdoff, uint64_t *cdsize,
+		       char *err)
+{
+	enum { TAIL = 65557 };   /* 22-byte record + the longest comment */
+	uint8_t *tail = malloc(TAIL);
+	uint64_t tlen = fsize < TAIL ? fsize : TAIL, start = fsize - tlen;
+	int64_t at = -1;
+	if (!tail)
+		return fail(err, "out of memory");
+	if (tlen < 22 || pread_all(z->fd, tail, (size_t)tlen, start)) {
+		free(tail);
+		return fail(err, "%s: not a zip file (too short)", z->path);
+	}
+	for (int64_t i = (int64_t)tlen - 22; i >= 0 && at < 0; i--)
+		if (le32(tail + i) == 0x06054b50 && (uint64_t)i + 22 + le16(tail + i + 20) <= tlen)
+			at = i;
+	if (at < 0) {
+		free(tail);
+		return fail(err, "%s: no zip end of central directory (truncated?)", z->path);
+	}
+	const uint8_t *e = tail + at;
+	*count = le16(e + 10);
+	*cdsize = le32(e + 12);
+	*cdoff = le32(e + 16);
+	if (*count == 0xffff || *cdsize == 0xffffffff || *cdoff == 0xffffffff) {
+		uint8_t rec[56];
+		int bad = at < 20 || le32(e - 20) != 0x07064b50 ||
+			  pread_all(z->fd, rec, sizeof(rec), le64(e - 20 + 8)) || le32(rec) != 0x06064b50;
+		if (!bad) {
+			*count = le64(rec + 32);
+			*cdsize = le64(rec + 40);
+			*cdoff = le64(rec + 48);
+		}
+		if (bad) {
+			free(tail);
+			return fail(err, "%s: broken ZIP64 end of central directory", z->path);
+		}
+	}
+	free(tail);
+	if (*cdoff > fsize || *cdsize > fsize - *cdoff || *count > *cdsize / 46 || *count > INT32_MAX / 2)
+		return fail(err, "%s: central directory out of the file", z->path);
+	return 0;
+}
+
+/* ZIP64 extended information (extra field 0x0001) replaces 0xffffffff fields. */
+static void zip64_extra(const uint8_t *x, size_t len, zip_entry *e, uint32_t u32, uint32_t c32, uint32_t o32)
+{
+	for (size_t i = 0; i + 4 <= len;) {
+		size_t sz = le16(x + i + 2);
+		if (i + 4 + sz > len)
+			return;
+		const uint8_t *p = x + i + 4, *end = p + sz;
+		if (le16(x + i) == 1) {
+			if (u32 == 0xffffffff && p + 8 <= end) {
+				e->usize = le64(p);
+				p += 8;
+			}
+			if (c32 == 0xffffffff && p + 8 <= end) {
+				e->csize = le64(p);
+				p += 8;
+			}
+			if (o32 == 0xffffffff && p + 8 <= end)
+				e->offset = le64(p);
+			return;
+		}
+		i += 4 + sz;
+	}
+}
+
+static zip_file *zip_open(const char *path, char *err)
+{
+	zip_file *z = calloc(1, sizeof(*z));
+	struct stat st;
+	uint64_t count = 0, cdoff = 0, cdsize = 0;
+	uint8_t *cd = NULL;
+	if (!z || !(z->path = strdup(path))) {
+		free(z);
+		fail(err, "out of memory");
+		return NULL;
+	}
+	if ((z->fd = open(path, O_RDONLY)) < 0 || fstat(z->fd, &st)) {
+		fail(err, "cannot open %s: %s", path, strerror(errno));
+		goto bad;
+	}
+	if (zip_find_cd(z, (uint64_t)st.st_size, &count, &cdoff, &cdsize, err))
+		goto bad;
+	if (!(cd = malloc(cdsize + 1)) || !(z->e = calloc(count + 1, sizeof(zip_entry)))) {
+		fail(err, "%s: out of memory for %llu entries", path, (unsigned long long)count);
+		goto bad;
+	}
+	if (pread_all(z->fd, cd, cdsize, cdoff)) {
+		fail(err, "%s: cannot read the central directory", path);
+		goto bad;
+	}
+	for (uint64_t i = 0, pos = 0; i < count; i++) {
+		const uint8_t *h = cd + pos;
+		size_t nl = pos + 46 <= cdsize ? le16(h + 28) : 0, xl = nl ? le16(h + 30) : 0, cl = nl ? le16(h + 32) : 0;
+		if (pos + 46 > cdsize || le32(h) != 0x02014b50 || pos + 46 + nl + xl + cl > cdsize) {
+			fail(err, "%s: corrupt central directory (entry %llu)", path, (unsigned long long)i);
+			goto bad;
+		}
+		zip_entry *e = &z->e[z->n];
+		uint32_t c32 = le32(h + 20), u32 = le32(h + 24), o32 = le32(h + 42);
+		*e = (zip_entry){ o32, c32, u32, le32(h + 16), le16(h + 10) };
+		zip64_extra(h + 46 + nl, xl, e, u32, c32, o32);
+		char name[1024];
+		snprintf(name, sizeof(name), "%.*s", (int)(nl < sizeof(name) - 1 ? nl : sizeof(name) - 1),
+			 (const char *)h + 46);
+		pos += 46 + nl + xl + cl;
+		if (!*name || name[strlen(name) - 1] == '/')
+			continue;   /* folders */
+		if (le16(h + 8) & 1) {
+			fail(err, "%s: entry %s is encrypted", path, name);
+			goto bad;
+		}
+		if (strmap_put(&z->byname, basename_of(name), z->n++)) {
+			fail(err, "out of memory");
+			goto bad;
+		}
+	}
+	free(cd);
+	return z;
+bad:
+	free(cd);
+	zip_close(z);
+	return NULL;
+}
+
+/* One entry's bytes; thread-safe (pread, no shared state). */
+static uint8_t *zip_read(const zip_file *z, int k, size_t *len, char *err)
+{
+	const zip_entry *e = &z->e[k];
+	uint8_t lh[30];
+	if (e->method != 0 && e->method != 8) {
+		fail(err, "%s: compression method %u not supported (stored or deflated only)", z->path, e->method);
+		return NULL;
+	}
+	if (e->usize > MAX_IMAGE_FILE || e->csize > MAX_IMAGE_FILE || (e->method == 0 && e->csize != e->usize)) {
+		fail(err, "%s: entry of %llu bytes: too large or inconsistent", z->path, (unsigned long long)e->usize);
+		return NULL;
+	}
+	if (pread_all(z->fd, lh, sizeof(lh), e->offset) || le32(lh) != 0x04034b50) {
+		fail(err, "%s: corrupt local header at byte %llu", z->path, (unsigned long long)e->offset);
+		return NULL;
+	}
+	uint64_t data = e->offset + 30 + le16(lh + 26) + le16(lh + 28);
+	uint8_t *c = malloc(e->csize + 1), *u = e->method == 8 ? malloc(e->usize + 1) : c;
+	if (!c || !u) {
+		free(c);
+		if (u != c)
+			free(u);
+		fail(err, "out of memory");
+		return NULL;
+	}
+	int bad = pread_all(z->fd, c, e->csize, data) ? 1 : 0;
+	if (e->method == 8) {
+		if (!bad) {
+			z_stream zs;
+			memset(&zs, 0, sizeof(zs));
+			zs.next_in = c;
+			zs.avail_in = (uInt)e->csize;
+			zs.next_out = u;
+			zs.avail_out = (uInt)e->usize;
+			if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
+				bad = 2;
+			else {
+				if (inflate(&zs, Z_FINISH) != Z_STREAM_END || zs.total_out != e->usize)
+					bad = 2;
+				inflateEnd(&zs);
+			}
+		}
+		free(c);
+	}
+	if (!bad && (uint32_t)crc32(crc32(0L, Z_NULL, 0), u, (uInt)e->usize) != e->crc)
+		bad = 3;
+	if (bad) {
+		free(u);
+		fail(err, "%s: %s", z->path, bad == 1 ? "truncated (entry data past the end)"
+			  : bad == 2 ? "corrupt deflated data" : "CRC mismatch: corrupt entry");
+		return NULL;
+	}
+	*len = (size_t)e->usize;
+	return u;
+}
+
 /* ---- the sample table every reader fills ---- */
 
 typedef struct { int label; int difficult; } sobj;
@@ -281,6 +540,7 @@ typedef struct {
 	int nobj;
 	char *path;     /* image on disk, or NULL */
 	blob bytes;     /* image bytes from an archive (p NULL: absent) */
+	int zipent;     /* entry in the data set's zip, or -1 */
 	int keep;       /* in a requested split; the others only count for the label set */
 } sample;
 
@@ -311,6 +571,7 @@ static sample *table_add(table *t, const char *id, int split, int64_t index, int
 	s->split = split;
 	s->index = index;
 	s->keep = keep;
+	s->zipent = -1;
 	t->n++;
 	return s;
 }
@@ -419,12 +680,14 @@ static void table_free(table *t)
 struct ls_dataset_priv {
 	char **paths;   /* per sample, or NULL */
 	blob *bytes;    /* per sample, or NULL */
+	int *zipent;    /* per sample: entry of zip, or -1 */
+	zip_file *zip;  /* images read in place from a zip, or NULL */
 	char *source;   /* for error messages: where the bytes come from */
 };
 
 /* Consumes t. Label present where any object has it; ignored where all of them are
  * difficult (VOC's convention). */
-static ls_dataset *finish(table *t, const char *source, char *err)
+static ls_dataset *finish(table *t, zip_file *zip, const char *source, char *err)
 {
 	int kept = 0;
 	for (int i = 0; i < t->n; i++)
@@ -433,6 +696,7 @@ static ls_dataset *finish(table *t, const char *source, char *err)
 		if (kept == 0 || t->K == 0)
 			fail(err, "%s: no %s", source, kept ? "labels in the data set" : "samples in the requested splits");
 		table_free(t);
+		zip_close(zip);
 		return NULL;
 	}
 	ls_dataset *d = calloc(1, sizeof(*d));
@@ -451,9 +715,12 @@ static ls_dataset *finish(table *t, const char *source, char *err)
 	d->index = calloc(d->n, sizeof(int64_t));
 	d->priv->paths = calloc(d->n, sizeof(char *));
 	d->priv->bytes = calloc(d->n, sizeof(blob));
+	d->priv->zipent = calloc(d->n, sizeof(int));
+	d->priv->zip = zip;
+	zip = NULL;
 	d->priv->source = strdup(source);
 	if (!d->ids || !d->labels || !d->ignore || !d->split || !d->index || !d->priv->paths ||
-	    !d->priv->bytes || !d->priv->source)
+	    !d->priv->bytes || !d->priv->zipent || !d->priv->source)
 		goto oom;
 	for (int i = 0, from = 0; i < d->n; i++, from++) {
 		while (!t->s[from].keep)
@@ -477,6 +744,7 @@ static ls_dataset *finish(table *t, const char *source, char *err)
 		d->index[i] = s->index;
 		d->priv->paths[i] = s->path;
 		d->priv->bytes[i] = s->bytes;
+		d->priv->zipent[i] = s->zipent;
 		s->id = s->path = NULL;
 		s->bytes.p = NULL;
 	}
@@ -485,6 +753,7 @@ static ls_dataset *finish(table *t, const char *source, char *err)
 oom:
 	ls_dataset_free(d);
 	table_free(t);
+	zip_close(zip);
 	fail(err, "%s: out of memory", source);
 	return NULL;
 }
@@ -512,6 +781,8 @@ void ls_dataset_free(ls_dataset *d)
 	if (d->priv) {
 		free(d->priv->paths);
 		free(d->priv->bytes);
+		free(d->priv->zipent);
+		zip_close(d->priv->zip);
 		free(d->priv->source);
 		free(d->priv);
 	}
@@ -535,6 +806,13 @@ uint8_t *ls_dataset_read(ls_dataset *d, int i, size_t *len, char *err)
 		}
 		*len = f.len;
 		return f.p;
+	}
+	if (d->priv->zip && d->priv->zipent[i] >= 0) {
+		char why[ST_ERRLEN];
+		uint8_t *p = zip_read(d->priv->zip, d->priv->zipent[i], len, why);
+		if (!p)
+			fail(err, "image of sample '%s': %s", d->ids[i], why);
+		return p;
 	}
 	if (!b->p) {
 		fail(err, "image of sample '%s': not found in %s", d->ids[i], d->priv->source);
@@ -1222,7 +1500,7 @@ static ls_dataset *open_voc(const char *paths, int mask, int asked, char *err)
 		table_free(&t);
 		return NULL;
 	}
-	return finish(&t, source, err);
+	return finish(&t, NULL, source, err);
 }
 
 /* ---- COCO ---- */
@@ -1392,12 +1670,6 @@ static int coco_annotations(const cJSON *root, const char *ann, table *t, strmap
 
 typedef struct { table *t; strmap byname; } coco_zip;
 
-static const char *basename_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
 static int coco_want(const char *path, void *ctx)
 {
 	coco_zip *z = ctx;
@@ -1413,8 +1685,16 @@ static int coco_take(const char *path, blob data, void *ctx, char *err)
 	return 0;
 }
 
-static int coco_attach_images(const char *images, table *t, char *err)
+static int coco_attach_images(const char *images, table *t, zip_file **zip, char *err)
 {
+	if (is_zip(images)) {
+		if (!(*zip = zip_open(images, err)))
+			return -1;
+		for (int i = 0; i < t->n; i++)
+			if (t->s[i].keep)
+				t->s[i].zipent = strmap_get(&(*zip)->byname, basename_of(t->s[i].id));
+		return 0;
+	}
 	if (is_dir(images)) {
 		for (int i = 0; i < t->n; i++)
 			if (t->s[i].keep && !(t->s[i].path = path_join(images, t->s[i].id)))
@@ -1475,14 +1755,16 @@ static ls_dataset *open_coco(const char *spec, int mask, char *err)
 	cJSON_Delete(root);
 	strmap_free(&cat);
 	strmap_free(&img);
+	zip_file *zip = NULL;
 	if (!rc)
-		rc = coco_attach_images(images, &t, err);
+		rc = coco_attach_images(images, &t, &zip, err);
 	free(copy);
 	if (rc) {
 		table_free(&t);
+		zip_close(zip);
 		return NULL;
 	}
-	return finish(&t, source, err);
+	return finish(&t, zip, source, err);
 }
 
 /* ---- list: path <TAB> label,label,... [<TAB> split] ---- */
@@ -1572,7 +1854,7 @@ static ls_dataset *open_list(const char *file, int mask, char *err)
 		table_free(&t);
 		return NULL;
 	}
-	return finish(&t, source, err);
+	return finish(&t, NULL, source, err);
 }
 
 ls_dataset *ls_dataset_open(const char *spec, const char *splits, char *err)
