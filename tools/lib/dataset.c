@@ -3,9 +3,10 @@
  * Every reader ends in the same place: a table of samples (id, split,
  * listing position, label names of its objects with a difficult flag, and
  * where its image bytes are), turned into the public ls_dataset by
- * finish(). Archives (tar, zip, anything libarchive reads) are scanned once;
- * the encoded bytes of the images that may be needed are kept in memory, so
- * reading a sample later is a copy and safe from any thread. */
+ * finish(). Archives (tar, anything libarchive reads) are scanned once; the
+ * encoded bytes of the images that may be needed are kept in memory, so
+ * reading a sample later is a copy and safe from any thread. A COCO zip is
+ * indexed instead and read in place (zip_open, zip_read). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -7,10 +7,11 @@
  *   coco:IMAGES,ANNOTATIONS  an image folder or zip, and an instances JSON
  *   list:FILE                TSV: image path <TAB> label,label,... [<TAB> split]
  *
- * Opening parses every annotation and keeps, for archives, the compressed
- * image bytes of the selected samples in memory, so ls_dataset_read is
- * thread-safe and never seeks in an archive. Errors go to err[ST_ERRLEN];
- * nothing here exits. */
+ * Opening parses every annotation. Images come from files, from a COCO zip
+ * read in place (one pread per image), or, for other archives (VOC tars),
+ * from their encoded bytes kept in memory at open; ls_dataset_read is
+ * thread-safe in every case. Errors go to err[ST_ERRLEN]; nothing here
+ * exits. */
 #ifndef LS_DATASET_H
 #define LS_DATASET_H
 
