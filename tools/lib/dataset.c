@@ -1077,7 +1077,6 @@ typedef struct {
 	blob *kept;
 	int nkept, capkept;
 	char *aroot;      /* the root prefix inside the archives ("VOCdevkit/VOC2007/") */
-	char *labels_txt_dir_root;
 	const char *cur;  /* archive being scanned, for errors */
 	int want_mask;
 	strmap split_of;  /* ids seen in split files so far -> bit mask of splits */
@@ -1108,7 +1107,7 @@ static int is_split_file(const char *rel)
 	       !strcmp(rel, "ImageSets/Main/test.txt") || !strcmp(rel, "ImageSets/Main/trainval.txt");
 }
 
-/* The image id of "JPEGImages/ID.ext" (static buffer-free: writes into id). */
+/* The image id of "JPEGImages/ID.ext", written into id; 0 when rel is no image. */
 static int jpeg_id(const char *rel, char *id, size_t cap)
 {
 	if (strncmp(rel, "JPEGImages/", 11))
