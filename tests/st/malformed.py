@@ -119,6 +119,9 @@ def cases():
     add("dtype-lowercase", one(entry(dtype="f32")), "unknown dtype")
     add("dtype-number", one('{"dtype":4,"shape":[2],"data_offsets":[0,8]}'), "unknown dtype")
     add("dtype-empty", one(entry(dtype="")), "unknown dtype")
+    # upstream has more dtypes than the contract's ten; they are refused, not misread
+    add("dtype-upstream-u16", one(entry(dtype="U16", shape=(4,))), "unknown dtype")
+    add("dtype-upstream-f8", one(entry(dtype="F8_E4M3", shape=(8,))), "unknown dtype")
 
     # shape
     add("shape-negative", one(entry(shape=(-2,))), "bad shape")
