@@ -66,8 +66,9 @@ def main():
             c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             ours_cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
         t0, p0 = time.perf_counter(), time.process_time()
-        for x in feats.values():
-            torchprobe.train(x, labels, train_rows, epochs=a.epochs)
+        for x in feats.values():   # train, then prob for every row, as train-probe does
+            w, b, _ = torchprobe.train(x, labels, train_rows, epochs=a.epochs)
+            torchprobe.predict(x, w, b)
         peer, peer_cpu = time.perf_counter() - t0, time.process_time() - p0
         print("%6d %15.0f %15.0f %7.2f %15.0f %15.0f %7.2f" % (d, work / ours, work / peer, peer / ours,
               work / ours_cpu, work / peer_cpu, peer_cpu / ours_cpu), flush=True)

@@ -143,26 +143,33 @@ static void test_rng(void)
 	ok(mx <= 0.1 && mx > 0.09 && fabs(b[0]) <= 0.1, "init within U(-1/sqrt(d), 1/sqrt(d))");
 }
 
-/* sgemm path against the reference, 3 epochs, a short last batch */
-static void test_fast_vs_ref(void)
+/* a kernel against the reference, 3 epochs, a short last batch; d and k
+ * reach every remainder path of the blocked kernels */
+static void test_fast_vs_ref(int kernel, int64_t d, int64_t k)
 {
+	const char *kname = kernel == PROBE_KERNEL_SGEMM ? "sgemm" : "avx2";
+	if (!probe_kernel_available(kernel)) {
+		ok(1, "# SKIP %s kernel: not on this CPU", kname);
+		return;
+	}
 	probe_recipe r;
 	probe_recipe_default(&r);
-	r.epochs = 3, r.batch = 32, r.lr = 0.1, r.lr_step = 2, r.seed = 3;
-	int64_t n = 300, d = 37, k = 5;
+	r.epochs = 3, r.batch = 32, r.lr = 0.1, r.lr_step = 2, r.seed = 3, r.kernel = kernel;
+	int64_t n = 300;
 	float *x = randn_like(n * d, 11);
 	problem p;
 	problem_make(&p, n, k, 250, &r, x, d, 99);
 	probe_layer a = layer_new(x, d, k, &r, 0), b = layer_new(x, d, k, &r, 0);
-	float w0[37 * 5];
-	memcpy(w0, a.w, sizeof w0);
+	float *w0 = malloc((size_t)(k * d) * sizeof(float));
+	memcpy(w0, a.w, (size_t)(k * d) * sizeof(float));
 	ok(probe_train_layer(&p.dt, &r, &a) == 0 && probe_train_layer_ref(&p.dt, &r, &b) == 0,
-	   "both implementations run");
+	   "%s, d=%d k=%d: both implementations run", kname, (int)d, (int)k);
 	double dw = rel_diff(a.w, b.w, k * d), db = rel_diff(a.b, b.b, k);
-	ok(dw < 1e-5 && db < 1e-5, "sgemm and reference agree: weight %.2g, bias %.2g", dw, db);
+	ok(dw < 1e-5 && db < 1e-5, "%s and reference agree: weight %.2g, bias %.2g", kname, dw, db);
 	ok(rel_diff(a.loss, b.loss, 3) < 1e-5, "losses agree");
 	ok(a.loss[2] < a.loss[0], "the loss falls: %.4f -> %.4f", a.loss[0], a.loss[2]);
 	ok(rel_diff(w0, a.w, k * d) > 0.01, "the weights moved");
+	free(w0);
 
 	float *pa = malloc((size_t)(n * k) * sizeof(float));
 	probe_predict(x, n, d, a.w, a.b, k, pa);
@@ -277,7 +284,10 @@ static void test_standardize(void)
 int main(void)
 {
 	test_rng();
-	test_fast_vs_ref();
+	test_fast_vs_ref(PROBE_KERNEL_SGEMM, 37, 5);
+	int64_t shapes[][2] = {{37, 5}, {45, 6}, {7, 1}, {64, 20}};
+	for (int i = 0; i < 4; i++)
+		test_fast_vs_ref(PROBE_KERNEL_AVX2, shapes[i][0], shapes[i][1]);
 	test_threads();
 	test_patience();
 	test_standardize();

@@ -44,7 +44,7 @@ static const char *about =
 static int epochs = 100, batch = 128, lr_step = 40, seed, patience, train_split, standardize;
 static int snapshot_every = 1, no_head;
 static double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
-static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern;
+static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern, *kernel_name = "auto";
 
 static const ls_opt opts[] = {
 	{"epochs", 'e', LS_INT, &epochs, "N", "training epochs"},
@@ -64,6 +64,8 @@ static const ls_opt opts[] = {
 	{"apply", 0, LS_STR, &apply_path, "FILE", "apply the probes of FILE instead of training"},
 	{"keep", 0, LS_STR, &keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
 	{"no-head", 0, LS_FLAG, &no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
+	{"kernel", 0, LS_STR, &kernel_name, "NAME",
+	 "batch products: auto (avx2 where the CPU has AVX2 and FMA), avx2 (fused, rows in place) or sgemm (OpenBLAS)"},
 	{"init", 0, LS_STR, &init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
 	{"order", 0, LS_STR, &order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
 	{0},
@@ -76,11 +78,10 @@ static const char *shown(const char *path)
 	return strcmp(path, "-") == 0 ? "standard input" : path;
 }
 
-/* ls_f32(t, fname, 1), but frees the copy before dying: LeakSanitizer
- * (make test-asan) reports the copy that ls_f32 drops when it dies. */
-static float *f32_finite(const st_tensor *t, const char *fname)
+/* Dies on a NaN or Inf in x, naming the tensor; x is freed first, so that
+ * LeakSanitizer (make test-asan) has nothing to report. */
+static void check_finite(float *x, const st_tensor *t, const char *fname)
 {
-	float *x = ls_f32(t, fname, 0);
 	int64_t n = st_numel(t);
 	for (int64_t i = 0; i < n; i++)
 		if (!isfinite(x[i])) {
@@ -89,6 +90,12 @@ static float *f32_finite(const st_tensor *t, const char *fname)
 			ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
 			       t->name, v, i);
 		}
+}
+
+static float *f32_finite(const st_tensor *t, const char *fname)
+{
+	float *x = ls_f32(t, fname, 0);
+	check_finite(x, t, fname);
 	return x;
 }
 
@@ -190,12 +197,6 @@ static void check_feature(const feat *f, int64_t n)
 		       st_dtype_name(f->t->dtype));
 }
 
-static float *features(const feat *f, int64_t n)
-{
-	check_feature(f, n);
-	return f32_finite(f->t, input);
-}
-
 static int keep_tensor(const char *name)
 {
 	return keep_pattern && fnmatch(keep_pattern, name, 0) == 0;
@@ -208,6 +209,24 @@ static void drop_data(st_tensor *t)
 		return;
 	free(t->data);
 	t->data = NULL;
+}
+
+/* F32 features are taken over from the input without a copy (the bulk of
+ * the memory and of the loading time); others are widened. The input's copy
+ * is kept only when --keep forwards it. */
+static float *features(const feat *f, int64_t n)
+{
+	check_feature(f, n);
+	float *x;
+	if (f->t->dtype == ST_F32 && !keep_tensor(f->t->name)) {
+		x = f->t->data;
+		f->t->data = NULL;
+	} else {
+		x = ls_f32(f->t, input, 0);
+		drop_data(f->t);
+	}
+	check_finite(x, f->t, input);
+	return x;
 }
 
 /* ---- targets and splits ---- */
@@ -365,6 +384,18 @@ static void set_list_int(st_file *f, const char *key, const int *v, int n)
 
 /* ---- the run ---- */
 
+static int kernel_choice(void)
+{
+	static const char *const names[] = {"auto", "sgemm", "avx2"};
+	for (int i = 0; i < 3; i++)
+		if (strcmp(kernel_name, names[i]) == 0) {
+			if (i != PROBE_KERNEL_AUTO && !probe_kernel_available(i))
+				ls_die("--kernel %s: this CPU lacks AVX2 or FMA", kernel_name);
+			return i;
+		}
+	ls_usage("option --kernel: '%s', expected auto, sgemm or avx2", kernel_name);
+}
+
 static void check_options(void)
 {
 	if (epochs < 1)
@@ -443,7 +474,8 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	int64_t n = tg.n, k = tg.k;
 	float *logits = head_logits(in, n, k);
 	probe_recipe r = {.epochs = epochs, .batch = batch, .lr_step = lr_step, .patience = patience,
-			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed};
+			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed,
+			  .kernel = kernel_choice()};
 	probe_layer *ly = ls_calloc((size_t)nfeat, sizeof *ly);
 	float **xs = ls_calloc((size_t)nfeat, sizeof *xs);
 	int nsnap = 0, *snap = snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
@@ -451,7 +483,6 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	float *snapbuf = snap ? alloc_f32((size_t)(ns * nsnap), (size_t)n, (size_t)k, "prob_epochs") : NULL;
 	for (int l = 0; l < nfeat; l++) {
 		xs[l] = features(&fs[l], n);
-		drop_data(fs[l].t);
 		int64_t d = fs[l].t->shape[1];
 		ly[l] = (probe_layer){.d = d, .x = xs[l]};
 		ly[l].w = alloc_f32((size_t)k, (size_t)d, 1, "probe");
@@ -554,7 +585,6 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 			ls_check_shape(sc, apply_path, 1, ds);
 		}
 		float *x = features(&fs[l], n);
-		drop_data(fs[l].t);
 		if (mt) {
 			float *mean = f32_finite(mt, apply_path), *scale = f32_finite(sc, apply_path);
 			for (int64_t j = 0; j < d; j++)
