@@ -31,8 +31,10 @@ for name, data, rule in cases:
        "%s: pick -o leaves no output file" % name)
 
     rc, out, err = shell("cat '%s' | '%s' info" % (path, TENSORS))
-    ok(rc == 1, "%s: from a pipe, exit 1" % name, "status %d, stderr %r" % (rc, err))
+    ok(rc == 1 and out == b"", "%s: from a pipe, exit 1, prints nothing" % name,
+       "status %d, stdout %r, stderr %r" % (rc, out[:200], err))
     one_error_line(err, rule, "%s: from a pipe, one line naming '%s'" % (name, rule))
+    ok("tensors: standard input: " in err, "%s: from a pipe, the message names standard input" % name, err)
 
 for name, data, expect in malformed.edge_cases():
     path = os.path.join(d, name + ".st")
