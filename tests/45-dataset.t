@@ -120,6 +120,8 @@ retar(TV, "twosplits.tar", lambda n, b: b + b"000005\n" if n.endswith("Main/val.
 fails("voc:twosplits.tar", None, ["000005", "two splits"], "VOC: an image in two splits is an error")
 retar("custom.tar", "badlabel.tar", lambda n, b: b.replace(b"<object><name>", b"<object><name>zebra_", 1) if n.endswith("000004.xml") else b)
 fails("voc:badlabel.tar", None, ["zebra_", "labels.txt", "000004.xml"], "VOC: a name outside labels.txt is an error naming it")
+retar(TV, "ctlname.tar", lambda n, b: b.replace(b"<object><name>", b"<object><name>do&#10;g", 1) if n.endswith("000005.xml") else b)
+fails("voc:ctlname.tar", None, ["000005.xml", "control character"], "VOC: a label name with a control character is refused")
 retar("custom.tar", "duplabel.tar", lambda n, b: b + b"trouser\n" if n.endswith("labels.txt") else b)
 fails("voc:duplabel.tar", None, ["trouser", "twice"], "VOC: labels.txt naming a label twice is an error")
 with open(TV, "rb") as f:
@@ -177,6 +179,8 @@ fails(coco_variant("badimg", lambda j: j["annotations"][0].update(image_id=999))
       ["image id 999"], "COCO: an annotation of an unknown image is an error")
 fails(coco_variant("dupcat", lambda j: j["categories"].append({"id": 91, "name": "dog"})), None,
       ["dog", "twice"], "COCO: a category name given twice is an error")
+fails(coco_variant("ctlcat", lambda j: j["categories"][0].update(name="per\nson")), None,
+      ["control character", "ctlcat_val2014.json"], "COCO: a category name with a control character is refused")
 fails(coco_variant("nocat", lambda j: j.pop("categories")), None, ["categories"], "COCO: no categories is an error")
 fails(coco_variant("floatid", lambda j: j["images"][0].update(id=42.5)), None, ["integer id"], "COCO: a non-integer image id is an error")
 with open(COCO_JSON) as f:
@@ -231,6 +235,7 @@ fails(list_file("l3.tsv", "imgs/a.jpg\tdog\ttrain\textra\n"), None, ["l3.tsv:1",
 fails(list_file("l4.tsv", "imgs/a.jpg\tdog\n#labels dog\n"), None, ["l4.tsv:2", "#labels"], "list: a #labels line after the images is an error")
 fails(list_file("l5.tsv", "# nothing\n\n"), None, ["no samples"], "list: an empty list is an error")
 fails(list_file("l6.tsv", "imgs/a.jpg\t\n"), None, ["no labels"], "list: a list without any label is an error")
+fails(list_file("l8.tsv", "imgs/a\x01.jpg\tdog\n"), None, ["l8.tsv:1", "control character"], "list: a path with a control character is refused")
 fails("list:imgs", None, ["imgs", "folder"], "list: a folder as the list is an error")
 fails("list:nothere.tsv", None, ["nothere.tsv"], "list: a missing list file is an error naming it")
 row_error(list_file("l7.tsv", "imgs/a.jpg\tdog\nimgs/gone.jpg\tcat\n"), "imgs/gone.jpg", ["imgs/gone.jpg"],

@@ -35,6 +35,7 @@ static const char *const voc_labels[20] = {
 };
 static const char *const split_names[3] = { "train", "val", "test" };
 
+__attribute__((format(printf, 2, 3)))
 static int fail(char *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -577,12 +578,23 @@ static sample *table_add(table *t, const char *id, int split, int64_t index, int
 	return s;
 }
 
+/* Names end up in one-line messages and in JSON metadata: no control characters. */
+static int has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* The column of a label name, added when the set is open. */
 static int table_label(table *t, const char *name, char *err)
 {
 	int k = strmap_get(&t->label_of, name);
 	if (k >= 0)
 		return k;
+	if (has_control(name))
+		return fail(err, "a label name holds a control character"), -2;
 	if (t->fixed_labels)
 		return fail(err, "label '%s' is not in %s", name, t->where), -2;
 	char **l = xrealloc_array(t->labels, (size_t)t->K + 1, sizeof(char *));
@@ -623,8 +635,9 @@ static int table_set_labels(table *t, const char *text, const char *where, char 
 			rc = fail(err, "%s: label '%s' listed twice", where, tok);
 			break;
 		}
-		if (table_label(t, tok, err) < 0) {
-			rc = -1;
+		char why[ST_ERRLEN];
+		if (table_label(t, tok, why) < 0) {
+			rc = fail(err, "%s: %s", where, why);
 			break;
 		}
 	}
@@ -1209,10 +1222,12 @@ static int for_each_id(const char *text, size_t len, const char *where, id_fn fn
 			p++;
 		if (p > s) {
 			char id[256];
-			if ((size_t)(p - s) >= sizeof(id) || memchr(s, '/', (size_t)(p - s)) || memchr(s, 0, (size_t)(p - s)))
-				return fail(err, "%s:%d: bad image id '%.*s'", where, line, (int)(p - s > 40 ? 40 : p - s), s);
+			if ((size_t)(p - s) >= sizeof(id) || memchr(s, '/', (size_t)(p - s)))
+				return fail(err, "%s:%d: image id too long or holding '/'", where, line);
 			memcpy(id, s, (size_t)(p - s));
 			id[p - s] = 0;
+			if (strlen(id) != (size_t)(p - s) || has_control(id))
+				return fail(err, "%s:%d: image id holding a control character", where, line);
 			if (fn(id, ctx, err))
 				return -1;
 		}
@@ -1610,9 +1625,12 @@ static int coco_categories(const cJSON *root, const char *ann, table *t, strmap 
 			return fail(err, "%s: category id %lld given twice", ann, id);
 		if (strmap_get(&t->label_of, name) >= 0)
 			return fail(err, "%s: category name '%s' given twice", ann, name);
-		int k = table_label(t, name, err);
-		if (k < 0 || strmap_put(cat, key, k))
-			return k < 0 ? -1 : fail(err, "out of memory");
+		char why[ST_ERRLEN];
+		int k = table_label(t, name, why);
+		if (k < 0)
+			return fail(err, "%s: category %lld: %s", ann, id, why);
+		if (strmap_put(cat, key, k))
+			return fail(err, "out of memory");
 	}
 	return 0;
 }
@@ -1633,6 +1651,8 @@ static int coco_images(const cJSON *root, const char *ann, int split, int keep, 
 				    (long long)index);
 		if (strstr(file, "..") || file[0] == '/')
 			return fail(err, "%s: image file_name '%s' leaves the image folder", ann, file);
+		if (has_control(file))
+			return fail(err, "%s: image %lld: file_name holds a control character", ann, id);
 		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(img, key) >= 0)
 			return fail(err, "%s: image id %lld given twice", ann, id);
@@ -1796,6 +1816,8 @@ static int list_row(char *line, const char *dir, int mask, int64_t index, table 
 	char *path = trim(f[0]);
 	if (!*path)
 		return fail(err, "%s: empty image path", where);
+	if (has_control(path))
+		return fail(err, "%s: the image path holds a control character", where);
 	int split = LS_SPLIT_TRAIN;
 	if (f[2] && *trim(f[2]) && (split = parse_split_name(trim(f[2]), strlen(trim(f[2])))) < 0)
 		return fail(err, "%s: unknown split '%s' (expected train, val, test or 0, 1, 2)", where, trim(f[2]));

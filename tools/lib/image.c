@@ -16,6 +16,7 @@
 const float ls_imagenet_mean[3] = { 0.485f, 0.456f, 0.406f };
 const float ls_imagenet_std[3] = { 0.229f, 0.224f, 0.225f };
 
+__attribute__((format(printf, 2, 3)))
 static int fail(char *err, const char *fmt, ...)
 {
 	va_list ap;
