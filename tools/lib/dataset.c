@@ -631,7 +631,7 @@ static int table_set_labels(table *t, const char *text, const char *where, char 
 			tok[--l] = 0;
 		if (!l)
 			continue;
-		if (strmap_get(&t->label_of, tok) >= 0) {
+		if (!has_control(tok) && strmap_get(&t->label_of, tok) >= 0) {
 			rc = fail(err, "%s: label '%s' listed twice", where, tok);
 			break;
 		}
@@ -1623,6 +1623,8 @@ static int coco_categories(const cJSON *root, const char *ann, table *t, strmap 
 		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(cat, key) >= 0)
 			return fail(err, "%s: category id %lld given twice", ann, id);
+		if (has_control(name))
+			return fail(err, "%s: category %lld: a label name holds a control character", ann, id);
 		if (strmap_get(&t->label_of, name) >= 0)
 			return fail(err, "%s: category name '%s' given twice", ann, name);
 		char why[ST_ERRLEN];
