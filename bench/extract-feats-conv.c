@@ -1,15 +1,18 @@
 /* extract-feats-conv: the convolutions of ResNet-50 and VGG-16 at 224 px, timed
  * three ways on the same shapes and threads:
- *   ours     ls_conv_forward (im2col + OpenBLAS sgemm, CNHW, bias+ReLU fused)
+ *   sgemm    ls_conv_forward (im2col + OpenBLAS sgemm, CNHW, bias+ReLU fused)
  *   dnnl     oneDNN's best direct convolution on its own blocked layout
  *            (weights pre-reordered, ReLU as a post-op): the best case of a
  *            network kept blocked end to end
  *   dnnl+io  the same plus the reorders from and to plain NCHW around it
  *            (what torch's CPU path pays per convolution)
- * and, for scale, a plain sgemm of the same FLOPs. Prints GFLOP/s.
- *   bench/extract-feats-conv [BATCH] [THREADS]   (build: see bench/extract-feats.sh) */
+ * and, for scale, OpenBLAS sgemm on 1024^3. Prints GFLOP/s.
+ *   extract-feats-conv [BATCH] [THREADS]   every convolution, then sgemm
+ *   extract-feats-conv sgemm [THREADS]     the sgemm rate alone
+ * (built and run by bench/extract-feats.sh) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -119,8 +122,28 @@ static void time_dnnl(const shape *s, int n, const float *x, const float *w, con
 	dnnl_post_ops_destroy(po);
 }
 
+static double sgemm_rate(int reps)
+{
+	int m = 1024;
+	float *a = randv((size_t)m * m), *b = randv((size_t)m * m), *c = malloc((size_t)m * m * sizeof *c);
+	double best = 1e30;
+	for (int r = 0; r < reps; r++) {
+		double t0 = now();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, m, m, 1, a, m, b, m, 0, c, m);
+		if (now() - t0 < best)
+			best = now() - t0;
+	}
+	free(a), free(b), free(c);
+	return 2.0 * m * m * m / best * 1e-9;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "sgemm")) {
+		openblas_set_num_threads(argc > 2 ? atoi(argv[2]) : 1);
+		printf("%.1f\n", sgemm_rate(5));
+		return 0;
+	}
 	int n = argc > 1 ? atoi(argv[1]) : 8, threads = argc > 2 ? atoi(argv[2]) : 1, reps = 3;
 	static const shape shapes[] = {
 		{"resnet50 conv1 7x7/2 3->64 @224", 3, 64, 7, 2, 224},
@@ -136,8 +159,8 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(threads);
 	CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
 	CHECK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
-	printf("batch %d, %d thread(s); GFLOP/s (2 per multiply-add)\n", n, threads);
-	printf("%-38s %8s %8s %8s\n", "convolution", "ours", "dnnl", "dnnl+io");
+	printf("batch %d, %d thread(s) (oneDNN: OMP_NUM_THREADS); GFLOP/s, 2 per multiply-add\n", n, threads);
+	printf("%-38s %8s %8s %8s\n", "convolution", "sgemm", "dnnl", "dnnl+io");
 	double tot[3] = {0}, flops_all = 0;
 	ls_buf scratch = {0};
 	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
@@ -161,16 +184,7 @@ int main(int argc, char **argv)
 	}
 	printf("%-38s %8.1f %8.1f %8.1f\n", "all of the above", flops_all / tot[0] * 1e-9, flops_all / tot[1] * 1e-9,
 	       flops_all / tot[2] * 1e-9);
-	int m = 1024;
-	float *a = randv((size_t)m * m), *bb = randv((size_t)m * m), *cc = malloc((size_t)m * m * sizeof *cc);
-	double best = 1e30;
-	for (int r = 0; r < reps; r++) {
-		double t0 = now();
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, m, m, 1, a, m, bb, m, 0, cc, m);
-		if (now() - t0 < best)
-			best = now() - t0;
-	}
-	printf("%-38s %8.1f\n", "sgemm 1024^3 (OpenBLAS)", 2.0 * m * m * m / best * 1e-9);
-	free(a), free(bb), free(cc), free(scratch.p);
+	printf("%-38s %8.1f\n", "sgemm 1024^3 (OpenBLAS)", sgemm_rate(reps));
+	free(scratch.p);
 	return 0;
 }
