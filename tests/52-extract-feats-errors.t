@@ -21,7 +21,7 @@ n_tests = 0
 def ok(cond, what):
     global n_tests
     n_tests += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, what), flush=True)
+    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, " | ".join(what.splitlines())), flush=True)
 
 
 def fails(what, args, status, *needles):
