@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""sinkhorn, the tool: VOC-labelled data with the GloVe label embeddings of
+fixtures/ against POT (labels matched by name, in another order than the
+embedding file's), the losses, the measures, --cost, --source/--target,
+wdist_epochs, --skip-empty, threads, pipes and the forwarded context."""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, "tests/st")
+sys.path.insert(0, "tests/sinkhorn")
+import oracle  # noqa: E402
+import stwrite as st  # noqa: E402
+from tap import ASAN, BIN, done, is_, ok, run, scratch, shell  # noqa: E402
+
+TOOL = os.path.join(BIN, "sinkhorn")
+VOC = oracle.EMBED["voc"]
+d = scratch()
+rng = np.random.default_rng(31)
+
+
+def sink(*args, **kw):
+    return run([TOOL] + [str(a) for a in args], **kw)
+
+
+def load(path):
+    tensors, meta = st.read(path)
+    return {k: v[1] for k, v in tensors.items()}, meta
+
+
+# VOC-labelled data: label columns in reverse alphabetical order
+emb, emeta = oracle.embeddings("voc")
+names = json.loads(emeta["labels"])
+order = list(range(len(names)))[::-1]
+labels_meta = [names[i] for i in order]
+C = oracle.cost_from(emb[order])
+L, N, K = 2, (4 if ASAN else 6), 20
+y = np.zeros((N, K), np.uint8)
+for n in range(N):
+    y[n, rng.choice(K, 1 + n % 3, replace=False)] = 1
+prob = (1 / (1 + np.exp(-rng.normal(-2, 2.5, (L, N, K))))).astype(np.float32)
+prob[1, 0] = y[0]                      # a layer that is exactly right
+split = (np.arange(N) % 3).astype(np.uint8)
+meta = {"labels": json.dumps(labels_meta), "arch": "resnet18"}
+src = os.path.join(d, "prob.st")
+st.write(src, {"prob": prob, "labels": y, "split": split}, meta)
+
+out = os.path.join(d, "dist.st")
+rc, _, err = sink("--embeddings", VOC, "--measure", "chebyshev,js,kl,tv", src, "-o", out)
+ok(rc == 0, "runs on VOC-labelled data with the GloVe embeddings", err)
+ok("did not converge" in err and "worst marginal error" in err, "reports convergence on stderr", err)
+t, m = load(out)
+is_(sorted(t), sorted(["wdist", "cheb", "jsd", "kl", "tv", "labels", "split"]), "tensors written and forwarded")
+is_(t["wdist"].shape, (L, N), "wdist has the shape [L,N]")
+is_(t["wdist"].dtype, np.float32, "wdist is float32")
+ok(m.get("labels") == meta["labels"] and m.get("arch") == "resnet18", "metadata forwarded")
+ok(json.loads(m["history"])[-1].startswith("sinkhorn "), "history appended")
+ok(np.array_equal(t["labels"], y) and np.array_equal(t["split"], split), "labels and split forwarded unchanged")
+want = np.zeros((L, N))
+meas = {q: np.zeros((L, N)) for q in ("chebyshev", "js", "kl", "tv")}
+cache = {}
+for l in range(L):
+    for n in range(N):
+        a, b = oracle.normalise(prob[l, n]), oracle.normalise(y[n])
+        want[l, n] = oracle.pot_losses(a, b, C, 0.01, cache)["divergence"]
+        for q, v in oracle.measures(a, b).items():
+            meas[q][l, n] = v
+dev = np.abs(t["wdist"] - want).max()
+ok(dev <= 1e-5, "wdist within 1e-5 of POT's divergence, cost from names (max %.2g)" % dev,
+   "got %s\nwant %s" % (t["wdist"], want))
+is_(float(t["wdist"][1, 0]), 0.0, "divergence 0 where the layer equals the target")
+for q, name in (("chebyshev", "cheb"), ("js", "jsd"), ("kl", "kl"), ("tv", "tv")):
+    ok(np.allclose(t[name], meas[q], rtol=1e-6, atol=1e-7), "%s agrees with numpy" % name)
+
+# by position: the same embeddings in the data's order, without names, give the same numbers
+st.write(os.path.join(d, "emb-pos.st"), {"vec": emb[order]})
+st.write(os.path.join(d, "prob-nonames.st"), {"prob": prob, "labels": y})
+rc, _, err = sink("-q", "--embeddings", os.path.join(d, "emb-pos.st") + ":vec",
+                  os.path.join(d, "prob-nonames.st"), "-o", os.path.join(d, "pos.st"))
+ok(rc == 0 and err == "", "-q: embeddings by position, FILE:NAME", err)
+ok(rc == 0 and np.array_equal(load(os.path.join(d, "pos.st"))[0]["wdist"], t["wdist"]),
+   "by position = by name")
+
+# threads and pipes
+rc, piped, err = shell("%s -q -t 1 --embeddings %s < %s" % (TOOL, VOC, src))
+ok(rc == 0 and np.array_equal(st.loads(piped)[0]["wdist"][1], t["wdist"]),
+   "standard input to standard output, one thread: the same numbers", err)
+
+# the other losses with a --cost file, against POT
+Cr = rng.random((K, K))
+Cr = (Cr + Cr.T) / 2
+np.fill_diagonal(Cr, 0)
+st.write(os.path.join(d, "cost.st"), {"cost": Cr})
+for loss in ("entropic", "transport"):
+    o = os.path.join(d, loss + ".st")
+    rc, _, err = sink("-q", "--cost", os.path.join(d, "cost.st"), "--loss", loss, "--eps", "0.05", src, "-o", o)
+    got = load(o)[0]["wdist"] if rc == 0 else None
+    w = np.array([[oracle.pot_losses(oracle.normalise(prob[l, n]), oracle.normalise(y[n]), Cr, 0.05)[loss]
+                   for n in range(N)] for l in range(L)])
+    ok(rc == 0 and np.abs(got - w).max() <= 1e-5, "--loss %s with --cost: within 1e-5 of POT" % loss, err)
+
+# --source/--target of the same shape, 1-I cost by default; at eps 0.01 a
+# mass that must cross the cost 1 takes Sinkhorn thousands of iterations
+p = rng.random((3, 5)).astype(np.float32)
+q = rng.random((3, 5)).astype(np.float32)
+st.write(os.path.join(d, "pq.st"), {"p": p, "q": q})
+rc, _, err = sink("-q", "--max-iter", 10000, "--source", "p", "--target", "q", os.path.join(d, "pq.st"), "-o", os.path.join(d, "pq.out"))
+w = np.array([oracle.pot_losses(oracle.normalise(p[i]), oracle.normalise(q[i]), 1 - np.eye(5), 0.01)["divergence"]
+              for i in range(3)])
+ok(rc == 0 and np.abs(load(os.path.join(d, "pq.out"))[0]["wdist"] - w).max() <= 1e-5,
+   "--source/--target, default cost 1 - I: within 1e-5 of POT", err)
+
+# wdist_epochs from prob_epochs [S,L',N,K]
+pe = np.stack([prob, prob[::-1]])
+st.write(os.path.join(d, "ep.st"), {"prob": prob, "labels": y, "prob_epochs": pe}, meta)
+rc, _, err = sink("-q", "--embeddings", VOC, os.path.join(d, "ep.st"), "-o", os.path.join(d, "ep.out"))
+te = load(os.path.join(d, "ep.out"))[0] if rc == 0 else {}
+ok(rc == 0 and te["wdist_epochs"].shape == (2, L, N) and np.array_equal(te["wdist_epochs"][0], te["wdist"])
+   and np.array_equal(te["wdist_epochs"][1], te["wdist"][::-1]), "wdist_epochs [S,L',N] from prob_epochs", err)
+
+# --skip-empty
+y2 = y.copy()
+y2[2] = 0
+st.write(os.path.join(d, "empty.st"), {"prob": prob, "labels": y2}, meta)
+rc, _, err = sink("-q", "--skip-empty", "--measure", "tv", "--embeddings", VOC, os.path.join(d, "empty.st"),
+                  "-o", os.path.join(d, "empty.out"))
+te = load(os.path.join(d, "empty.out"))[0] if rc == 0 else {}
+ok(rc == 0 and np.isnan(te["wdist"][:, 2]).all() and np.isnan(te["tv"][:, 2]).all()
+   and np.isfinite(np.delete(te["wdist"], 2, axis=1)).all(), "--skip-empty: NaN for a row without labels", err)
+ok(rc == 0 and np.array_equal(np.delete(te["wdist"], 2, axis=1), np.delete(t["wdist"], 2, axis=1)),
+   "--skip-empty: the other rows unchanged")
+
+# version and help
+rc, o, _ = sink("--version")
+ok(rc == 0 and o.strip(), "--version")
+rc, o, _ = sink("--help")
+ok(rc == 0 and b"[0.01]" in o and b"[1000]" in o and b"divergence" in o, "--help shows the defaults")
+done()
