@@ -17,7 +17,6 @@ void probe_recipe_default(probe_recipe *r)
 	r->momentum = 0.9;
 	r->weight_decay = 1e-4;
 	r->seed = 0;
-	r->kernel = PROBE_KERNEL_AUTO;
 }
 
 double probe_lr(const probe_recipe *r, int e)
@@ -159,24 +158,10 @@ static float bce_sigmoid(float z, float y, float *sig)
 	return fmaxf(z, 0.0f) - z * y + log1pf(e);
 }
 
-void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const float *b,
-		   int64_t k, float *p)
-{
-	if (n == 0)
-		return;
-	for (int64_t i = 0; i < n; i++)
-		memcpy(p + i * k, b, (size_t)k * sizeof *p);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d,
-		    1.0f, x, (int)d, w, (int)d, 1.0f, p, (int)k);
-	for (int64_t i = 0; i < n * k; i++)
-		p[i] = sigmoidf(p[i]);
-}
-
 /* ---- one layer, fast path ---- */
 
 typedef struct {
 	float *xb, *yb, *z;      /* [batch,d], [batch,k], [batch,k] */
-	const float **xr;        /* [batch]: the batch's rows, in place (AVX2 kernels) */
 	float *gw, *gb, *vw, *vb; /* gradients and momentum buffers */
 	float *bestw, *bestb;     /* with patience */
 } workspace;
@@ -184,7 +169,6 @@ typedef struct {
 static void ws_free(workspace *ws)
 {
 	free(ws->xb);
-	free(ws->xr);
 	free(ws->yb);
 	free(ws->z);
 	free(ws->gw);
@@ -199,7 +183,6 @@ static int ws_alloc(workspace *ws, int64_t batch, int64_t d, int64_t k, int pati
 {
 	memset(ws, 0, sizeof *ws);
 	ws->xb = malloc((size_t)(batch * d) * sizeof(float));
-	ws->xr = malloc((size_t)batch * sizeof *ws->xr);
 	ws->yb = malloc((size_t)(batch * k) * sizeof(float));
 	ws->z = malloc((size_t)(batch * k) * sizeof(float));
 	ws->gw = malloc((size_t)(k * d) * sizeof(float));
@@ -210,7 +193,7 @@ static int ws_alloc(workspace *ws, int64_t batch, int64_t d, int64_t k, int pati
 		ws->bestw = malloc((size_t)(k * d) * sizeof(float));
 		ws->bestb = malloc((size_t)k * sizeof(float));
 	}
-	if (!ws->xb || !ws->xr || !ws->yb || !ws->z || !ws->gw || !ws->gb || !ws->vw || !ws->vb ||
+	if (!ws->xb || !ws->yb || !ws->z || !ws->gw || !ws->gb || !ws->vw || !ws->vb ||
 	    (patience && (!ws->bestw || !ws->bestb))) {
 		ws_free(ws);
 		return -1;
@@ -247,149 +230,17 @@ static void forward(workspace *ws, int64_t nb, int64_t d, int64_t k, const float
 		    1.0f, ws->xb, (int)d, w, (int)d, 1.0f, ws->z, (int)k);
 }
 
-/* ---- the fused AVX2/FMA kernels ----
- * With K ~ 20 labels the batch products are thin (128 x D x 20): OpenBLAS
- * spends as much time packing the gathered batch (twice) as multiplying, and
- * torch runs the very same sgemm calls. These kernels read the batch's rows
- * in place (no gather, no packing) with register blocks of 4 rows x 2 labels
- * (forward) and 4 labels x 16 features (gradient). Chosen at run time when
- * the CPU has AVX2 and FMA; the sgemm path is the fallback. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX2_KERNEL 1
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-
-static INLINE_AVX2 float hsum(__m256 v)
+void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const float *b,
+		   int64_t k, float *p)
 {
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-/* z[r*k + q] = b[q] + w_q . x_r for R rows and J labels (R, J constants) */
-static INLINE_AVX2 void dot_block(const float *const *x, int R, const float *w, int J, int64_t d,
-				  const float *b, float *z, int64_t k)
-{
-	__m256 acc[4][2];
-	for (int r = 0; r < R; r++)
-		for (int q = 0; q < J; q++)
-			acc[r][q] = _mm256_setzero_ps();
-	int64_t c = 0;
-	for (; c + 8 <= d; c += 8) {
-		__m256 wv[2];
-		for (int q = 0; q < J; q++)
-			wv[q] = _mm256_loadu_ps(w + q * d + c);
-		for (int r = 0; r < R; r++) {
-			__m256 xv = _mm256_loadu_ps(x[r] + c);
-			for (int q = 0; q < J; q++)
-				acc[r][q] = _mm256_fmadd_ps(xv, wv[q], acc[r][q]);
-		}
-	}
-	for (int r = 0; r < R; r++)
-		for (int q = 0; q < J; q++) {
-			float t = hsum(acc[r][q]);
-			for (int64_t cc = c; cc < d; cc++)
-				t += x[r][cc] * w[q * d + cc];
-			z[r * k + q] = b[q] + t;
-		}
-}
-
-AVX2 static void forward_avx2(const float *const *x, int64_t nb, int64_t d, int64_t k,
-			      const float *w, const float *b, float *z)
-{
-	int64_t i = 0;
-	for (; i + 4 <= nb; i += 4) {
-		int64_t j = 0;
-		for (; j + 2 <= k; j += 2)
-			dot_block(x + i, 4, w + j * d, 2, d, b + j, z + i * k + j, k);
-		if (j < k)
-			dot_block(x + i, 4, w + j * d, 1, d, b + j, z + i * k + j, k);
-	}
-	for (; i < nb; i++) {
-		int64_t j = 0;
-		for (; j + 2 <= k; j += 2)
-			dot_block(x + i, 1, w + j * d, 2, d, b + j, z + i * k + j, k);
-		if (j < k)
-			dot_block(x + i, 1, w + j * d, 1, d, b + j, z + i * k + j, k);
-	}
-}
-
-/* gw[q*d + c..] = sum over rows i of g[i*k + q] x_i[c..] for J labels and
- * C vectors of 8 features (J, C constants) */
-static INLINE_AVX2 void grad_block(const float *const *x, int64_t nb, int64_t c, const float *g, int64_t k,
-				   int J, int C, float *gw, int64_t d)
-{
-	__m256 acc[4][2];
-	for (int q = 0; q < J; q++)
-		for (int v = 0; v < C; v++)
-			acc[q][v] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		__m256 xv[2];
-		for (int v = 0; v < C; v++)
-			xv[v] = _mm256_loadu_ps(x[i] + c + 8 * v);
-		for (int q = 0; q < J; q++) {
-			__m256 gv = _mm256_broadcast_ss(g + i * k + q);
-			for (int v = 0; v < C; v++)
-				acc[q][v] = _mm256_fmadd_ps(gv, xv[v], acc[q][v]);
-		}
-	}
-	for (int q = 0; q < J; q++)
-		for (int v = 0; v < C; v++)
-			_mm256_storeu_ps(gw + q * d + c + 8 * v, acc[q][v]);
-}
-
-AVX2 static void grad_avx2(const float *const *x, int64_t nb, int64_t d, int64_t k, const float *g, float *gw)
-{
-	int64_t c = 0;
-	for (; c + 16 <= d; c += 16) {
-		int64_t j = 0;
-		for (; j + 4 <= k; j += 4)
-			grad_block(x, nb, c, g + j, k, 4, 2, gw + j * d, d);
-		for (; j < k; j++)
-			grad_block(x, nb, c, g + j, k, 1, 2, gw + j * d, d);
-	}
-	if (c + 8 <= d) {
-		int64_t j = 0;
-		for (; j + 4 <= k; j += 4)
-			grad_block(x, nb, c, g + j, k, 4, 1, gw + j * d, d);
-		for (; j < k; j++)
-			grad_block(x, nb, c, g + j, k, 1, 1, gw + j * d, d);
-		c += 8;
-	}
-	for (int64_t j = 0; j < k; j++)
-		for (int64_t cc = c; cc < d; cc++) {
-			float t = 0;
-			for (int64_t i = 0; i < nb; i++)
-				t += g[i * k + j] * x[i][cc];
-			gw[j * d + cc] = t;
-		}
-}
-
-static int cpu_has_avx2(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-#else
-#define HAVE_AVX2_KERNEL 0
-#endif
-
-int probe_kernel_available(int kernel)
-{
-	if (kernel == PROBE_KERNEL_SGEMM)
-		return 1;
-#if HAVE_AVX2_KERNEL
-	return cpu_has_avx2();
-#else
-	return 0;
-#endif
-}
-
-static int use_avx2(const probe_recipe *r)
-{
-	return r->kernel != PROBE_KERNEL_SGEMM && probe_kernel_available(PROBE_KERNEL_AVX2);
+	if (n == 0)
+		return;
+	for (int64_t i = 0; i < n; i++)
+		memcpy(p + i * k, b, (size_t)k * sizeof *p);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d,
+		    1.0f, x, (int)d, w, (int)d, 1.0f, p, (int)k);
+	for (int64_t i = 0; i < n * k; i++)
+		p[i] = sigmoidf(p[i]);
 }
 
 /* G = (sigmoid(z) - y) / (nb k) in place of z, gb = its column sums; returns the summed loss */
@@ -414,26 +265,12 @@ static double step(workspace *ws, const probe_data *dt, probe_layer *ly, const i
 		   int64_t nb, const probe_recipe *r, float lr)
 {
 	int64_t d = ly->d, k = dt->k;
-	double loss;
-#if HAVE_AVX2_KERNEL
-	if (use_avx2(r)) {
-		for (int64_t i = 0; i < nb; i++) {
-			ws->xr[i] = ly->x + rows[i] * d;
-			memcpy(ws->yb + i * k, dt->y + rows[i] * k, (size_t)k * sizeof(float));
-		}
-		forward_avx2(ws->xr, nb, d, k, ly->w, ly->b, ws->z);
-		loss = loss_grad(ws->z, ws->yb, nb, k, ws->gb);
-		grad_avx2(ws->xr, nb, d, k, ws->z, ws->gw);
-	} else
-#endif
-	{
-		gather(ws, dt, ly->x, d, rows, nb);
-		forward(ws, nb, d, k, ly->w, ly->b);
-		loss = loss_grad(ws->z, ws->yb, nb, k, ws->gb);
-		/* gW = G^T Xb */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)nb,
-			    1.0f, ws->z, (int)k, ws->xb, (int)d, 0.0f, ws->gw, (int)d);
-	}
+	gather(ws, dt, ly->x, d, rows, nb);
+	forward(ws, nb, d, k, ly->w, ly->b);
+	double loss = loss_grad(ws->z, ws->yb, nb, k, ws->gb);
+	/* gW = G^T Xb */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)nb,
+		    1.0f, ws->z, (int)k, ws->xb, (int)d, 0.0f, ws->gw, (int)d);
 	float m = (float)r->momentum, wd = (float)r->weight_decay;
 	sgd(ly->w, ws->vw, ws->gw, k * d, lr, m, wd);
 	sgd(ly->b, ws->vb, ws->gb, k, lr, m, wd);

@@ -8,9 +8,8 @@
  * 10 after every lr_step epochs; batches of `batch` rows in a per-epoch order,
  * the last one short (drop_last = False).
  *
- * Two implementations of one layer's training: probe_train_layer (fused
- * AVX2/FMA kernels on the rows in place, or gathered batches and OpenBLAS
- * sgemm; recipe.kernel) and probe_train_layer_ref (plain loops, double
+ * Two implementations of one layer's training: probe_train_layer (gathered
+ * batches and OpenBLAS sgemm) and probe_train_layer_ref (plain loops, double
  * accumulators), which the unit tests hold against each other. Nothing here
  * exits or prints; allocation failures return -1. */
 #ifndef LS_PROBE_H
@@ -27,13 +26,7 @@ typedef struct {
 	double momentum;        /* 0.9 */
 	double weight_decay;    /* 1e-4 */
 	uint64_t seed;          /* 0 */
-	int kernel;             /* PROBE_KERNEL_AUTO: the batch products' implementation */
 } probe_recipe;
-
-/* AUTO: the fused AVX2/FMA kernels where the CPU has them, else SGEMM
- * (gathered batch, OpenBLAS). Results agree to rounding (tests/unit/probe.c). */
-enum { PROBE_KERNEL_AUTO = 0, PROBE_KERNEL_SGEMM = 1, PROBE_KERNEL_AVX2 = 2 };
-int probe_kernel_available(int kernel);
 
 void probe_recipe_default(probe_recipe *r);
 /* learning rate of epoch e (0-based) */

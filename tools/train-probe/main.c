@@ -44,7 +44,7 @@ static const char *about =
 static int epochs = 100, batch = 128, lr_step = 40, seed, patience, train_split, standardize;
 static int snapshot_every = 1, no_head;
 static double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
-static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern, *kernel_name = "auto";
+static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern;
 
 static const ls_opt opts[] = {
 	{"epochs", 'e', LS_INT, &epochs, "N", "training epochs"},
@@ -64,8 +64,6 @@ static const ls_opt opts[] = {
 	{"apply", 0, LS_STR, &apply_path, "FILE", "apply the probes of FILE instead of training"},
 	{"keep", 0, LS_STR, &keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
 	{"no-head", 0, LS_FLAG, &no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
-	{"kernel", 0, LS_STR, &kernel_name, "NAME",
-	 "batch products: auto (avx2 where the CPU has AVX2 and FMA), avx2 (fused, rows in place) or sgemm (OpenBLAS)"},
 	{"init", 0, LS_STR, &init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
 	{"order", 0, LS_STR, &order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
 	{0},
@@ -83,7 +81,10 @@ static const char *shown(const char *path)
 static void check_finite(float *x, const st_tensor *t, const char *fname)
 {
 	int64_t n = st_numel(t);
-	for (int64_t i = 0; i < n; i++)
+	int bad = 0;
+	for (int64_t i = 0; i < n; i++)   /* no early exit: vectorised */
+		bad |= !(x[i] - x[i] == 0.0f);   /* NaN for NaN and Inf */
+	for (int64_t i = 0; bad && i < n; i++)
 		if (!isfinite(x[i])) {
 			double v = x[i];
 			free(x);
@@ -384,18 +385,6 @@ static void set_list_int(st_file *f, const char *key, const int *v, int n)
 
 /* ---- the run ---- */
 
-static int kernel_choice(void)
-{
-	static const char *const names[] = {"auto", "sgemm", "avx2"};
-	for (int i = 0; i < 3; i++)
-		if (strcmp(kernel_name, names[i]) == 0) {
-			if (i != PROBE_KERNEL_AUTO && !probe_kernel_available(i))
-				ls_die("--kernel %s: this CPU lacks AVX2 or FMA", kernel_name);
-			return i;
-		}
-	ls_usage("option --kernel: '%s', expected auto, sgemm or avx2", kernel_name);
-}
-
 static void check_options(void)
 {
 	if (epochs < 1)
@@ -474,8 +463,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	int64_t n = tg.n, k = tg.k;
 	float *logits = head_logits(in, n, k);
 	probe_recipe r = {.epochs = epochs, .batch = batch, .lr_step = lr_step, .patience = patience,
-			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed,
-			  .kernel = kernel_choice()};
+			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed};
 	probe_layer *ly = ls_calloc((size_t)nfeat, sizeof *ly);
 	float **xs = ls_calloc((size_t)nfeat, sizeof *xs);
 	int nsnap = 0, *snap = snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
