@@ -16,16 +16,6 @@
 const float ls_imagenet_mean[3] = { 0.485f, 0.456f, 0.406f };
 const float ls_imagenet_std[3] = { 0.229f, 0.224f, 0.225f };
 
-__attribute__((format(printf, 2, 3)))
-static int fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, ST_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 void ls_image_free(ls_image *img)
 {
 	free(img->px);
@@ -37,9 +27,9 @@ void ls_image_free(ls_image *img)
 static int check_size(uint64_t w, uint64_t h, char *err)
 {
 	if (w == 0 || h == 0)
-		return fail(err, "empty image (%llux%llu)", (unsigned long long)w, (unsigned long long)h);
+		return st_fail(err, "empty image (%llux%llu)", (unsigned long long)w, (unsigned long long)h);
 	if (w > LS_IMAGE_MAX_SIDE || h > LS_IMAGE_MAX_SIDE || w * h > LS_IMAGE_MAX_PIXELS)
-		return fail(err, "image too large (%llux%llu, at most %d per side and %llu pixels)",
+		return st_fail(err, "image too large (%llux%llu, at most %d per side and %llu pixels)",
 			    (unsigned long long)w, (unsigned long long)h, LS_IMAGE_MAX_SIDE,
 			    (unsigned long long)LS_IMAGE_MAX_PIXELS);
 	return 0;
@@ -191,7 +181,7 @@ static int decode_png(const uint8_t *buf, size_t len, ls_image *img, char *err)
 
 	if (!info) {
 		png_destroy_read_struct(&png, NULL, NULL);
-		return fail(err, "out of memory for a PNG decoder");
+		return st_fail(err, "out of memory for a PNG decoder");
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_read_struct(&png, &info, NULL);
@@ -241,8 +231,8 @@ int ls_image_decode(const uint8_t *buf, size_t len, ls_image *img, char *err)
 	if (len >= 8 && !memcmp(buf, png_magic, 8))
 		return decode_png(buf, len, img, err);
 	if (len == 0)
-		return fail(err, "empty file, not an image");
-	return fail(err, "not a JPEG or PNG image (first bytes %02x %02x %02x)", buf[0],
+		return st_fail(err, "empty file, not an image");
+	return st_fail(err, "not a JPEG or PNG image (first bytes %02x %02x %02x)", buf[0],
 		    len > 1 ? buf[1] : 0, len > 2 ? buf[2] : 0);
 }
 
@@ -446,17 +436,17 @@ int ls_image_preprocess(const ls_image *img, int resize, int crop, const float m
 {
 	int h = img->h, w = img->w, rh = h, rw = w;
 	if (h <= 0 || w <= 0 || !img->px)
-		return fail(err, "empty image");
+		return st_fail(err, "empty image");
 	if (resize < 0 || crop < 0)
-		return fail(err, "negative resize (%d) or crop (%d)", resize, crop);
+		return st_fail(err, "negative resize (%d) or crop (%d)", resize, crop);
 	for (int c = 0; c < 3; c++)
 		if (!(std[c] != 0.0f) || !isfinite(std[c]) || !isfinite(mean[c]))
-			return fail(err, "std must be finite and non-zero, mean finite (channel %d: mean %g std %g)",
+			return st_fail(err, "std must be finite and non-zero, mean finite (channel %d: mean %g std %g)",
 				    c, mean[c], std[c]);
 	if (resize > 0)
 		ls_resize_shorter(h, w, resize, &rh, &rw);
 	if (rh <= 0 || rw <= 0)
-		return fail(err, "resizing %dx%d to a shorter side of %d leaves nothing", w, h, resize);
+		return st_fail(err, "resizing %dx%d to a shorter side of %d leaves nothing", w, h, resize);
 	int oh = crop > 0 ? crop : rh, ow = crop > 0 ? crop : rw;
 	int top = crop > 0 ? crop_offset(rh, crop) : 0, left = crop > 0 ? crop_offset(rw, crop) : 0;
 	/* the part of the resized image inside the crop */
@@ -468,7 +458,7 @@ int ls_image_preprocess(const ls_image *img, int resize, int crop, const float m
 		win = malloc(sizeof(float) * 3 * (size_t)chh * cw + 1);
 		if (!win || resize_window(img, rh, rw, y0, y1, x0, x1, win)) {
 			free(win);
-			return fail(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
+			return st_fail(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
 		}
 	}
 	/* out = padding (value 0) around the window's normalised pixels */

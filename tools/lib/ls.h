@@ -78,6 +78,8 @@ void ls_out_close(ls_out *o);           /* dies on failure */
 ls_out *ls_out_open_text(const char *path);
 
 /* ---- safetensors, dying on error with the file name ---- */
+/* How an input path is named in messages: "standard input" for "-". */
+const char *ls_name(const char *path);
 st_file *ls_load(const char *path);     /* all tensors */
 st_file *ls_load_some(const char *path, int (*keep)(const char *name, void *ctx), void *ctx);
 void ls_write(st_file *f, const char *path);  /* appends history, atomic */

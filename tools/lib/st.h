@@ -26,6 +26,9 @@ typedef enum {
 	ST_NDTYPES
 } st_dtype;
 
+/* Formats a message into err[ST_ERRLEN]; returns -1, so `return st_fail(err, ...)` reports. */
+__attribute__((format(printf, 2, 3))) int st_fail(char *err, const char *fmt, ...);
+
 size_t st_dtype_size(st_dtype d);
 const char *st_dtype_name(st_dtype d);
 int st_dtype_parse(const char *s, st_dtype *out); /* 0 ok, -1 unknown */
@@ -89,7 +92,9 @@ int st_read_data(st_reader *r, st_tensor *t, char *err);         /* allocates t-
 int st_skip_data(st_reader *r, st_tensor *t, char *err);
 /* streams the tensor's bytes to out in chunks (no full copy in memory) */
 int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err);
-/* After the last tensor: checks that nothing follows (pipes) and closes. */
+/* After the last tensor: checks that nothing follows (pipes). */
+int st_check_end(st_reader *r, char *err);
+/* st_check_end, then closes. */
 int st_close(st_reader *r, char *err);
 void st_abort(st_reader *r);                    /* closes without checks */
 

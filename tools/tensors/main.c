@@ -77,19 +77,20 @@ static void print_info(FILE *out, const st_file *f, const char *name)
 /* Reads the header and runs through the data, so truncation is still caught. */
 static int cmd_info(int argc, char **argv)
 {
-	const char *path = argc > 0 ? argv[0] : "-";
+	const char *path = argc > 0 ? argv[0] : "-", *name = ls_name(path);
 	if (argc > 1) ls_usage("info takes one FILE");
 	char err[ST_ERRLEN];
 	FILE *fp = ls_open_in(path);
 	st_reader *r = st_open_fp(fp, fp != stdin, err);
-	if (!r) ls_die("%s: %s", strcmp(path, "-") ? path : "standard input", err);
+	if (!r) ls_die("%s: %s", name, err);
 	st_file *f = st_reader_file(r);
 	for (int i = 0; i < f->n; i++)
-		if (st_skip_data(r, &f->t[i], err)) ls_die("%s: %s", path, err);
+		if (st_skip_data(r, &f->t[i], err)) ls_die("%s: %s", name, err);
+	if (st_check_end(r, err)) ls_die("%s: %s", name, err);
 	ls_out *o = ls_out_open_text(ls_opts.output);
-	print_info(ls_out_fp(o), f, strcmp(path, "-") ? path : "standard input");
-	if (st_close(r, err)) ls_die("%s: %s", path, err);
+	print_info(ls_out_fp(o), f, name);
 	ls_out_close(o);
+	st_abort(r);
 	return 0;
 }
 
@@ -166,7 +167,7 @@ static int cmd_select(int argc, char **argv, int keep)
 	if (argc < 1) ls_usage("%s takes at least one NAME", keep ? "pick" : "drop");
 	char err[ST_ERRLEN];
 	FILE *fp = ls_open_in(input_opt);
-	const char *shown = strcmp(input_opt, "-") ? input_opt : "standard input";
+	const char *shown = ls_name(input_opt);
 	st_reader *r = st_open_fp(fp, fp != stdin, err);
 	if (!r) ls_die("%s: %s", shown, err);
 	st_file *in = st_reader_file(r), *out = st_file_new();
