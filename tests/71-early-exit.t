@@ -108,12 +108,12 @@ ok(np.array_equal(O["exit_layer"][1], ex) and abs(float(ometa["exit_relative_cos
    f"fixed --q 0.9 --gamma 1: exits and relative cost {cost:.4f}")
 
 # bad inputs
-def bad(name, tensors, args=(), status=1, expect=""):
+def bad(name, tensors, args=(), status=1, expect="", flops=None):
     path = os.path.join(d, name + ".st")
     if isinstance(tensors, bytes):
         open(path, "wb").write(tensors)
     else:
-        stwrite.write(path, tensors, {"layers": meta["layers"]})
+        stwrite.write(path, tensors, dict({"layers": meta["layers"]}, **({"layer_flops": flops} if flops else {})))
     o = os.path.join(d, name + ".out")
     r = run([path, "-o", o] + list(args))
     msg = r.stderr.strip().splitlines()
@@ -134,6 +134,8 @@ bad("labels-not-01", dict(base, labels=y * 2), expect="labels")
 bad("split-value", dict(base, split=badsplit), expect="split")
 bad("no-val-rows", dict(base, split=np.where(split == 1, 0, split).astype(np.uint8)), expect="val")
 bad("prob-2d", dict(base, prob=p[0]), expect="prob")
+bad("flops-not-cumulative", base, flops=json.dumps([3.0] * (L - 2) + [1.0, 4.0]), expect="layer_flops")
+bad("flops-text", base, flops='["a"]' if L == 2 else json.dumps(["x"] * L), expect="layer_flops")
 bad("empty-file", b"")
 bad("truncated", open(study, "rb").read()[:1000])
 bad("layer-range", base, ["--layer", str(L)], 2)

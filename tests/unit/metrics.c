@@ -39,6 +39,9 @@ static int scores_of_files(char **argv, int argc)
 		return 1;
 	for (int i = 0; i < MT_NSCORES; i++)
 		printf("%s\t%.17g\n", metrics_names[i], s[i]);
+	free((void *)m.p);
+	free((void *)m.labels);
+	free((void *)m.ignore);
 	return 0;
 }
 

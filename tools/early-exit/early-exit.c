@@ -65,6 +65,7 @@ static double *relative_costs(const study *s)
 		double f = cJSON_IsNumber(x) ? x->valuedouble : -1;
 		if (!(f >= 0 && isfinite(f)) || (l && f < cum[l - 1])) {
 			cJSON_Delete(a);
+			free(cum);
 			ls_die("%s: metadata layer_flops: entry %d is not a finite number >= the one before "
 			       "(cumulative FLOPs expected)", s->fname, l);
 		}
@@ -74,8 +75,10 @@ static double *relative_costs(const study *s)
 	if (n < s->L)
 		cum[s->L - 1] = cum[n - 1];
 	double total = cum[s->L - 1];
-	if (!(total > 0))
+	if (!(total > 0)) {
+		free(cum);
 		ls_die("%s: metadata layer_flops: the total is 0", s->fname);
+	}
 	for (int l = 0; l < s->L; l++)
 		cum[l] /= total;
 	return cum;

@@ -8,27 +8,34 @@
 
 const char *const study_split_names[3] = { "train", "val", "test" };
 
+static int is_01(float v) { return v == 0 || v == 1; }
+static int is_probability(float v) { return v >= 0 && v <= 1; }
+static int is_split(float v) { return v == 0 || v == 1 || v == 2; }
+static int is_distance(float v) { return !isinf(v); }
+
+/* float copy of t whose every value passes ok(), else one line naming the first
+ * that does not (freed first: a dying tool leaks nothing under LeakSanitizer) */
+static float *checked_f32(const st_tensor *t, const char *fname, int (*ok)(float), const char *expect)
+{
+	float *v = ls_f32(t, fname, 0);
+	int64_t n = st_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		if (!ok(v[i])) {
+			float bad = v[i];
+			free(v);
+			ls_die("%s: tensor '%s': value %g at %lld, expected %s", fname, t->name, bad,
+			       (long long)i, expect);
+		}
+	return v;
+}
+
 uint8_t *study_u8(const st_tensor *t, const char *fname)
 {
+	float *v = checked_f32(t, fname, is_01, "0 or 1");
 	int64_t n = st_numel(t);
 	uint8_t *out = ls_malloc(n > 0 ? (size_t)n : 1);
-	if (t->dtype == ST_U8 || t->dtype == ST_BOOL) {
-		const uint8_t *v = t->data;
-		for (int64_t i = 0; i < n; i++) {
-			if (v[i] > 1)
-				ls_die("%s: tensor '%s': value %d at %lld, expected 0 or 1", fname, t->name,
-				       v[i], (long long)i);
-			out[i] = v[i];
-		}
-		return out;
-	}
-	float *v = ls_f32(t, fname, 1);
-	for (int64_t i = 0; i < n; i++) {
-		if (v[i] != 0 && v[i] != 1)
-			ls_die("%s: tensor '%s': value %g at %lld, expected 0 or 1", fname, t->name,
-			       v[i], (long long)i);
+	for (int64_t i = 0; i < n; i++)
 		out[i] = v[i] != 0;
-	}
 	free(v);
 	return out;
 }
@@ -45,12 +52,7 @@ static void load_prob(study *s)
 	s->L = (int)t->shape[0];
 	s->N = t->shape[1];
 	s->K = (int)t->shape[2];
-	s->prob = ls_f32(t, s->fname, 1);
-	int64_t n = st_numel(t);
-	for (int64_t i = 0; i < n; i++)
-		if (s->prob[i] < 0 || s->prob[i] > 1)
-			ls_die("%s: tensor 'prob': value %g at %lld, expected a probability in [0,1]",
-			       s->fname, s->prob[i], (long long)i);
+	s->prob = checked_f32(t, s->fname, is_probability, "a probability in [0,1]");
 }
 
 static void load_context(study *s)
@@ -73,14 +75,10 @@ static void load_context(study *s)
 	st_tensor *sp = st_find(s->f, "split");
 	if (sp) {
 		ls_check_shape(sp, s->fname, 1, n1);
-		float *v = ls_f32(sp, s->fname, 1);
+		float *v = checked_f32(sp, s->fname, is_split, "0 (train), 1 (val) or 2 (test)");
 		s->split = ls_malloc(s->N > 0 ? (size_t)s->N : 1);
-		for (int64_t i = 0; i < s->N; i++) {
-			if (v[i] != 0 && v[i] != 1 && v[i] != 2)
-				ls_die("%s: tensor 'split': value %g at %lld, expected 0 (train), 1 (val) or 2 (test)",
-				       s->fname, v[i], (long long)i);
+		for (int64_t i = 0; i < s->N; i++)
 			s->split[i] = (uint8_t)v[i];
-		}
 		free(v);
 	}
 }
@@ -165,11 +163,21 @@ float *study_profile(study *s, const char *name, int *L)
 		ls_die("%s: tensor '%s': %lld layers, expected 1 to 100000", s->fname, name,
 		       (long long)t->shape[0]);
 	*L = (int)t->shape[0];
-	float *v = ls_f32(t, s->fname, 0);
-	int64_t n = st_numel(t);
-	for (int64_t i = 0; i < n; i++)
-		if (isinf(v[i]))
-			ls_die("%s: tensor '%s': value %g at %lld, expected a finite distance or NaN",
-			       s->fname, name, v[i], (long long)i);
-	return v;
+	return checked_f32(t, s->fname, is_distance, "a finite distance or NaN");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double study_quantile(double *v, int64_t n, double q)
+{
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof *v, cmp_double);
+	double pos = q * (n - 1);
+	int64_t lo = (int64_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+	return v[lo] + (pos - lo) * (v[hi] - v[lo]);
 }
