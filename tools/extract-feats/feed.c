@@ -24,7 +24,7 @@ typedef struct {
 struct feed {
 	ls_dataset *d;
 	feed_prep prep;
-	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped;
+	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped, stop;
 	size_t image_floats;
 	slot s[2];
 	pthread_mutex_t mu;
@@ -73,10 +73,11 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&f->mu);
 		int i = f->next_sample++, b = i / f->batch;
 		slot *s = &f->s[b % 2];
-		while (i < f->n && s->batch != b)
+		while (!f->stop && i < f->n && s->batch != b)
 			pthread_cond_wait(&f->cv, &f->mu);
+		int quit = f->stop || i >= f->n;
 		pthread_mutex_unlock(&f->mu);
-		if (i >= f->n)
+		if (quit)
 			return NULL;
 		int j = i - b * f->batch;
 		int bad = load_one(f, i, s->images + j * f->image_floats, s->why[j]) != 0;
@@ -158,7 +159,7 @@ int feed_skipped(const feed *f) { return f->skipped; }
 void feed_stop(feed *f)
 {
 	pthread_mutex_lock(&f->mu);
-	f->next_sample = f->n;   /* waiting workers see no work left */
+	f->stop = 1;   /* waiting workers leave */
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	for (int t = 0; t < f->nthreads; t++)
