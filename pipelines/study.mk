@@ -27,8 +27,6 @@ SNAPSHOTS ?= all
 SINKHORN_ARGS ?= --measure chebyshev,js
 CLASSIFY_ARGS ?= --split test
 EXIT_ARGS ?=
-# the sample of figure 4: a row of the test split
-SAMPLE ?= 0
 
 ifeq ($(DATASET),fmnist)
 RUNS := resnet18 vgg16
@@ -41,6 +39,7 @@ SNAPSHOTS_resnet18 ?= 1,4,8
 SNAPSHOTS_vgg16 ?= 1,6,12
 DATA := $(STUDY)/mosaic.tar
 DATA_SPEC := voc:$(DATA)
+SAMPLE ?= 24000
 EMBEDDINGS ?= $(wildcard fixtures/fmnist-embeddings.safetensors)
 else
 ifeq ($(DATASET),voc)
@@ -66,6 +65,8 @@ RUNS := $(basename $(notdir $(MODEL)))
 $(foreach m,$(MODEL),$(eval MODEL_$(basename $(notdir $(m))) := $(m)))
 endif
 
+# the sample of figure 4 (fmnist: the first test mosaic)
+SAMPLE ?= 0
 EMBED_OPT := $(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS))
 ifeq ($(filter study reproduce,$(MAKECMDGOALS))$(EMBEDDINGS),study)
 $(warning no label embeddings for DATASET=$(DATASET): sinkhorn uses the cost 1 - I)
@@ -121,7 +122,7 @@ $(STUDY)/$(1)/exit.st $(STUDY)/$(1)/exit.md $(STUDY)/$(1)/metrics.tsv &: $(STUDY
 	  --metrics $(STUDY)/$(1)/metrics.tsv $$< -o $(STUDY)/$(1)/exit.st
 
 $(STUDY)/$(1)/fig4-sample.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN)/plot
-	$(BIN)/plot -q sample $(STUDY)/$(1)/prob.st --sample $(SAMPLE) -o $$@
+	$(BIN)/plot -q sample $$< --prob $(STUDY)/$(1)/prob.st --sample $(SAMPLE) -o $$@
 
 $(STUDY)/$(1)/fig5-categories.png: $(STUDY)/$(1)/classes.st $(STUDY)/$(1)/prob.st $(DATA) $(BIN)/plot
 	$(BIN)/plot -q categories $$< --prob $(STUDY)/$(1)/prob.st --dataset $(DATA_SPEC) -o $$@

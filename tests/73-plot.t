@@ -33,7 +33,7 @@ def run(args, **kw):
     return subprocess.run([plot] + args, capture_output=True, **kw)
 
 PNG = b"\x89PNG\r\n\x1a\n"
-for kind, args in [("layers", [s1, s2, "--names", "ResNet,VGG"]), ("sample", [s1, "--sample", "3"]),
+for kind, args in [("layers", [s1, s2, "--names", "ResNet,VGG"]), ("sample", [s1, "--sample", "3"]), ("sample", [cs, "--prob", s1, "--sample", "4"]),
                    ("epochs", [s1]), ("adjacent", [s1]), ("measures", [s1]), ("overthinking", [ee, ee]),
                    ("categories", [cs, "--prob", s1, "--images", s1])]:
     out = os.path.join(d, kind + ".png")
@@ -88,6 +88,8 @@ bad(["layers", s1, "--tensor", "nope"], 1, "nope")
 bad(["epochs", s2], 1, "wdist_epochs")
 bad(["overthinking", s1], 1, "overthinking")
 bad(["categories", s1], 1, "examples")
+bad(["sample", cs], 1, "--prob")
+bad(["sample", cs, "--prob", s2], 1, "does not match")
 bad(["layers", os.path.join(d, "missing.st")], 1, "missing.st")
 try:
     r = subprocess.run(f"{plot} layers {s1} | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}", shell=True,

@@ -130,7 +130,7 @@ void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 	snprintf(title, sizeof title, "%s per layer: mean and interquartile band (%s rows)",
 		 distance_label(o->tensor), o->split);
 	gp_title(gp, o, title);
-	fprintf(gp, "set ylabel \"%s\"\nset key top right box opaque\nset bmargin 7\n", distance_label(o->tensor));
+	fprintf(gp, "set ylabel \"%s\"\nset key top right box opaque width 1\nset bmargin 7\n", distance_label(o->tensor));
 	if (same && s[0].layers)
 		layer_tics(gp, &s[0], NULL, L[0]);
 	else
@@ -153,6 +153,30 @@ void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 		study_free(&s[r]);
 	}
 	fputc('\n', gp);
+}
+
+/* FILE, with prob from FILE or from --prob (its N and K checked against FILE's labels) */
+static void load_with_prob(study *s, const plot_opts *o, const char *path)
+{
+	study_load(s, path, 0);
+	if (s->prob)
+		return;
+	if (!o->prob_path)
+		ls_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
+	study p;
+	study_load(&p, o->prob_path, 1);
+	if (p.N != s->N || p.K != s->K) {
+		int pl = p.L;
+		int64_t pn = p.N;
+		int pk = p.K;
+		study_free(&p);
+		ls_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", o->prob_path, pl,
+		       (long long)pn, pk, s->fname, (long long)s->N, s->K);
+	}
+	s->prob = p.prob, s->L = p.L, p.prob = NULL;
+	if (!s->layers)
+		s->layers = p.layers, p.layers = NULL;
+	study_free(&p);
 }
 
 /* ---- sample (fig. 4) ---- */
@@ -256,12 +280,12 @@ void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
 	study s;
-	study_load(&s, files[0], 1);
+	load_with_prob(&s, o, files[0]);
 	if (o->sample < 0 || o->sample >= s.N)
 		ls_usage("--sample %d: %s has rows 0..%lld", o->sample, s.fname, (long long)s.N - 1);
 	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
 	float *w = NULL;
-	if (st_find(s.f, o->tensor)) {
+	if (st_find(s.f, o->tensor)) {   /* the distances in the legend when FILE has them */
 		int L;
 		w = study_profile(&s, o->tensor, &L);
 	}
@@ -454,7 +478,7 @@ void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int n)
 	gp_str(j->gp, o->title ? o->title : "Over-thinking: the last layer's errors that an earlier layer gets right");
 	fprintf(j->gp, "\nset style data histograms\nset style histogram clustered gap 1\n"
 		"set style fill solid 0.85 noborder\nset ylabel \"share of the last layer's errors (%%)\"\n"
-		"set key top left box opaque\nset bmargin 6\nset yrange [0:*]\n");
+		"set key top left box opaque width 1\nset bmargin 7\nset xtics rotate by -40 left\n");
 	for (int r = 0; r < n; r++) {
 		study s;
 		study_load(&s, files[r], 0);
@@ -596,20 +620,7 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 	(void)n;
 	static const char *const names[4] = { "regular", "easy", "hard", "confused" };
 	study s;
-	study_load(&s, files[0], 0);
-	if (!s.prob) {
-		if (!o->prob_path)
-			ls_die("%s: no tensor 'prob': give it with --prob FILE", s.fname);
-		study p;
-		study_load(&p, o->prob_path, 1);
-		if (p.N != s.N || p.K != s.K)
-			ls_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", p.fname, p.L,
-			       (long long)p.N, p.K, s.fname, (long long)s.N, s.K);
-		s.prob = p.prob, s.L = p.L, p.prob = NULL;
-		if (!s.layers)
-			s.layers = p.layers, p.layers = NULL;
-		study_free(&p);
-	}
+	load_with_prob(&s, o, files[0]);
 	int L;
 	float *w = study_profile(&s, o->tensor, &L);
 	st_tensor *ex = ls_get(s.f, s.fname, "examples");

@@ -17,7 +17,8 @@ static const char *about =
 	"  layers FILE...      mean distance per layer with the interquartile band, one\n"
 	"                      curve per FILE (paper fig. 3; e.g. ResNet and VGG overlaid)\n"
 	"  sample FILE         one sample's label distribution p/sum(p) at --layers beside\n"
-	"                      its target y/sum(y) (fig. 4); FILE holds prob and labels\n"
+	"                      its target y/sum(y) (fig. 4); FILE holds labels (and wdist,\n"
+	"                      shown in the legend), prob from FILE or --prob\n"
 	"  epochs FILE         distance per snapshot epoch for each snapshot layer, mean and\n"
 	"                      interquartile band of wdist_epochs (fig. 6)\n"
 	"  adjacent FILE       change of the label distribution between adjacent snapshots:\n"
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 		{ "sample", 0, LS_INT, &o.sample, "I", "sample: the row to draw" },
 		{ "layers", 0, LS_STR, &o.layers, "L,L,...", "sample/categories: layers whose distributions to draw (default first, middle, last)" },
 		{ "example", 0, LS_INT, &o.example, "E", "categories: which example of each category (0 = most typical)" },
-		{ "prob", 0, LS_STR, &o.prob_path, "FILE", "categories: prob when FILE has none" },
+		{ "prob", 0, LS_STR, &o.prob_path, "FILE", "sample, categories: prob when FILE has none" },
 		{ "images", 0, LS_STR, &o.images_path, "FILE", "categories: a file with `images` [N,H,W(,3)] U8" },
 		{ "dataset", 0, LS_STR, &o.dataset, "SPEC", "categories: read the images from the data set (voc:, coco:, list:), matched by ids" },
 		{ "width", 0, LS_INT, &o.width, "PX", "width in pixels (default: by kind)" },
