@@ -89,7 +89,7 @@ bad(["epochs", s2], 1, "wdist_epochs")
 bad(["overthinking", s1], 1, "overthinking")
 bad(["categories", s1], 1, "examples")
 bad(["sample", cs], 1, "--prob")
-bad(["sample", cs, "--prob", s2], 1, "does not match")
+bad(["sample", cs, "--prob", s2], 1, "wdist")   # another network: L differs from the distances'
 bad(["layers", os.path.join(d, "missing.st")], 1, "missing.st")
 try:
     r = subprocess.run(f"{plot} layers {s1} | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}", shell=True,
