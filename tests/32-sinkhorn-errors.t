@@ -103,7 +103,7 @@ bad("a NaN embedding", GOOD, args=["--embeddings", path("e-nan.st")], expect=("'
 
 # usage errors: exit 2
 for opt, val in (("--eps", "0"), ("--eps", "-1"), ("--eps", "nan"), ("--tol", "-1"), ("--max-iter", "0"),
-                 ("--p", "0"), ("--loss", "wasserstein"), ("--measure", "cosine")):
+                 ("--p", "0"), ("--omega", "2"), ("--omega", "0.5"), ("--loss", "wasserstein"), ("--measure", "cosine")):
     bad("%s %s" % (opt, val), GOOD, args=[opt, val], code=2, expect=(opt,))
 bad("--cost and --embeddings", GOOD, args=["--cost", path("c-k.st"), "--embeddings", path("e.st")], code=2)
 

@@ -17,6 +17,7 @@ void sk_params_default(sk_params *p)
 	p->loss = SK_DIVERGENCE;
 	p->threads = 1;
 	p->block = 256;
+	p->omega = 1.5;
 }
 
 /* ---- costs ---- */
@@ -295,6 +296,7 @@ typedef struct {
 	int k;
 	double eps, tol;
 	int max_iter;
+	double omega;
 	double *kern;    /* exp(-C/eps) */
 	double *kernc;   /* exp(-C/eps) * C */
 	const double *c;
@@ -326,8 +328,18 @@ typedef struct {
 	double *x, *y, *u, *v, *w, *z, *tmp;
 	int64_t *job;
 	int *it;
+	double *omega;   /* per slot: the relaxation, 1 once it failed to lower the error */
+	double *err;     /* per slot: the last marginal error */
 	int64_t claim_next, claim_end;
 } block;
+
+static void block_free(block *b)
+{
+	free(b->x);
+	free(b->job);
+	free(b->it);
+	free(b->omega);
+}
 
 static int block_init(block *b, int k, int cap)
 {
@@ -339,12 +351,12 @@ static int block_init(block *b, int k, int cap)
 	b->x = malloc(kk * 6 * sizeof(double) + (size_t)k * sizeof(double));
 	b->job = malloc((size_t)cap * sizeof *b->job);
 	b->it = malloc((size_t)cap * sizeof *b->it);
-	if (!b->x || !b->job || !b->it) {
-		free(b->x);
-		free(b->job);
-		free(b->it);
+	b->omega = malloc((size_t)cap * 2 * sizeof *b->omega);
+	if (!b->x || !b->job || !b->it || !b->omega) {
+		block_free(b);
 		return -1;
 	}
+	b->err = b->omega + cap;
 	b->y = b->x + kk;
 	b->u = b->y + kk;
 	b->v = b->u + kk;
@@ -354,12 +366,6 @@ static int block_init(block *b, int k, int cap)
 	return 0;
 }
 
-static void block_free(block *b)
-{
-	free(b->x);
-	free(b->job);
-	free(b->it);
-}
 
 static int64_t claim(job_src *js, block *b)
 {
@@ -393,16 +399,26 @@ static void solve_ref(job_src *js, sk_stats *st, int64_t job, const double *x, c
 	record(js, st, job, &r, 1);
 }
 
-/* x/w on the support of x; -1 when a ratio leaves the normal float64 range */
-static int scale(const double *x, const double *w, double *u, int k)
+/* u = x/w on the support of x, over-relaxed when omega != 1:
+ * u <- u^(1-omega) (x/w)^omega, i.e. f <- f + omega (T(f) - f) for the
+ * potential; -1 when a value leaves the normal float64 range */
+static int scale(const double *x, const double *w, double *u, int k, double omega)
 {
 	for (int i = 0; i < k; i++) {
-		if (x[i] > 0) {
-			if (!(w[i] >= DBL_MIN) || !(x[i] / w[i] <= 1 / DBL_MIN))
-				return -1;
-			u[i] = x[i] / w[i];
-		} else
+		if (!(x[i] > 0)) {
 			u[i] = 0;
+			continue;
+		}
+		if (!(w[i] >= DBL_MIN))
+			return -1;
+		double r = x[i] / w[i];
+		if (omega == 1.5)
+			r *= sqrt(r / u[i]);
+		else if (omega != 1)
+			r *= pow(r / u[i], omega - 1);
+		if (!(r <= 1 / DBL_MIN && r >= DBL_MIN))
+			return -1;
+		u[i] = r;
 	}
 	return 0;
 }
@@ -446,6 +462,8 @@ static void slot_move(block *b, int to, int from)
 		memcpy(rows[r] + to * k, rows[r] + from * k, k * sizeof(double));
 	b->job[to] = b->job[from];
 	b->it[to] = b->it[from];
+	b->omega[to] = b->omega[from];
+	b->err[to] = b->err[from];
 }
 
 /* Loads jobs into the free slots [m, cap); a skipped job gets NaN. The
@@ -469,6 +487,8 @@ static void refill(job_src *js, block *b)
 			init[i] = js->sym ? sqrt(x[i]) : y[i] > 0;
 		b->job[s] = job;
 		b->it[s] = 0;
+		b->omega[s] = js->sym ? 1 : js->kn->omega;
+		b->err[s] = INFINITY;
 		b->m++;
 	}
 }
@@ -498,25 +518,39 @@ static void step_u(job_src *js, block *b, sk_stats *st)
 	for (int s = b->m - 1; s >= 0; s--) {
 		double *x = b->x + (size_t)s * k, *u = b->u + (size_t)s * k, *w = b->w + (size_t)s * k;
 		if (b->it[s] > 0) {
+			/* the plan of (u, v): rows u (K v) = u w, columns v (K^T u) = v z */
 			double err = 0;
 			for (int i = 0; i < k; i++)
 				err += fabs(u[i] * w[i] - x[i]);
 			if (js->sym)
 				err *= 2;
+			else {
+				const double *y = b->y + (size_t)s * k, *v = b->v + (size_t)s * k;
+				const double *z = b->z + (size_t)s * k;
+				for (int j = 0; j < k; j++)
+					err += fabs(v[j] * z[j] - y[j]);
+			}
 			if (err <= tol || b->it[s] >= js->kn->max_iter) {
 				slot_finish(js, b, st, s, isfinite(err));
 				continue;
 			}
+			/* relaxed steps may raise the error a little on the way; one
+			 * that raised it tenfold gives the problem back to plain
+			 * Sinkhorn, which converges */
+			if (err > 10 * b->err[s])
+				b->omega[s] = 1;
+			b->err[s] = err;
 		}
+		double omega = b->it[s] > 0 ? b->omega[s] : 1;
 		int ok;
 		if (js->sym) {
 			/* the averaged fixed point: f <- (f + T(f)) / 2 */
-			ok = scale(x, w, b->tmp, k) == 0;
+			ok = scale(x, w, b->tmp, k, 1) == 0;
 			for (int i = 0; ok && i < k; i++)
 				u[i] = sqrt(u[i] * b->tmp[i]);
 			b->it[s]++;
 		} else
-			ok = scale(x, w, u, k) == 0;
+			ok = scale(x, w, u, k, omega) == 0;
 		if (!ok)
 			slot_finish(js, b, st, s, 0);
 	}
@@ -527,7 +561,8 @@ static void step_v(job_src *js, block *b, sk_stats *st)
 {
 	const int k = b->k;
 	for (int s = b->m - 1; s >= 0; s--) {
-		if (scale(b->y + (size_t)s * k, b->z + (size_t)s * k, b->v + (size_t)s * k, k))
+		double omega = b->it[s] > 0 ? b->omega[s] : 1;
+		if (scale(b->y + (size_t)s * k, b->z + (size_t)s * k, b->v + (size_t)s * k, k, omega))
 			slot_finish(js, b, st, s, 0);
 		else
 			b->it[s]++;
@@ -554,12 +589,14 @@ static void *worker(void *arg)
 		/* W = V K^T: w_i = sum_j K_ij v_j */
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b.m, k, k, 1, scal, k, kn->kern, k,
 			    0, b.w, k);
+		st.flops += 2.0 * b.m * k * k;
 		step_u(js, &b, &st);
 		if (js->sym || b.m == 0)
 			continue;
 		/* Z = U K: z_j = sum_i u_i K_ij */
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b.m, k, k, 1, b.u, k, kn->kern, k,
 			    0, b.z, k);
+		st.flops += 2.0 * b.m * k * k;
 		step_v(js, &b, &st);
 	}
 	block_free(&b);
@@ -568,6 +605,7 @@ static void *worker(void *arg)
 	js->st.unconverged += st.unconverged;
 	js->st.fallback += st.fallback;
 	js->st.iterations += st.iterations;
+	js->st.flops += st.flops;
 	if (st.worst_err > js->st.worst_err || isnan(st.worst_err))
 		js->st.worst_err = st.worst_err;
 	pthread_mutex_unlock(&js->lock);
@@ -601,6 +639,7 @@ static int run_jobs(job_src *js, int threads, sk_stats *st)
 		st->unconverged += js->st.unconverged;
 		st->fallback += js->st.fallback;
 		st->iterations += js->st.iterations;
+		st->flops += js->st.flops;
 		if (js->st.worst_err > st->worst_err || isnan(js->st.worst_err))
 			st->worst_err = js->st.worst_err;
 	}
@@ -707,6 +746,7 @@ static int kernel_init(kernel *kn, const sk_params *p, const double *c, int k)
 	kn->eps = p->eps;
 	kn->tol = p->tol;
 	kn->max_iter = p->max_iter > 0 ? p->max_iter : 1;
+	kn->omega = p->omega >= 1 && p->omega < 2 ? p->omega : 1;
 	kn->c = c;
 	kn->kern = malloc((size_t)k * k * 2 * sizeof(double));
 	if (!kn->kern)

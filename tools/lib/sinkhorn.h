@@ -16,8 +16,10 @@
  * Two solvers: sk_ref_ot, a plain float64 log-domain Sinkhorn (log-sum-exp
  * per entry) for one problem, and sk_batch, which iterates blocks of
  * problems as matrix products with the shared kernel exp(-C/eps) (OpenBLAS
- * dgemm), refills a slot as soon as its problem converges, and falls back to
- * the log domain for any problem whose scalings leave the float64 range. */
+ * dgemm), over-relaxes the updates (a problem whose error rises goes back
+ * to plain Sinkhorn), refills a slot as soon as its problem converges, and
+ * falls back to the log domain for any problem whose scalings leave the
+ * float64 range. */
 #ifndef LS_SINKHORN_H
 #define LS_SINKHORN_H
 
@@ -33,6 +35,7 @@ typedef struct {
 	sk_loss loss;      /* SK_DIVERGENCE */
 	int threads;       /* 1 */
 	int block;         /* problems iterated together per thread: 256 */
+	double omega;      /* over-relaxation of the batched pair iteration, in [1,2): 1.5 */
 } sk_params;
 
 void sk_params_default(sk_params *p);
@@ -42,6 +45,7 @@ typedef struct {
 	int64_t unconverged;  /* of those, stopped by max_iter */
 	int64_t fallback;     /* of those, solved in the log domain */
 	int64_t iterations;   /* summed over problems */
+	double flops;         /* in the kernel products of the batched path */
 	double worst_err;     /* largest final marginal error */
 } sk_stats;
 
