@@ -1,6 +1,6 @@
 /* Unit tests of the network compute core (tools/lib/net.c), TAP output:
- * the im2col + sgemm convolution against the plain reference over many
- * shapes (strides, paddings, kernels, chunked columns, residual, ReLU),
+ * the im2col + sgemm and the oneDNN convolutions against the plain reference
+ * over many shapes (strides, paddings, kernels, chunked columns, residual, ReLU),
  * max and adaptive pooling against brute force (NaN included), the --pool
  * parser and the pooled feature layout. */
 #include "net.h"
@@ -13,7 +13,7 @@
 
 static int ntest, nfail;
 
-__attribute__((format(printf, 2, 3))) static void ok(int cond, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -22,6 +22,7 @@ __attribute__((format(printf, 2, 3))) static void ok(int cond, const char *fmt, 
 	printf("\n");
 	va_end(ap);
 	nfail += !cond;
+	return cond;
 }
 
 static uint64_t rng = 88172645463325252ULL;
@@ -50,6 +51,8 @@ static double rel_diff(const float *a, const float *b, size_t n)
 	return m / (s > 0 ? s : 1);
 }
 
+static int use_dnnl;   /* 0: the sgemm path */
+
 /* fast vs reference for one shape; returns the relative difference */
 static double conv_case(int cin, int cout, int k, int stride, int pad, int n, int h, int w, int relu,
 			int residual, ls_buf *scratch)
@@ -59,11 +62,40 @@ static double conv_case(int cin, int cout, int k, int stride, int pad, int n, in
 	size_t in_n = (size_t)cin * n * h * w, out_n = (size_t)cout * n * oh * ow;
 	float *in = randv(in_n), *res = residual ? randv(out_n) : NULL;
 	float *fast = malloc(out_n * sizeof *fast), *ref = malloc(out_n * sizeof *ref);
-	int rc = ls_conv_forward(&c, in, n, h, w, res, fast, scratch);
+	char err[ST_ERRLEN] = "";
+	int rc;
+	if (use_dnnl) {   /* a fresh cache: it knows convolutions by address */
+		ls_dnnl_engine *eng = ls_dnnl_engine_new(err);
+		ls_dnnl *d = eng ? ls_dnnl_new(eng, err) : NULL;
+		rc = d ? ls_conv_dnnl(d, &c, in, n, h, w, res, fast, err) : -1;
+		ls_dnnl_free(d);
+		ls_dnnl_engine_free(eng);
+	} else
+		rc = ls_conv_forward(&c, in, n, h, w, res, fast, scratch);
+	if (rc)
+		printf("# %s\n", err);
 	ls_conv_reference(&c, in, n, h, w, res, ref);
 	double d = rc ? INFINITY : rel_diff(fast, ref, out_n);
 	free(c.w), free(c.b), free(in), free(res), free(fast), free(ref);
 	return d;
+}
+
+/* oneDNN's path against the reference on random shapes, with the padding
+ * every conv of the networks has (k / 2) */
+static void test_conv_dnnl(void)
+{
+	ls_buf scratch = {0};
+	use_dnnl = 1;
+	double worst = 0;
+	int cases = 60;
+	for (int i = 0; i < cases; i++) {
+		int k = (int[]){1, 3, 7}[irand(0, 2)], stride = irand(1, 2), h = irand(1, 12), w = irand(1, 12);
+		worst = fmax(worst, conv_case(irand(1, 9), irand(1, 17), k, stride, k / 2, irand(1, 3), h, w, irand(0, 1),
+					      irand(0, 1), &scratch));
+	}
+	ok(worst < 1e-5, "convolution: oneDNN = reference on %d random shapes (worst %.2g)", cases, worst);
+	use_dnnl = 0;
+	free(scratch.p);
 }
 
 static void test_conv(void)
@@ -179,6 +211,7 @@ static void test_pool_layout(void)
 int main(void)
 {
 	test_conv();
+	test_conv_dnnl();
 	test_relu_nan();
 	test_maxpool();
 	test_adaptive();

@@ -41,10 +41,15 @@ void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
 		       const float *residual, float *out);
 
 /* oneDNN's direct convolution on the same CNHW buffers (reordered to its
- * blocked layout and back); the state of one thread, primitives cached per
+ * blocked layout and back). An ls_dnnl_engine is shared by the threads of a
+ * network and keeps the weights in oneDNN's layout (once, whatever the
+ * threads); an ls_dnnl is one thread's stream and primitives, cached per
  * convolution and input size. 0, or -1 with err. */
+typedef struct ls_dnnl_engine ls_dnnl_engine;
+ls_dnnl_engine *ls_dnnl_engine_new(char *err);
+void ls_dnnl_engine_free(ls_dnnl_engine *e);
 typedef struct ls_dnnl ls_dnnl;
-ls_dnnl *ls_dnnl_new(char *err);
+ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err);
 void ls_dnnl_free(ls_dnnl *d);
 int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
 		 const float *residual, float *out, char *err);

@@ -4,9 +4,11 @@
  * reorders them into the blocked layout its direct convolution wants, and
  * back. Measured (bench/extract-feats-conv.c) this beats im2col + sgemm even
  * with the two reorders, most on the stem and on 1x1 convolutions where the
- * sgemm's K is small. Primitives, reorders and the blocked weights are built
- * once per convolution and batch shape, and kept. */
+ * sgemm's K is small. Primitives and reorders are built once per thread,
+ * convolution and batch shape, and kept; the blocked weights once per
+ * network (threads share one engine and read the same weights). */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,21 @@ typedef struct {
 	const ls_conv *conv;
 	int n, h, w;
 	dnnl_primitive_t prim, to_blocked, from_blocked;
-	dnnl_memory_t user_src, user_dst, src, wts, bias, dst;
+	dnnl_memory_t user_src, user_dst, src, bias, dst;
+	dnnl_memory_t wts;   /* owned by the engine's weight store */
 } entry;
 
+typedef struct { const ls_conv *conv; dnnl_memory_t mem; } weights;
+
+struct ls_dnnl_engine {
+	dnnl_engine_t eng;
+	pthread_mutex_t mu;
+	weights *w;
+	int n, cap;
+};
+
 struct ls_dnnl {
+	ls_dnnl_engine *shared;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
 	entry *e;
@@ -41,17 +54,45 @@ void ls_set_omp_threads(int n)
 #define TRY(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
 	snprintf(err, ST_ERRLEN, "oneDNN: %s failed (status %d)", #x, (int)s_); return -1; } } while (0)
 
-ls_dnnl *ls_dnnl_new(char *err)
+ls_dnnl_engine *ls_dnnl_engine_new(char *err)
+{
+	ls_dnnl_engine *e = calloc(1, sizeof *e);
+	if (!e) {
+		snprintf(err, ST_ERRLEN, "out of memory");
+		return NULL;
+	}
+	if (dnnl_engine_create(&e->eng, dnnl_cpu, 0) != dnnl_success) {
+		snprintf(err, ST_ERRLEN, "oneDNN: no CPU engine");
+		free(e);
+		return NULL;
+	}
+	pthread_mutex_init(&e->mu, NULL);
+	return e;
+}
+
+void ls_dnnl_engine_free(ls_dnnl_engine *e)
+{
+	if (!e)
+		return;
+	for (int i = 0; i < e->n; i++)
+		dnnl_memory_destroy(e->w[i].mem);
+	free(e->w);
+	pthread_mutex_destroy(&e->mu);
+	dnnl_engine_destroy(e->eng);
+	free(e);
+}
+
+ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err)
 {
 	ls_dnnl *d = calloc(1, sizeof *d);
 	if (!d) {
 		snprintf(err, ST_ERRLEN, "out of memory");
 		return NULL;
 	}
-	if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
-	    dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
-		snprintf(err, ST_ERRLEN, "oneDNN: no CPU engine");
-		ls_dnnl_free(d);
+	d->shared = shared, d->eng = shared->eng;
+	if (dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+		snprintf(err, ST_ERRLEN, "oneDNN: no CPU stream");
+		free(d);
 		return NULL;
 	}
 	return d;
@@ -60,11 +101,11 @@ ls_dnnl *ls_dnnl_new(char *err)
 static void entry_free(entry *e)
 {
 	dnnl_primitive_t p[3] = {e->prim, e->to_blocked, e->from_blocked};
-	dnnl_memory_t m[6] = {e->user_src, e->user_dst, e->src, e->wts, e->bias, e->dst};
+	dnnl_memory_t m[5] = {e->user_src, e->user_dst, e->src, e->bias, e->dst};
 	for (int i = 0; i < 3; i++)
 		if (p[i])
 			dnnl_primitive_destroy(p[i]);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		if (m[i])
 			dnnl_memory_destroy(m[i]);
 }
@@ -78,8 +119,6 @@ void ls_dnnl_free(ls_dnnl *d)
 	free(d->e);
 	if (d->strm)
 		dnnl_stream_destroy(d->strm);
-	if (d->eng)
-		dnnl_engine_destroy(d->eng);
 	free(d);
 }
 
@@ -117,6 +156,56 @@ static int make_memory(ls_dnnl *d, dnnl_primitive_desc_t pd, dnnl_query_t what, 
 	return 0;
 }
 
+/* c's weights in the layout md, from the engine's store, reordered there
+ * the first time any thread asks. */
+static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
+			  char *err)
+{
+	ls_dnnl_engine *e = d->shared;
+	int rc = 0;
+	pthread_mutex_lock(&e->mu);
+	for (int i = 0; i < e->n && !*out; i++) {
+		const dnnl_memory_desc_t *have;
+		if (e->w[i].conv == c && dnnl_memory_get_memory_desc(e->w[i].mem, &have) == dnnl_success &&
+		    dnnl_memory_desc_equal(have, md))
+			*out = e->w[i].mem;
+	}
+	if (!*out) {
+		dnnl_dims_t wd = {c->cout, c->cin, c->k, c->k};
+		dnnl_memory_desc_t plain_md;
+		dnnl_memory_t plain = NULL, blocked = NULL;
+		dnnl_primitive_t r = NULL;
+		if (e->n == e->cap) {
+			int cap = e->cap ? 2 * e->cap : 64;
+			weights *w = realloc(e->w, cap * sizeof *w);
+			if (w)
+				e->w = w, e->cap = cap;
+			else
+				rc = -1, snprintf(err, ST_ERRLEN, "out of memory");
+		}
+		rc = rc || dnnl_memory_desc_init_by_tag(&plain_md, 4, wd, dnnl_f32, dnnl_oihw) != dnnl_success ||
+		     dnnl_memory_create(&plain, &plain_md, d->eng, c->w) != dnnl_success ||
+		     dnnl_memory_create(&blocked, md, d->eng, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+		     reorder_prim(d, plain, blocked, &r, err) || run_reorder(d, r, plain, blocked, err) ||
+		     dnnl_stream_wait(d->strm) != dnnl_success ? -1 : 0;
+		if (r)
+			dnnl_primitive_destroy(r);
+		if (plain)
+			dnnl_memory_destroy(plain);
+		if (!rc) {
+			e->w[e->n++] = (weights){c, blocked};
+			*out = blocked;
+		} else {
+			if (blocked)
+				dnnl_memory_destroy(blocked);
+			if (!*err)
+				snprintf(err, ST_ERRLEN, "oneDNN: cannot reorder the weights");
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* The primitive of c on n x h x w inputs; ReLU fused when no residual follows. */
 static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 {
@@ -124,12 +213,11 @@ static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 	int oh = ls_conv_out(e->h, c->k, c->stride, c->pad), ow = ls_conv_out(e->w, c->k, c->stride, c->pad);
 	dnnl_dims_t sd = {e->n, c->cin, e->h, e->w}, wd = {c->cout, c->cin, c->k, c->k}, bd = {c->cout},
 		    dd = {e->n, c->cout, oh, ow}, st = {c->stride, c->stride}, pad = {c->pad, c->pad};
-	dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_user, src_user, dst_user;
+	dnnl_memory_desc_t src_any, w_any, dst_any, b_md, src_user, dst_user;
 	TRY(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
-	TRY(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw));
 	TRY(cnhw_md(&src_user, e->n, c->cin, e->h, e->w));
 	TRY(cnhw_md(&dst_user, e->n, c->cout, oh, ow));
 	dnnl_convolution_desc_t cd;
@@ -151,28 +239,19 @@ static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 	s = dnnl_primitive_create(&e->prim, pd);
 	int rc = s != dnnl_success ||
 		 make_memory(d, pd, dnnl_query_src_md, &e->src, err) ||
-		 make_memory(d, pd, dnnl_query_weights_md, &e->wts, err) ||
-		 make_memory(d, pd, dnnl_query_dst_md, &e->dst, err) ? -1 : 0;
+		 make_memory(d, pd, dnnl_query_dst_md, &e->dst, err) ||
+		 shared_weights(d, c, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &e->wts, err) ? -1 : 0;
 	dnnl_primitive_desc_destroy(pd);
 	if (rc) {
 		if (!*err)
 			snprintf(err, ST_ERRLEN, "oneDNN: no convolution primitive (status %d)", (int)s);
 		return -1;
 	}
-	dnnl_memory_t w_plain;
 	TRY(dnnl_memory_create(&e->bias, &b_md, d->eng, c->b));
 	TRY(dnnl_memory_create(&e->user_src, &src_user, d->eng, DNNL_MEMORY_NONE));
 	TRY(dnnl_memory_create(&e->user_dst, &dst_user, d->eng, DNNL_MEMORY_NONE));
-	TRY(dnnl_memory_create(&w_plain, &w_user, d->eng, c->w));
-	dnnl_primitive_t wr = NULL;
-	rc = reorder_prim(d, w_plain, e->wts, &wr, err) || run_reorder(d, wr, w_plain, e->wts, err) ||
-	     reorder_prim(d, e->user_src, e->src, &e->to_blocked, err) ||
-	     reorder_prim(d, e->dst, e->user_dst, &e->from_blocked, err) ? -1 : 0;
-	if (wr)
-		dnnl_primitive_destroy(wr);
-	dnnl_stream_wait(d->strm);
-	dnnl_memory_destroy(w_plain);
-	return rc;
+	return reorder_prim(d, e->user_src, e->src, &e->to_blocked, err) ||
+	       reorder_prim(d, e->dst, e->user_dst, &e->from_blocked, err) ? -1 : 0;
 }
 
 static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int fuse_relu, char *err)

@@ -37,6 +37,7 @@ struct ls_net {
 	int *tap_c;
 	workspace *ws;   /* one per thread */
 	int nws;
+	ls_dnnl_engine *dnnl;
 };
 
 static const struct { const char *name; int bottleneck, depth[4]; } resnets[] = {
@@ -372,6 +373,7 @@ void ls_net_free(ls_net *net)
 		ls_dnnl_free(net->ws[k].dnnl);
 	}
 	free(net->ws);
+	ls_dnnl_engine_free(net->dnnl);
 	free(net->blocks);
 	free(net->convs);
 	free(net->pool_after);
@@ -453,7 +455,7 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 			return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
 		return 0;
 	case LS_CONV_DNNL:
-		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->err)))
+		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->net->dnnl, r->err)))
 			return -1;
 		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, r->err);
 	}
@@ -668,6 +670,8 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	int rc = !p || !flops || !th || grow_workspaces(net, parts) ? -1 : 0;
 	if (rc)
 		snprintf(err, ST_ERRLEN, "out of memory");
+	else if (net->engine == LS_CONV_DNNL && !net->dnnl && !(net->dnnl = ls_dnnl_engine_new(err)))
+		rc = -1;
 	size_t image = (size_t)3 * h * w;
 	for (int k = 0, row = 0; !rc && k < parts; k++) {
 		int share = n / parts + (k < n % parts);
