@@ -163,6 +163,10 @@ float *study_profile(study *s, const char *name, int *L)
 		ls_die("%s: tensor '%s': %lld layers, expected 1 to 100000", s->fname, name,
 		       (long long)t->shape[0]);
 	*L = (int)t->shape[0];
+	if (!s->prob && !s->layers) {   /* a distances file: its layers are the profile's */
+		s->L = *L;
+		s->layers = names_of_length(s->f, "layers", s->L);
+	}
 	return checked_f32(t, s->fname, is_distance, "a finite distance or NaN");
 }
 

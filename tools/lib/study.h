@@ -37,8 +37,10 @@ mt_layer study_layer(const study *s, int l);
 const char *study_layer_name(const study *s, int l, char buf[32]);
 /* A per-layer, per-sample tensor NAME [L,N] (wdist, cheb, ...): finite or NaN
  * (a sample without labels under sinkhorn --skip-empty). Sets *L; when prob
- * was loaded its L must agree. */
+ * was loaded its L must agree, else s->L and s->layers are taken from it. */
 float *study_profile(study *s, const char *name, int *L);
+/* numpy's default (linear) quantile of v[0..n-1], q in [0,1]; sorts v. NaN when n = 0. */
+double study_quantile(double *v, int64_t n, double q);
 /* A [N,K] or [N] 0/1 tensor as u8 (U8, BOOL or any integer/float dtype holding 0/1). */
 uint8_t *study_u8(const st_tensor *t, const char *fname);
 

@@ -73,15 +73,16 @@ static const char *distance_label(const char *tensor)
 	return tensor;
 }
 
-/* xtics with the layer names, rotated */
+/* xtics with the layer names, rotated; every other name past 10 layers */
 static void layer_tics(FILE *gp, const study *s, const int *which, int n)
 {
 	char buf[32];
+	int step = n > 10 ? 2 : 1;
 	fprintf(gp, "set xtics rotate by -40 left (");
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i += step) {
 		int l = which ? which[i] : i;
 		gp_str(gp, study_layer_name(s, l, buf));
-		fprintf(gp, " %d%s", i, i + 1 < n ? ", " : "");
+		fprintf(gp, " %d%s", i, i + step < n ? ", " : "");
 	}
 	fprintf(gp, ")\n");
 }
