@@ -43,7 +43,7 @@ def main():
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--layers", type=int, default=10)
     ap.add_argument("--dims", default="64,512,2048")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

@@ -2,6 +2,7 @@
  * section 6; docs/train-probe.md). The training itself is tools/lib/probe.c. */
 #include "ls.h"
 #include "probe.h"
+#include "stmap.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -70,6 +71,23 @@ static const ls_opt opts[] = {
 };
 
 static const char *input = "-";
+static st_map *in_map;   /* the input, when a regular file: mapped, not read */
+
+/* Frees x unless it lies in the mapped input. */
+static void release(void *x)
+{
+	if (!(in_map && st_map_owns(in_map, x)))
+		free(x);
+}
+
+/* A regular file is mapped (no copy of the features, no fresh pages to
+ * zero); a pipe, or a file the mapping refuses, is read and checked by ls_load. */
+static st_file *load_input(void)
+{
+	if (strcmp(input, "-") != 0 && (in_map = st_map_open(input)))
+		return st_map_file(in_map);
+	return ls_load(input);
+}
 
 static const char *shown(const char *path)
 {
@@ -106,7 +124,7 @@ static void check_finite(float *x, const st_tensor *t, const char *fname)
 	for (int64_t i = 0; i < n; i++)
 		if (!isfinite(x[i])) {
 			double v = x[i];
-			free(x);
+			release(x);
 			ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
 			       t->name, v, i);
 		}
@@ -227,7 +245,7 @@ static void drop_data(st_tensor *t)
 {
 	if (keep_tensor(t->name))
 		return;
-	free(t->data);
+	release(t->data);
 	t->data = NULL;
 }
 
@@ -457,7 +475,8 @@ static void add_f32(st_file *out, const char *name, int ndim, const int64_t *sha
 	st_add(out, name, ST_F32, ndim, shape, data, 1);
 }
 
-/* Features, standardised with the given or computed statistics. */
+/* The probe's tensors into the output; they are trained in place afterwards.
+ * mean and scale (NULL without --standardize) are what --apply needs. */
 static void add_probe(st_file *out, const char *suffix, const probe_layer *ly, int64_t k,
 		      float *mean, float *scale)
 {
@@ -498,7 +517,8 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		probe_init(ly[l].w, ly[l].b, d, k, r.seed, (int)fs[l].num);
 		if (standardize) {
 			float *mean = alloc_f32((size_t)d, 1, 1, "mean"), *scale = alloc_f32((size_t)d, 1, 1, "scale");
-			probe_standardize(xs[l], n, d, tg.train, tg.ntrain, mean, scale);
+			if (probe_standardize(xs[l], n, d, tg.train, tg.ntrain, mean, scale))
+				ls_die("--standardize: out of memory");
 			add_probe(out, fs[l].suffix, &ly[l], k, mean, scale);
 		} else {
 			add_probe(out, fs[l].suffix, &ly[l], k, NULL, NULL);
@@ -531,7 +551,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		memcpy(loss + (int64_t)l * epochs, ly[l].loss, (size_t)epochs * sizeof(float));
 		best[l] = ly[l].best_epoch;
 		free(ly[l].loss);
-		free(xs[l]);
+		release(xs[l]);
 	}
 	if (logits)
 		head_layer(logits, n, k, prob + (int64_t)nfeat * n * k);
@@ -605,7 +625,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 		}
 		float *w = f32_finite(wt, apply_path), *b = f32_finite(bt, apply_path);
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
-		free(x), free(w), free(b);
+		release(x), free(w), free(b);
 	}
 	float *logits = head_logits(in, n, k);
 	if (logits)
@@ -625,7 +645,7 @@ int main(int argc, char **argv)
 		ls_usage("one input only; extra argument '%s'", argv[i]);
 	check_options();
 
-	st_file *in = ls_load(input);
+	st_file *in = load_input();
 	int nfeat;
 	feat *fs = find_feats(in, &nfeat);
 	char **names = layer_names(in, fs, nfeat, !no_head);
@@ -644,7 +664,10 @@ int main(int argc, char **argv)
 
 	st_list_free(names, nfeat + !no_head);
 	st_file_free(out);
-	st_file_free(in);
+	if (in_map)
+		st_map_close(in_map);
+	else
+		st_file_free(in);
 	free(fs);
 	return 0;
 }
