@@ -47,23 +47,6 @@ typedef struct {
 	double t[NCAT];          /* thresholds: [CAT_EASY], [CAT_HARD], [CAT_CONFUSED] */
 } classes;
 
-/* numpy's default (linear) quantile of v[0..n-1]; sorts v */
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double quantile(double *v, int64_t n, double q)
-{
-	if (n == 0)
-		return NAN;
-	qsort(v, n, sizeof *v, cmp_double);
-	double pos = q * (n - 1);
-	int64_t lo = (int64_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
-	return v[lo] + (pos - lo) * (v[hi] - v[lo]);
-}
-
 static void profiles(classes *c)
 {
 	int L = c->s.L;
@@ -89,7 +72,7 @@ static double quantile_of(const classes *c, const double *v, double q, const uin
 		if (!isnan(v[i]) && !(not_cat && not_cat[i] == CAT_CONFUSED))
 			tmp[n++] = v[i];
 	}
-	double t = quantile(tmp, n, q);
+	double t = study_quantile(tmp, n, q);
 	free(tmp);
 	return t;
 }
