@@ -352,6 +352,10 @@ static ls_net *load_net(st_file **model)
 	if (!net)
 		ls_die("%s: %s", model_path, err);
 	ls_net_set_engine(net, engine);
+	for (int i = 0; i < (*model)->n; i++) {   /* the net has its own copy; the metadata stays */
+		free((*model)->t[i].data);
+		(*model)->t[i].data = NULL;
+	}
 	ls_net_set_threads(net, ls_opts.threads);
 	return net;
 }

@@ -19,9 +19,14 @@ typedef struct {
 	const ls_conv *conv;
 	int n, h, w;
 	dnnl_primitive_t prim, to_blocked, from_blocked;
-	dnnl_memory_t user_src, user_dst, src, bias, dst;
-	dnnl_memory_t wts;   /* owned by the engine's weight store */
+	dnnl_memory_t user_src, user_dst, bias;
+	dnnl_memory_t src, dst;   /* blocked; their bytes are the thread's, lent per call */
+	size_t src_bytes, dst_bytes;
+	dnnl_memory_t wts;        /* owned by the engine's weight store */
 } entry;
+
+/* 64-byte aligned scratch that grows on demand */
+typedef struct { void *p; size_t cap; } block;
 
 typedef struct { const ls_conv *conv; dnnl_memory_t mem; } weights;
 
@@ -38,7 +43,18 @@ struct ls_dnnl {
 	dnnl_stream_t strm;
 	entry *e;
 	int n, cap;
+	block src, dst;   /* one pair for every convolution of the thread */
 };
+
+static void *block_get(block *b, size_t bytes)
+{
+	if (bytes > b->cap) {
+		free(b->p);
+		b->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+		b->cap = b->p ? bytes : 0;
+	}
+	return b->p;
+}
 
 void ls_set_omp_threads(int n)
 {
@@ -119,6 +135,8 @@ void ls_dnnl_free(ls_dnnl *d)
 	free(d->e);
 	if (d->strm)
 		dnnl_stream_destroy(d->strm);
+	free(d->src.p);
+	free(d->dst.p);
 	free(d);
 }
 
@@ -150,9 +168,13 @@ static int run_reorder(ls_dnnl *d, dnnl_primitive_t p, dnnl_memory_t from, dnnl_
 	return 0;
 }
 
-static int make_memory(ls_dnnl *d, dnnl_primitive_desc_t pd, dnnl_query_t what, dnnl_memory_t *m, char *err)
+/* a memory of the primitive's layout with no bytes yet; bytes: its size */
+static int make_memory(ls_dnnl *d, dnnl_primitive_desc_t pd, dnnl_query_t what, dnnl_memory_t *m,
+		       size_t *bytes, char *err)
 {
-	TRY(dnnl_memory_create(m, dnnl_primitive_desc_query_md(pd, what, 0), d->eng, DNNL_MEMORY_ALLOCATE));
+	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, 0);
+	*bytes = dnnl_memory_desc_get_size(md);
+	TRY(dnnl_memory_create(m, md, d->eng, DNNL_MEMORY_NONE));
 	return 0;
 }
 
@@ -238,8 +260,8 @@ static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 	TRY(s);
 	s = dnnl_primitive_create(&e->prim, pd);
 	int rc = s != dnnl_success ||
-		 make_memory(d, pd, dnnl_query_src_md, &e->src, err) ||
-		 make_memory(d, pd, dnnl_query_dst_md, &e->dst, err) ||
+		 make_memory(d, pd, dnnl_query_src_md, &e->src, &e->src_bytes, err) ||
+		 make_memory(d, pd, dnnl_query_dst_md, &e->dst, &e->dst_bytes, err) ||
 		 shared_weights(d, c, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &e->wts, err) ? -1 : 0;
 	dnnl_primitive_desc_destroy(pd);
 	if (rc) {
@@ -286,8 +308,15 @@ int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, in
 	entry *e = find(d, c, n, h, w, c->relu && !residual, err);
 	if (!e)
 		return -1;
+	void *bsrc = block_get(&d->src, e->src_bytes), *bdst = block_get(&d->dst, e->dst_bytes);
+	if (!bsrc || !bdst) {
+		snprintf(err, ST_ERRLEN, "out of memory for a batch of %d", n);
+		return -1;
+	}
 	TRY(dnnl_memory_set_data_handle(e->user_src, (void *)in));
 	TRY(dnnl_memory_set_data_handle(e->user_dst, out));
+	TRY(dnnl_memory_set_data_handle(e->src, bsrc));
+	TRY(dnnl_memory_set_data_handle(e->dst, bdst));
 	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts},
 				   {DNNL_ARG_BIAS, e->bias}, {DNNL_ARG_DST, e->dst}};
 	if (run_reorder(d, e->to_blocked, e->user_src, e->src, err))
