@@ -10,6 +10,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# object files reached through pattern rules are kept, not removed as intermediates
+.SECONDARY:
 
 CC      ?= gcc
 OPT     ?= -O2 -g
