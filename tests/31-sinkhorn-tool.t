@@ -83,6 +83,11 @@ ok(rc == 0 and err == "", "-q: embeddings by position, FILE:NAME", err)
 ok(rc == 0 and np.array_equal(load(os.path.join(d, "pos.st"))[0]["wdist"], t["wdist"]),
    "by position = by name")
 
+# plain Sinkhorn (no over-relaxation) reaches the same values
+rc, _, err = sink("-q", "--omega", 1, "--embeddings", VOC, src, "-o", os.path.join(d, "plain.st"))
+ok(rc == 0 and np.abs(load(os.path.join(d, "plain.st"))[0]["wdist"] - t["wdist"]).max() <= 1e-5,
+   "--omega 1 (plain Sinkhorn) within 1e-5 of the relaxed default", err)
+
 # threads and pipes
 rc, piped, err = shell("%s -q -t 1 --embeddings %s < %s" % (TOOL, VOC, src))
 ok(rc == 0 and np.array_equal(st.loads(piped)[0]["wdist"][1], t["wdist"]),

@@ -4,7 +4,8 @@
  *
  * stdin:  k eps tol max_iter n nt threads block
  *         C (k*k numbers), src (n*k), tgt (nt*k)
- * stdout: "<solver> <loss> v_1 .. v_n" for solver ref|batch and loss
+ * stdout: "<solver> <loss> v_1 .. v_n" for solver ref|batch|plain (the batched
+ *         path with plain loops instead of AVX2) and loss
  *         divergence|entropic|transport; "stats <loss> problems unconverged
  *         fallback iterations worst_err" for the batched runs;
  *         "measures <m> v_1 .. v_n" for chebyshev, js, kl, tv. */
@@ -69,13 +70,17 @@ int main(void)
 		p.threads = threads;
 		p.block = block;
 		p.loss = (sk_loss)l;
-		sk_stats st = {0};
+		sk_stats st = {0}, plain = {0};
 		if (sk_batch(&p, c, k, n, src, nt, tgt, out, &st))
 			die("sk_batch failed");
 		print_row("batch", names[l], out, n);
 		printf("stats %s %lld %lld %lld %lld %.17g\n", names[l], (long long)st.problems,
 		       (long long)st.unconverged, (long long)st.fallback, (long long)st.iterations,
 		       st.worst_err);
+		p.no_simd = 1;
+		if (sk_batch(&p, c, k, n, src, nt, tgt, out, &plain))
+			die("sk_batch failed");
+		print_row("plain", names[l], out, n);
 		for (long i = 0; i < n; i++) {
 			out[i] = NAN;
 			if (sk_hist_normalize(src + i * k, k, a) > 0 && sk_hist_normalize(tgt + (i % nt) * k, k, b) > 0 &&

@@ -36,6 +36,7 @@ typedef struct {
 	int threads;       /* 1 */
 	int block;         /* problems iterated together per thread: 256 */
 	double omega;      /* over-relaxation of the batched pair iteration, in [1,2): 1.5 */
+	int no_simd;       /* 1: plain loops instead of AVX2 for the per-entry steps: 0 */
 } sk_params;
 
 void sk_params_default(sk_params *p);
