@@ -221,24 +221,22 @@ static void gather(workspace *ws, const probe_data *dt, const float *x, int64_t 
 	}
 }
 
-/* z = xb W^T + b for nb gathered rows */
-static void forward(workspace *ws, int64_t nb, int64_t d, int64_t k, const float *w, const float *b)
+/* z[n,k] = x W^T + b */
+static void linear(const float *x, int64_t n, int64_t d, const float *w, const float *b, int64_t k,
+		   float *z)
 {
-	for (int64_t i = 0; i < nb; i++)
-		memcpy(ws->z + i * k, b, (size_t)k * sizeof(float));
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)d,
-		    1.0f, ws->xb, (int)d, w, (int)d, 1.0f, ws->z, (int)k);
+	if (n == 0)
+		return;
+	for (int64_t i = 0; i < n; i++)
+		memcpy(z + i * k, b, (size_t)k * sizeof(float));
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d,
+		    1.0f, x, (int)d, w, (int)d, 1.0f, z, (int)k);
 }
 
 void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const float *b,
 		   int64_t k, float *p)
 {
-	if (n == 0)
-		return;
-	for (int64_t i = 0; i < n; i++)
-		memcpy(p + i * k, b, (size_t)k * sizeof *p);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d,
-		    1.0f, x, (int)d, w, (int)d, 1.0f, p, (int)k);
+	linear(x, n, d, w, b, k, p);
 	for (int64_t i = 0; i < n * k; i++)
 		p[i] = sigmoidf(p[i]);
 }
@@ -266,7 +264,7 @@ static double step(workspace *ws, const probe_data *dt, probe_layer *ly, const i
 {
 	int64_t d = ly->d, k = dt->k;
 	gather(ws, dt, ly->x, d, rows, nb);
-	forward(ws, nb, d, k, ly->w, ly->b);
+	linear(ws->xb, nb, d, ly->w, ly->b, k, ws->z);
 	double loss = loss_grad(ws->z, ws->yb, nb, k, ws->gb);
 	/* gW = G^T Xb */
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)nb,
@@ -284,7 +282,7 @@ static double val_loss(workspace *ws, const probe_data *dt, probe_layer *ly, int
 	for (int64_t s = 0; s < dt->nval; s += batch) {
 		int64_t nb = dt->nval - s < batch ? dt->nval - s : batch;
 		gather(ws, dt, ly->x, d, dt->val + s, nb);
-		forward(ws, nb, d, k, ly->w, ly->b);
+		linear(ws->xb, nb, d, ly->w, ly->b, k, ws->z);
 		for (int64_t i = 0; i < nb * k; i++)
 			loss += bce(ws->z[i], ws->yb[i]);
 	}
