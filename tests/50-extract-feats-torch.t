@@ -101,6 +101,16 @@ def main():
        "resnet50 in batches of 2")
     agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 --batch 2 -t 1")
 
+    ctx = os.path.join(d, "ctx.st")   # a tensor: input with context, cut by --limit
+    labels = (np.arange(15).reshape(3, 5) % 2).astype(np.uint8)
+    st.write(ctx, {"images": images, "labels": labels}, {"ids": '["x","y","z"]', "labels": '["a","b","c","d","e"]'})
+    out = os.path.join(d, "limit.st")
+    if ok(run("--model", r18, "--dataset", "tensor:" + ctx, "--limit", "2", "-o", out), "resnet18 --limit 2"):
+        t, meta = st.read(out)
+        want = models.compare(out, ref18, rows=[0, 1])
+        ok(np.array_equal(t["labels"][1], labels[:2]) and json.loads(meta["ids"]) == ["x", "y"]
+           and max(r[1] / max(r[2], 1e-30) for r in want) <= TOL,
+           "--limit 2 keeps the first 2 rows of features, forwarded labels and ids")
     for engine in ["sgemm", "reference"]:
         out = os.path.join(d, engine + ".st")
         ok(run("--model", r18, "--dataset", src, "--conv", engine, "-o", out), "resnet18 --conv " + engine)

@@ -119,6 +119,10 @@ fails("not square", ["--model", r18, "--dataset", images("rect", x[:, :, :, :16]
 fails("too small for the network", ["--model", os.path.join(D, "vgg11.st"), "--dataset", images("tiny", x[:, :, :16, :16])],
       1, "too small")
 
+ctx = os.path.join(D, "ctx.st")
+st.write(ctx, {"images": x, "labels": np.zeros((3, 5), np.uint8)})
+fails("forwarded labels of another length", ["--model", r18, "--dataset", "tensor:" + ctx], 1,
+      "'labels' has 3 rows, expected one per image (2)")
 fails("bad --pool", ["--model", r18, "--dataset", good, "--pool", "median"], 2, "--pool 'median'")
 fails("--batch 0", ["--model", r18, "--dataset", good, "--batch", "0"], 2, "--batch 0")
 fails("--mean with two numbers", ["--model", r18, "--dataset", "list:/dev/null", "--mean", "0.5,0.5"], 2, "--mean")

@@ -233,6 +233,30 @@ static ls_progress *progress(int n)
 	return ls_progress_start("extract-feats", (uint64_t)n, "images");
 }
 
+/* The context forwarded from a tensor: file must have a row per image; under
+ * --limit only the first n rows (and ids) are kept. */
+static void keep_rows(st_file *out, const char *path, int64_t total, int n)
+{
+	static const char *rowwise[] = {"labels", "ignore", "split", "index"};
+	for (size_t i = 0; i < sizeof rowwise / sizeof *rowwise; i++) {
+		st_tensor *x = st_find(out, rowwise[i]);
+		if (!x)
+			continue;
+		if (x->ndim < 1 || x->shape[0] != total)
+			ls_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, rowwise[i],
+			       x->ndim ? (long long)x->shape[0] : 0LL, (long long)total);
+		x->shape[0] = n;   /* row-major: the first n rows are the head of the data */
+	}
+	int nids;
+	char **ids = st_meta_get_list(out, "ids", &nids);
+	if (ids && nids == total)
+		st_meta_set_list(out, "ids", ids, n);
+	else if (ids || st_meta_get(out, "ids"))
+		ls_die("%s: metadata 'ids' is not a list of one name per image (%lld)", path, (long long)total);
+	if (ids)
+		st_list_free(ids, nids);
+}
+
 /* tensor:FILE: images [N,3,H,W] taken as they are */
 static void run_tensor(const char *path, sink *s, st_file *out)
 {
@@ -266,6 +290,7 @@ static void run_tensor(const char *path, sink *s, st_file *out)
 	free(logits);
 	free(images);
 	ls_forward_context(out, in);
+	keep_rows(out, path, t->shape[0], n);
 	add_outputs(out, s, n, side);
 	st_file_free(in);
 }
