@@ -137,6 +137,10 @@ ok(rc == 0 and np.isnan(te["wdist"][:, 2]).all() and np.isnan(te["tv"][:, 2]).al
 ok(rc == 0 and np.array_equal(np.delete(te["wdist"], 2, axis=1), np.delete(t["wdist"], 2, axis=1)),
    "--skip-empty: the other rows unchanged")
 
+# a progress bar with --progress (stderr is not a terminal here)
+rc, _, err = sink("--progress", "--embeddings", VOC, src, "-o", os.path.join(d, "progress.st"))
+ok(rc == 0 and "wdist [" in err and "100.0%" in err, "--progress draws a bar on stderr", err)
+
 # version and help
 rc, o, _ = sink("--version")
 ok(rc == 0 and o.strip(), "--version")

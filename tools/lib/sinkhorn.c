@@ -19,6 +19,8 @@ void sk_params_default(sk_params *p)
 	p->block = 256;
 	p->omega = 1.5;
 	p->no_simd = 0;
+	p->progress = NULL;
+	p->progress_ctx = NULL;
 }
 
 /* ---- costs ---- */
@@ -320,6 +322,8 @@ struct job_src {
 	int sym;          /* OT(x,x) by the averaged fixed point */
 	int block;        /* slots per worker */
 	elementwise ew;
+	void (*progress)(void *ctx, int64_t done);
+	void *progress_ctx;
 	int want;
 	double *val;      /* [njobs] */
 	const kernel *kn;
@@ -382,6 +386,8 @@ static int64_t claim(job_src *js, block *b)
 		b->claim_next = js->next;
 		js->next = js->next + CLAIM < js->njobs ? js->next + CLAIM : js->njobs;
 		b->claim_end = js->next;
+		if (js->progress)
+			js->progress(js->progress_ctx, js->next);
 		pthread_mutex_unlock(&js->lock);
 		if (b->claim_next == b->claim_end)
 			return -1;
@@ -851,6 +857,8 @@ static int solve(job_src *js, const kernel *kn, const problems *pr, int64_t njob
 	js->val = val;
 	js->kn = kn;
 	js->block = p->block > 0 ? p->block : 256;
+	js->progress = p->progress;
+	js->progress_ctx = p->progress_ctx;
 	js->ew = pick_elementwise(!p->no_simd);
 	return run_jobs(js, p->threads, st);
 }
@@ -875,12 +883,15 @@ int sk_batch(const sk_params *p, const double *c, int k, int64_t n, const float 
 	if (!self || distinct_targets(&pr) ||
 	    !(tself = malloc((size_t)(pr.ndist > 0 ? pr.ndist : 1) * sizeof *tself)))
 		rc = -1;
+	/* progress is the pass over the pairs, the long one */
+	sk_params quiet = *p;
+	quiet.progress = NULL;
 	if (!rc)
 		rc = solve(&js, &kn, &pr, pr.ndist, sym, WANT_KL, tself,
-			   sym ? load_self_tgt : load_self_tgt_pair, p, st);
+			   sym ? load_self_tgt : load_self_tgt_pair, &quiet, st);
 	if (!rc)
 		rc = solve(&js, &kn, &pr, n, sym, WANT_KL, self, sym ? load_self_src : load_self_src_pair,
-			   p, st);
+			   &quiet, st);
 	if (!rc)
 		rc = solve(&js, &kn, &pr, n, 0, WANT_KL, out, load_pair, p, st);
 	double *x = malloc(2 * (size_t)k * sizeof *x);

@@ -37,6 +37,10 @@ typedef struct {
 	int block;         /* problems iterated together per thread: 256 */
 	double omega;      /* over-relaxation of the batched pair iteration, in [1,2): 1.5 */
 	int no_simd;       /* 1: plain loops instead of AVX2 for the per-entry steps: 0 */
+	/* NULL, or called (from one thread at a time) with the rows of the last
+	 * pass started so far, out of n */
+	void (*progress)(void *ctx, int64_t done);
+	void *progress_ctx;
 } sk_params;
 
 void sk_params_default(sk_params *p);

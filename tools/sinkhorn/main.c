@@ -289,14 +289,23 @@ static void report(const char *what, const sk_stats *st)
 		st->problems, st->unconverged, max_iter, tol, st->worst_err, st->fallback);
 }
 
+static void show_progress(void *ctx, int64_t done)
+{
+	ls_progress_update(ctx, (uint64_t)done);
+}
+
 static void distances(st_file *out, const char *name, const st_tensor *s, const pairs *pr,
 		      const double *c, int k, const sk_params *p)
 {
 	double *v = ls_malloc(ls_mul((size_t)pr->n, sizeof *v, name));
 	sk_stats st = {0};
 	double t0 = ls_now();
-	if (sk_batch(p, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
+	sk_params q = *p;
+	q.progress_ctx = ls_progress_start(name, (uint64_t)pr->n, "rows");
+	q.progress = q.progress_ctx ? show_progress : NULL;
+	if (sk_batch(&q, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
 		ls_die("%s: out of memory", name);
+	ls_progress_end(q.progress_ctx);
 	report(name, &st);
 	double dt = ls_now() - t0;
 	ls_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
