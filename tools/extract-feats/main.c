@@ -284,7 +284,8 @@ static void run_tensor(const char *path, sink *s, st_file *out)
 	for (int i = 0; i < n; i += batch) {
 		int nb = n - i < batch ? n - i : batch;
 		forward(s, images + per * i, nb, side, logits);
-		ls_progress_update(bar, i + nb);
+		if (i + nb < n)   /* ls_progress_end draws the last one */
+			ls_progress_update(bar, i + nb);
 	}
 	ls_progress_end(bar);
 	free(logits);
@@ -348,7 +349,8 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 		memcpy(kept + nkept, rows, nb * sizeof *rows);
 		nkept += nb;
 		seen += batch;
-		ls_progress_update(bar, seen < n ? seen : n);
+		if (seen < n)
+			ls_progress_update(bar, seen);
 	}
 	ls_progress_end(bar);
 	if (feed_skipped(f))

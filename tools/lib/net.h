@@ -4,10 +4,11 @@
  * A model is a torchvision state_dict in safetensors (F32, F16 or BF16);
  * channel counts come from the tensor shapes, eval-mode BatchNorm is folded
  * into the convolutions at load time. Inside, activations are kept
- * channel-major, [C][N][H][W] ("CNHW"), so that every convolution of a whole
- * batch is one matrix product W[Cout][Cin*k*k] x columns[Cin*k*k][N*H*W]
- * (OpenBLAS sgemm after im2col; a 1x1 stride-1 convolution needs no im2col).
- * ls_conv_reference is the plain loop beside that fast path.
+ * channel-major, [C][N][H][W] ("CNHW"). Convolutions run through oneDNN
+ * (net_dnnl.c, the default), or as one matrix product per batch
+ * W[Cout][Cin*k*k] x columns[Cin*k*k][N*H*W] (OpenBLAS sgemm after im2col; a
+ * 1x1 stride-1 convolution needs no im2col), or through ls_conv_reference,
+ * the plain loop beside both fast paths.
  *
  * Nothing here exits: errors go to a caller's err[ST_ERRLEN]. */
 #ifndef LS_NET_H
