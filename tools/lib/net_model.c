@@ -621,6 +621,7 @@ typedef struct {
 	workspace *ws;
 	const float *images;
 	int n, row0, h, w, rc;
+	int omp;   /* oneDNN's threads inside this share */
 	ls_tap_fn tap;
 	void *ctx;
 	float *logits;
@@ -638,7 +639,7 @@ static void *part_main(void *arg)
 
 static void *part_thread(void *arg)
 {
-	ls_set_omp_threads(1);
+	ls_set_omp_threads(((part *)arg)->omp);
 	return part_main(arg);
 }
 
@@ -657,7 +658,8 @@ static int grow_workspaces(ls_net *net, int n)
 /* Data-parallel: each thread runs the whole network on its share of the batch
  * with a single-threaded sgemm, so im2col, the epilogues and the pools run in
  * parallel too, with no synchronisation inside the pass. One image alone gets
- * OpenBLAS's threads instead. */
+ * OpenBLAS's threads instead; with fewer images than threads, each share's
+ * oneDNN gets the threads left over. */
 int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn tap,
 		   void *ctx, float *logits, char *err)
 {
@@ -675,7 +677,8 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	size_t image = (size_t)3 * h * w;
 	for (int k = 0, row = 0; !rc && k < parts; k++) {
 		int share = n / parts + (k < n % parts);
-		p[k] = (part){net, &net->ws[k], images + image * row, share, row, h, w, 0, tap, ctx,
+		p[k] = (part){net, &net->ws[k], images + image * row, share, row, h, w, 0,
+			      net->threads / parts + (k < net->threads % parts), tap, ctx,
 			      logits + (size_t)row * net->K, flops + (size_t)k * (net->ntaps + 1), ""};
 		row += share;
 	}
