@@ -605,6 +605,11 @@ static int run(ls_net *net, workspace *ws, const float *images, int n, int row0,
 		snprintf(err, ST_ERRLEN, "empty input: %d images of %dx%d", n, h, w);
 		return -1;
 	}
+	if ((int64_t)n * h * w > INT32_MAX) {   /* BLAS and the loops index a channel's plane with int */
+		snprintf(err, ST_ERRLEN, "%d images of %dx%d: more than 2^31 pixels a channel; use a smaller --batch",
+			 n, h, w);
+		return -1;
+	}
 	if (input(&r, images) ||
 	    (net->family == FAM_RESNET ? resnet_forward(&r) : vgg_forward(&r)) ||
 	    head_forward(&r, logits))
