@@ -213,7 +213,7 @@ static double *make_cost(const st_file *in, int k)
 		c = hold(sk_cost_embed(e, k, (int)t->shape[1], p_exp));
 		free(e);
 		if (!c)
-			ls_die("cost: out of memory");
+			ls_die("cost: out of memory for %d x %d", k, k);
 		if (!no_normalize && sk_cost_normalize(c, k))
 			ls_die("%s: tensor '%s': every embedding is the same, the cost is 0", path, t->name);
 		int64_t at;
@@ -341,6 +341,8 @@ int main(int argc, char **argv)
 	const int k = (int)s->shape[s->ndim - 1];
 	pairs pr = {.n = leading(s), .nt = leading(t)};
 	double *c = hold(make_cost(in, k));
+	if (!c)
+		ls_die("cost: out of memory for %d x %d", k, k);
 	if (pr.nt == 0 && pr.n > 0)
 		ls_die("%s: tensor '%s' is empty", fname, t->name);
 	pr.src = histograms(s, fname, pr.n, k);
