@@ -7,6 +7,9 @@ study=$1 dataset=$2; shift 2
 runs=() titles=()
 while [ $# -ge 2 ]; do runs+=("$1"); titles+=("$2"); shift 2; done
 
+joined=$(printf '%s, ' "${titles[@]}")
+joined=${joined%, }
+
 # a Markdown file with every heading $2 levels deeper (default 1)
 demote() { sed -e "s/^#/#$(printf '%*s' "${2:-1}" '' | tr ' ' '#')/" "$1"; }
 
@@ -14,7 +17,7 @@ cat <<EOT
 # The layer behaviour study: $dataset
 
 Made by \`make reproduce DATASET=$dataset\` (pipelines/study.mk, docs/study.md). Each
-backbone (${titles[*]}) is frozen; a linear probe after every block predicts the labels,
+backbone ($joined) is frozen; a linear probe after every block predicts the labels,
 and the last layer is the network's own head. For each test sample and layer, the
 predicted label distribution p/sum(p) is compared with the target y/sum(y) by the
 entropic Wasserstein distance (sinkhorn: Sinkhorn divergence, cost from the label
