@@ -106,6 +106,18 @@ for loss in ("entropic", "transport"):
                    for n in range(N)] for l in range(L)])
     ok(rc == 0 and np.abs(got - w).max() <= 1e-5, "--loss %s with --cost: within 1e-5 of POT" % loss, err)
 
+# a cost that is not symmetric: OT(a,a) and OT(b,b) by the general iteration
+Ca = rng.random((K, K))
+np.fill_diagonal(Ca, 0)
+st.write(os.path.join(d, "cost-asym.st"), {"C": Ca.astype(np.float32)})
+o = os.path.join(d, "asym.st")
+rc, _, err = sink("-q", "--cost", os.path.join(d, "cost-asym.st") + ":C", "--eps", "0.05", src, "-o", o)
+Ca32 = Ca.astype(np.float32).astype(np.float64)
+w = np.array([[oracle.pot_losses(oracle.normalise(prob[l, n]), oracle.normalise(y[n]), Ca32, 0.05)["divergence"]
+               for n in range(N)] for l in range(L)])
+ok(rc == 0 and np.abs(load(o)[0]["wdist"] - w).max() <= 1e-5,
+   "a non-symmetric F32 --cost FILE:NAME: divergence within 1e-5 of POT", err)
+
 # --source/--target of the same shape, 1-I cost by default; at eps 0.01 a
 # mass that must cross the cost 1 takes Sinkhorn thousands of iterations
 p = rng.random((3, 5)).astype(np.float32)
