@@ -67,7 +67,7 @@ static double conv_case(int cin, int cout, int k, int stride, int pad, int n, in
 	if (use_dnnl) {   /* a fresh cache: it knows convolutions by address */
 		ls_dnnl_engine *eng = ls_dnnl_engine_new(err);
 		ls_dnnl *d = eng ? ls_dnnl_new(eng, err) : NULL;
-		rc = d ? ls_conv_dnnl(d, &c, in, n, h, w, res, fast, err) : -1;
+		rc = d ? ls_conv_dnnl(d, &c, in, n, h, w, res, fast, 0, err) : -1;
 		ls_dnnl_free(d);
 		ls_dnnl_engine_free(eng);
 	} else

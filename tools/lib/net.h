@@ -52,8 +52,10 @@ void ls_dnnl_engine_free(ls_dnnl_engine *e);
 typedef struct ls_dnnl ls_dnnl;
 ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err);
 void ls_dnnl_free(ls_dnnl *d);
+/* chained: in is this thread's previous ls_conv_dnnl output, untouched since;
+ * its copy in oneDNN's layout is then used as it is (one reorder saved). */
 int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
-		 const float *residual, float *out, char *err);
+		 const float *residual, float *out, int chained, char *err);
 /* OpenMP threads of the calling thread (oneDNN's): each thread of a pass gets 1. */
 void ls_set_omp_threads(int n);
 

@@ -43,7 +43,11 @@ struct ls_dnnl {
 	dnnl_stream_t strm;
 	entry *e;
 	int n, cap;
-	block src, dst;   /* one pair for every convolution of the thread */
+	block src;        /* the input, reordered in */
+	block out[2];     /* outputs, in turn: the last one may be the next input */
+	int last;         /* out[last] holds the last output, in layout last_md... */
+	int have_last;    /* ...when it equals the CNHW output (no residual added after) */
+	dnnl_memory_desc_t last_md;
 };
 
 static void *block_get(block *b, size_t bytes)
@@ -136,7 +140,8 @@ void ls_dnnl_free(ls_dnnl *d)
 	if (d->strm)
 		dnnl_stream_destroy(d->strm);
 	free(d->src.p);
-	free(d->dst.p);
+	free(d->out[0].p);
+	free(d->out[1].p);
 	free(d);
 }
 
@@ -302,13 +307,23 @@ static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int fuse_r
 	return e;
 }
 
+/* Is the last output, still in oneDNN's layout, the input e wants? */
+static int reusable(const ls_dnnl *d, const entry *e)
+{
+	const dnnl_memory_desc_t *want;
+	return d->have_last && dnnl_memory_get_memory_desc(e->src, &want) == dnnl_success &&
+	       dnnl_memory_desc_equal(want, &d->last_md);
+}
+
 int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
-		 const float *residual, float *out, char *err)
+		 const float *residual, float *out, int chained, char *err)
 {
 	entry *e = find(d, c, n, h, w, c->relu && !residual, err);
 	if (!e)
 		return -1;
-	void *bsrc = block_get(&d->src, e->src_bytes), *bdst = block_get(&d->dst, e->dst_bytes);
+	int reuse = chained && reusable(d, e), o = d->have_last ? 1 - d->last : 0;
+	void *bsrc = reuse ? d->out[d->last].p : block_get(&d->src, e->src_bytes);
+	void *bdst = block_get(&d->out[o], e->dst_bytes);
 	if (!bsrc || !bdst) {
 		snprintf(err, ST_ERRLEN, "out of memory for a batch of %d", n);
 		return -1;
@@ -319,12 +334,15 @@ int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, in
 	TRY(dnnl_memory_set_data_handle(e->dst, bdst));
 	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts},
 				   {DNNL_ARG_BIAS, e->bias}, {DNNL_ARG_DST, e->dst}};
-	if (run_reorder(d, e->to_blocked, e->user_src, e->src, err))
+	if (!reuse && run_reorder(d, e->to_blocked, e->user_src, e->src, err))
 		return -1;
 	TRY(dnnl_primitive_execute(e->prim, d->strm, 4, args));
 	if (run_reorder(d, e->from_blocked, e->dst, e->user_dst, err))
 		return -1;
 	TRY(dnnl_stream_wait(d->strm));
+	const dnnl_memory_desc_t *dst_md;
+	TRY(dnnl_memory_get_memory_desc(e->dst, &dst_md));
+	d->last = o, d->last_md = *dst_md, d->have_last = residual == NULL;
 	if (residual) {
 		int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
 		size_t total = (size_t)c->cout * n * oh * ow;

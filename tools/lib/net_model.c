@@ -432,9 +432,10 @@ static int too_small(walk *r, const char *what)
 	return -1;
 }
 
-/* buf[dst] = conv(in), from in (c x h x w) */
+/* buf[dst] = conv(in), from in (c x h x w); chained: in is the previous
+ * convolution's output, untouched since */
 static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *res, int dst,
-		int *oh, int *ow)
+		int chained, int *oh, int *ow)
 {
 	*oh = ls_conv_out(h, c->k, c->stride, c->pad), *ow = ls_conv_out(w, c->k, c->stride, c->pad);
 	if (*oh < 1 || *ow < 1)
@@ -457,7 +458,7 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 	case LS_CONV_DNNL:
 		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->net->dnnl, r->err)))
 			return -1;
-		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, r->err);
+		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, chained, r->err);
 	}
 	return 0;
 }
@@ -490,14 +491,14 @@ static int res_block_forward(walk *r, const res_block *blk)
 	int idn = (in + 1) % NBUF, t1 = (in + 2) % NBUF, t2 = (in + 3) % NBUF, out = (in + 4) % NBUF;
 	const float *res = cur(r);
 	if (blk->has_down) {
-		if (conv(r, &blk->down, in, h, w, NULL, idn, &oh, &ow))
+		if (conv(r, &blk->down, in, h, w, NULL, idn, 0, &oh, &ow))
 			return -1;
 		res = r->dry ? NULL : r->ws->buf[idn].p;
 	}
 	int src = in, tmp[2] = {t1, t2};
 	for (int i = 0; i < blk->nc; i++) {
 		int last = i == blk->nc - 1, dst = last ? out : tmp[i];
-		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, &oh, &ow))
+		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, i > 0, &oh, &ow))
 			return -1;
 		src = dst, h = oh, w = ow;
 	}
@@ -572,7 +573,7 @@ static int input(walk *r, const float *images)
 static int resnet_forward(walk *r)
 {
 	int oh, ow;
-	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, &oh, &ow))
+	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, 0, &oh, &ow))
 		return -1;
 	r->cur = 1, r->c = r->net->stem.cout, r->h = oh, r->w = ow;
 	if (maxpool(r, 3, 2, 1, 2) || tap(r, 0))
@@ -588,7 +589,7 @@ static int vgg_forward(walk *r)
 	for (int i = 0; i < r->net->nconv; i++) {
 		const ls_conv *c = &r->net->convs[i];
 		int dst = next_buf(r->cur), oh, ow;
-		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, &oh, &ow))
+		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, i > 0 && !r->net->pool_after[i - 1], &oh, &ow))
 			return -1;
 		r->cur = dst, r->c = c->cout, r->h = oh, r->w = ow;
 		if (tap(r, i) || (r->net->pool_after[i] && maxpool(r, 2, 2, 0, next_buf(r->cur))))
