@@ -264,6 +264,9 @@ def train(args):
           f"{size}x{size}, mean {mean:.4f} std {std:.4f} ({time.time() - t0:.0f} s)", flush=True)
 
     model, head, widths = make_model(args.arch, args.width)
+    if args.init:
+        t, _ = load_safetensors(args.init)
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in t.items()})
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     steps = args.epochs * math.ceil(len(data["train"][0]) / args.batch)
@@ -271,7 +274,7 @@ def train(args):
     best = (-1.0, None, 0)
     for epoch in range(1, args.epochs + 1):
         t1 = time.time()
-        if epoch == 1:
+        if epoch == 1 and not args.init:
             x_u8, y = data["train"]
         else:
             x_u8, y = compose(images, classes, len(data["train"][0]), size, args.cell_prob, args.quality, rng)
@@ -297,11 +300,13 @@ def train(args):
     val_acc, val_map = scores(predict(model, data["val"][0], args.side, mean, std), data["val"][1])
     print(f"best epoch {best[2]}: val acc {val_acc:.4f} mAP {val_map:.4f}; test acc {test_acc:.4f} mAP {test_map:.4f}; "
           f"{nparams} parameters; {time.time() - t0:.0f} s", flush=True)
-    recipe = (f"AdamW lr {args.lr} one-cycle, weight decay {args.wd}, batch {args.batch}, {args.epochs} epochs "
-              f"(kept epoch {best[2]}, best val mAP), BCE with logits; epoch 1 on the tar's train split, later epochs "
-              f"on fresh mosaics of Fashion-MNIST training items 0-{TRAIN_POOL_END - 1} (cell prob {args.cell_prob}, "
-              f"JPEG quality {args.quality}); inputs {size}x{size} grey, bilinear upscale to {args.side}, "
-              f"replicated to 3 channels")
+    first = "every epoch" if args.init else "epoch 1 on the tar's train split, later epochs"
+    recipe = f"continued from {args.init} ({load_safetensors(args.init)[1].get('recipe', '')}), then: " if args.init else ""
+    recipe += (f"AdamW lr {args.lr} one-cycle, weight decay {args.wd}, batch {args.batch}, {args.epochs} epochs "
+              f"(kept epoch {best[2]}, best val mAP), BCE with logits; "
+              f"{first} on fresh mosaics of Fashion-MNIST training items 0-{TRAIN_POOL_END - 1} (cell prob {args.cell_prob}, "
+              f"JPEG quality {args.quality}); inputs {size}x{size} grey"
+              + (f", bilinear upscale to {args.side}" if args.side != size else "") + ", replicated to 3 channels")
     meta = {
         "arch": args.arch, "head": head, "widths": json.dumps(widths), "labels": json.dumps(LABELS),
         "resize": str(args.side), "crop": str(args.side),
@@ -368,6 +373,7 @@ def main():
     t.add_argument("--cell-prob", type=float, default=0.7, help="as bin/mosaic --cell-prob")
     t.add_argument("--quality", type=int, default=90, help="JPEG quality, as bin/mosaic --quality")
     t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--init", help="start from this saved model (same arch and width; give another --seed for other mosaics)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (2 ran 5-8x slower on the shared 2-core machine)")
     t.add_argument("-o", "--out", required=True, help="the safetensors file to write")
     e = sub.add_parser("embed", help="label embeddings from trained heads", formatter_class=d)
