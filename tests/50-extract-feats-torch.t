@@ -6,9 +6,11 @@ Also: F16/BF16 weights, the gap head, every --pool, batches that split the
 data, all three convolution engines (oneDNN, sgemm, reference), and layer_flops against a count made
 with torch hooks. LS_ASAN=1: fewer archs."""
 import json
+import atexit
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 
 import numpy as np
@@ -77,6 +79,7 @@ def expected_flops(arch, size):
 
 def main():
     d = tempfile.mkdtemp(prefix="ef-torch.")
+    atexit.register(shutil.rmtree, d, True)
     rng = np.random.default_rng(1)
     images = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
     st.write(os.path.join(d, "images.st"), {"images": images})

@@ -2,9 +2,11 @@
 """extract-feats on bad models, bad input tensors and bad options: one line
 'extract-feats: ...' naming what is wrong (the weight, both shapes, the value),
 exit 1 (2 for usage), and no output file left behind."""
+import atexit
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 
 import numpy as np
@@ -54,6 +56,7 @@ def images(name, array):
 
 
 D = tempfile.mkdtemp(prefix="ef-errors.")
+atexit.register(shutil.rmtree, D, True)
 rng = np.random.default_rng(2)
 x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
 for arch in ["resnet18", "resnet34", "vgg11"]:

@@ -6,9 +6,11 @@ against PIL + torchvision.transforms + the torchvision model (the issue's
 and std as defaults; labels, split, index and ids in the output; batches that
 do not divide the data; --skip-bad; the progress bar."""
 import json
+import atexit
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 
 import numpy as np
@@ -43,6 +45,7 @@ def picture(rng, w, h):
 
 
 D = tempfile.mkdtemp(prefix="ef-images.")
+atexit.register(shutil.rmtree, D, True)
 rng = np.random.default_rng(3)
 files = []
 for i, (w, h, kind) in enumerate([(50, 40, "jpg"), (37, 61, "jpg"), (64, 64, "grey"), (45, 45, "png"),

@@ -6,9 +6,11 @@ TSV list; built by tests/data/make_datasets.py): labels, ignore (VOC
 Python's own parse of the same files says; the tar and the folder give the
 same features; COCO's unannotated image is counted in a warning."""
 import json
+import atexit
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 
 import numpy as np
@@ -42,6 +44,7 @@ def expected(path):
 
 
 D = tempfile.mkdtemp(prefix="ef-datasets.")
+atexit.register(shutil.rmtree, D, True)
 p = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "data", "make_datasets.py"), D],
                    capture_output=True, text=True)
 ok(p.returncode == 0, "data sets built (%s)" % p.stderr.strip()[-200:])
