@@ -478,6 +478,7 @@ double ls_now(void)
 struct ls_progress {
 	const char *what, *unit;
 	uint64_t total;
+	uint64_t drawn;       /* the count last drawn */
 	double start, last;
 	int shown;
 };
@@ -507,6 +508,7 @@ void ls_progress_update(ls_progress *p, uint64_t done)
 	if (p->shown && now - p->last < 0.2 && done < p->total) return;
 	p->last = now;
 	p->shown = 1;
+	p->drawn = done;
 	double el = now - p->start, rate = el > 0 ? (double)done / el : 0;
 	char eta[32] = "?", spent[32];
 	if (rate > 0 && p->total >= done) format_seconds(eta, sizeof eta, (double)(p->total - done) / rate);
@@ -524,7 +526,10 @@ void ls_progress_update(ls_progress *p, uint64_t done)
 void ls_progress_end(ls_progress *p)
 {
 	if (!p) return;
-	ls_progress_update(p, p->total);
+	if (!p->shown || p->drawn != p->total) {
+		p->shown = 0;   /* draw the final count now, whatever the time since the last */
+		ls_progress_update(p, p->total);
+	}
 	fputc('\n', stderr);
 	free(p);
 }
