@@ -55,6 +55,8 @@ COCO_val := $(COCO_VAL)
 COCO_test := $(COCO_TEST)
 DATA := $(subst $(comma), ,$(COCO_TRAIN) $(COCO_VAL) $(COCO_TEST))
 DATA_SPEC := coco:$(or $(COCO_TEST),$(COCO_VAL),$(COCO_TRAIN))
+# the joined parts' `dataset`: every part's spec, ';'-separated
+COCO_DATASET := $(subst $(space),;,$(foreach p,$(COCO_PARTS),coco:$(COCO_$(p))))
 EXIT_ARGS += $(if $(COCO_VAL),,--tune-split train)
 EMBEDDINGS ?= $(firstword $(wildcard fixtures/*coco*.safetensors))
 else
@@ -95,7 +97,7 @@ $(STUDY)/mosaic.tar: $(BIN)/mosaic
 define study_run
 ifeq ($(DATASET),coco)
 $(STUDY)/$(1)/feats.st: $(foreach p,$(COCO_PARTS),$(STUDY)/$(1)/feats.$(p).st) $(BIN)/tensors
-	$(BIN)/tensors -q cat $$(filter %.st,$$^) -o $$@
+	$(BIN)/tensors -q cat $$(filter %.st,$$^) --meta 'dataset=$(COCO_DATASET)' -o $$@
 
 $(STUDY)/$(1)/feats.%.st: $(DATA) $(MODEL_$(1)) $(BIN)/extract-feats
 	@mkdir -p $$(@D)

@@ -14,8 +14,9 @@ static const char *about =
 	"  drop NAME... [-i FILE]      remove these tensors (streams; metadata kept)\n"
 	"  merge FILE...               union of the tensors of several files (a name twice is an error)\n"
 	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
-	"                              (metadata `ids` lists are joined, `history` is taken from the first)\n"
-	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays (--meta KEY=VALUE ...)\n"
+	"                              (metadata `ids` lists are joined, `history` is taken from the first,\n"
+	"                              keys given with --meta are not compared)\n"
+	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays\n"
 	"  to-npy NAME [FILE]          one tensor as a NumPy .npy array (BF16 is widened to float32)\n"
 	"\n"
 	"FILE '-' or absent means standard input; -o FILE (default '-') the output.\n"
@@ -25,6 +26,38 @@ static const char *about =
 	"  tensors cat shard0.st shard1.st -o all.st";
 
 static const char *rows_opt, *input_opt = "-";
+static ls_list meta_opts;
+
+/* KEY of a --meta KEY=VALUE (allocated), checked */
+static char *meta_key(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv) ls_usage("--meta '%s': expected KEY=VALUE", kv);
+	char *key = ls_strdup(kv);
+	key[eq - kv] = 0;
+	return key;
+}
+
+static int meta_given(const char *key)
+{
+	int found = 0;
+	for (int i = 0; i < meta_opts.n && !found; i++) {
+		char *k = meta_key(meta_opts.v[i]);
+		found = strcmp(k, key) == 0;
+		free(k);
+	}
+	return found;
+}
+
+/* --meta entries override what the inputs had */
+static void apply_meta(st_file *out)
+{
+	for (int i = 0; i < meta_opts.n; i++) {
+		char *key = meta_key(meta_opts.v[i]);
+		st_meta_set(out, key, meta_opts.v[i] + strlen(key) + 1);
+		free(key);
+	}
+}
 
 static void usage_die(void)
 {
@@ -176,6 +209,7 @@ static int cmd_select(int argc, char **argv, int keep)
 	for (int i = 0; i < in->n; i++)
 		if (listed(in->t[i].name, argv, argc) == keep) st_add(out, in->t[i].name, in->t[i].dtype, in->t[i].ndim, in->t[i].shape, NULL, 1);
 	st_meta_copy(out, in);
+	apply_meta(out);
 	ls_history_append(out);
 	size_t hlen;
 	char *json = st_header_json(out, &hlen);
@@ -227,6 +261,7 @@ static int cmd_merge(int argc, char **argv)
 		for (int k = 0; k < fs[i]->nmeta; k++)   /* the first file's value of a key wins */
 			if (!st_meta_get(out, fs[i]->meta[k].key)) st_meta_set(out, fs[i]->meta[k].key, fs[i]->meta[k].value);
 	}
+	apply_meta(out);
 	ls_write(out, ls_opts.output);
 	free_all(fs, argc);
 	st_file_free(out);
@@ -239,7 +274,7 @@ static void check_same_metadata(st_file **fs, char **argv, int argc)
 		const st_file *a = fs[0], *b = fs[i];
 		for (int k = 0; k < a->nmeta + b->nmeta; k++) {
 			const char *key = k < a->nmeta ? a->meta[k].key : b->meta[k - a->nmeta].key;
-			if (!strcmp(key, "ids") || !strcmp(key, "history")) continue;
+			if (!strcmp(key, "ids") || !strcmp(key, "history") || meta_given(key)) continue;
 			const char *va = st_meta_get(a, key), *vb = st_meta_get(b, key);
 			if (!va || !vb || strcmp(va, vb))
 				ls_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
@@ -301,6 +336,7 @@ static int cmd_cat(int argc, char **argv)
 		if (fs[i]->n != fs[0]->n) ls_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
 	st_meta_copy(out, fs[0]);
 	join_ids(out, fs, argc);
+	apply_meta(out);
 	ls_write(out, ls_opts.output);
 	free_all(fs, argc);
 	st_file_free(out);
@@ -309,7 +345,6 @@ static int cmd_cat(int argc, char **argv)
 
 /* ---- NumPy ---- */
 
-static ls_list meta_opts;
 
 static int cmd_from_npy(int argc, char **argv)
 {
@@ -323,13 +358,7 @@ static int cmd_from_npy(int argc, char **argv)
 		npy_read_into(out, name, eq + 1);
 		free(name);
 	}
-	for (int i = 0; i < meta_opts.n; i++) {
-		char *kv = ls_strdup(meta_opts.v[i]), *eq = strchr(kv, '=');
-		if (!eq || eq == kv) ls_usage("--meta '%s': expected KEY=VALUE", meta_opts.v[i]);
-		*eq = 0;
-		st_meta_set(out, kv, eq + 1);
-		free(kv);
-	}
+	apply_meta(out);
 	ls_write(out, ls_opts.output);
 	st_file_free(out);
 	return 0;
@@ -354,7 +383,7 @@ int main(int argc, char **argv)
 	static const ls_opt opts[] = {
 		{"rows", 'r', LS_STR, &rows_opt, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
 		{"input", 'i', LS_STR, &input_opt, "FILE", "pick, drop: the input file"},
-		{"meta", 0, LS_LIST, &meta_opts, "KEY=VALUE", "from-npy: a metadata entry (repeatable)"},
+		{"meta", 0, LS_LIST, &meta_opts, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
 		{0},
 	};
 	int first = ls_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
