@@ -8,18 +8,16 @@
 # test split of `mosaic --seed 1` (a sample under LS_ASAN). The embeddings are
 # re-derived from the models' heads.
 import importlib.util
-import io
 import json
 import os
 import re
 import sys
-import tarfile
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
-from tap import BIN, ASAN, ok, is_, done, run, scratch, diag  # noqa: E402
+from tap import BIN, ASAN, ok, is_, done, run, scratch  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("train_backbone", os.path.join(REPO, "tools", "train-backbone.py"))

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""train-backbone.py: trains the backbones shipped in fixtures/ (docs/fixtures.md).
+"""train-backbone.py: trains the backbones shipped in fixtures/ (fixtures/README.md).
 
 The one Python piece of layerscope: it makes fixtures and is not needed by
 `make reproduce`. It trains a reduced-width ResNet-18 or VGG-16-BN, with
@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -225,7 +226,6 @@ def save_safetensors(path, tensors, metadata):
         f.write(struct.pack("<Q", len(h)) + h)
         for b in blobs:
             f.write(b)
-    import os
     os.replace(tmp, path)
 
 
