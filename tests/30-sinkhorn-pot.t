@@ -5,15 +5,15 @@
 zeros in both histograms, one-hot targets, a = b, disjoint supports and
 near-degenerate predictions; targets broadcast over two "layers"."""
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-sys.path.insert(0, "tests/st")
-sys.path.insert(0, "tests/sinkhorn")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
+sys.path.insert(0, os.path.join(HERE, "sinkhorn"))
 import oracle  # noqa: E402
-from tap import ASAN, UNIT, diag, done, ok  # noqa: E402
+from tap import ASAN, UNIT, diag, done, ok, run  # noqa: E402
 
 DRIVER = os.path.join(UNIT, "sinkhorn")
 LOSSES = ("divergence", "entropic", "transport")
@@ -72,16 +72,15 @@ def run_driver(k, eps, C, s, t, threads, block, max_iter):
     text += " ".join("%r" % float(x) for x in C.ravel()) + "\n"
     for m in (s, t):
         text += " ".join("%r" % float(x) for x in m.ravel()) + "\n"
-    p = subprocess.run([DRIVER], input=text.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=600)
+    rc, out, err = run([DRIVER], input=text.encode(), timeout=600, text=True)
     res, stats = {}, {}
-    for line in p.stdout.decode().splitlines():
+    for line in out.splitlines():
         f = line.split()
         if f[0] == "stats":
             stats[f[1]] = [float(x) for x in f[2:]]
         else:
             res[(f[0], f[1])] = np.array([float(x) for x in f[2:]])
-    return p.returncode, res, stats, p.stderr.decode()
+    return rc, res, stats, err
 
 
 def check(k, eps, rng, threads, block):

@@ -9,8 +9,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, "tests/st")
-sys.path.insert(0, "tests/sinkhorn")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
+sys.path.insert(0, os.path.join(HERE, "sinkhorn"))
 import oracle  # noqa: E402
 import stwrite as st  # noqa: E402
 from tap import ASAN, BIN, done, is_, ok, run, scratch, shell  # noqa: E402

@@ -3,29 +3,18 @@
 same batch order (--init, --order) for 3 epochs must give every weight within
 1e-4 relative. Layers in F32, F16 and BF16, a short last batch, a StepLR step."""
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-sys.path.insert(0, "tests/st")
-sys.path.insert(0, "tests/train-probe")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
+sys.path.insert(0, os.path.join(HERE, "train-probe"))
 import stwrite as st  # noqa: E402
 import torchprobe  # noqa: E402
+from tap import BIN, done, ok, run, scratch  # noqa: E402
 
-BIN = os.environ.get("LS_BIN", "bin")
 EPOCHS, LR, LR_STEP, BATCH = 3, 0.05, 2, 64
-n_test = 0
-failed = 0
-
-
-def ok(cond, what):
-    global n_test, failed
-    n_test += 1
-    failed += not cond
-    print("%sok %d - %s" % ("" if cond else "not ", n_test, what))
-
 
 rng = np.random.default_rng(4)
 N, K = 500, 6
@@ -52,19 +41,19 @@ for i, (name, d) in enumerate(dims.items()):
 orders = np.stack([rng.permutation(train_rows) for _ in range(EPOCHS)]).astype(np.int64)
 logits = rng.standard_normal((N, K)).astype(np.float32)
 
-with tempfile.TemporaryDirectory() as tmp:
-    inp, ini, ordf, out = (os.path.join(tmp, f) for f in ("in.st", "init.st", "order.st", "out.st"))
-    tensors = {"feat." + k: v for k, v in stored.items()}
-    tensors["feat.00"] = feats["00"]
-    tensors.update(labels=y, split=split, logits=logits)
-    st.write(inp, tensors, {"labels": '["a","b","c","d","e","f"]'})
-    st.write(ini, {"probe.%s.%s" % (k, p): v[j] for k, v in init.items() for j, p in enumerate(("weight", "bias"))})
-    st.write(ordf, {"order": orders})
-    cmd = [BIN + "/train-probe", "-q", "--epochs", str(EPOCHS), "--lr", str(LR), "--lr-step", str(LR_STEP),
-           "--batch", str(BATCH), "--init", ini, "--order", ordf, "-o", out, inp]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    ok(r.returncode == 0, "train-probe runs: " + r.stderr.strip())
-    res, meta = st.read(out) if r.returncode == 0 else ({}, {})
+tmp = scratch()
+inp, ini, ordf, out = (os.path.join(tmp, f) for f in ("in.st", "init.st", "order.st", "out.st"))
+tensors = {"feat." + k: v for k, v in stored.items()}
+tensors["feat.00"] = feats["00"]
+tensors.update(labels=y, split=split, logits=logits)
+st.write(inp, tensors, {"labels": '["a","b","c","d","e","f"]'})
+st.write(ini, {"probe.%s.%s" % (k, p): v[j] for k, v in init.items() for j, p in enumerate(("weight", "bias"))})
+st.write(ordf, {"order": orders})
+cmd = [BIN + "/train-probe", "-q", "--epochs", str(EPOCHS), "--lr", str(LR), "--lr-step", str(LR_STEP),
+       "--batch", str(BATCH), "--init", ini, "--order", ordf, "-o", out, inp]
+rc, _, err = run(cmd, timeout=None)
+ok(rc == 0, "train-probe runs: " + err.strip())
+res, meta = st.read(out) if rc == 0 else ({}, {})
 
 worst_w = worst_p = worst_l = 0.0
 for li, (name, x) in enumerate(feats.items()):
@@ -90,5 +79,4 @@ ok(meta.get("layers") == '["feat.00","feat.01","feat.02","head"]', "layers metad
 ok(meta.get("labels") == '["a","b","c","d","e","f"]' and "labels" in res and "split" in res,
    "context forwarded")
 ok(not any(k.startswith("feat.") or k == "logits" for k in res), "features and logits not forwarded")
-print("1..%d" % n_test)
-sys.exit(failed != 0)
+done()

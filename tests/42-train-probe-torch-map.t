@@ -6,28 +6,17 @@ layers of rising quality, the per-layer test mAP (scikit-learn) must agree
 within 0.5 points. With --standardize, the same against torch on z-scored
 features."""
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-sys.path.insert(0, "tests/st")
-sys.path.insert(0, "tests/train-probe")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
+sys.path.insert(0, os.path.join(HERE, "train-probe"))
 import stwrite as st  # noqa: E402
 import torchprobe  # noqa: E402
-
-BIN = os.environ.get("LS_BIN", "bin")
-n_test = 0
-failed = 0
-
-
-def ok(cond, what):
-    global n_test, failed
-    n_test += 1
-    failed += not cond
-    print("%sok %d - %s" % ("" if cond else "not ", n_test, what))
+from tap import BIN, done, ok, run, scratch  # noqa: E402
 
 
 def mean_ap(y, p):
@@ -51,26 +40,25 @@ for i, (d, noise) in enumerate(((24, 0.9), (64, 0.5), (128, 0.25))):
     feats["feat.%02d" % i] = (np.maximum(latent @ mix, 0) + noise * rng.standard_normal((N, d))).astype(np.float32)
 logits = rng.standard_normal((N, K)).astype(np.float32)
 
-with tempfile.TemporaryDirectory() as tmp:
-    inp = os.path.join(tmp, "in.st")
-    st.write(inp, dict(feats, labels=y, split=split, logits=logits))
-    for standardize in (False, True):
-        out = os.path.join(tmp, "out.st")
-        cmd = [BIN + "/train-probe", "-q", "--seed", "3", "-o", out, inp] + (["--standardize"] * standardize)
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        ok(r.returncode == 0, "train-probe%s runs: %s" % (" --standardize" * standardize, r.stderr.strip()))
-        res, _ = st.read(out) if r.returncode == 0 else ({"prob": (None, np.zeros((4, N, K)))}, {})
-        prob = res["prob"][1]
-        maps = []
-        for li, (name, x) in enumerate(feats.items()):
-            if standardize:
-                x = (x - x[train_rows].mean(0)) / x[train_rows].std(0)
-            w, b, _ = torchprobe.train(x, y, train_rows, seed=li)
-            ref = mean_ap(y[test_rows], torchprobe.predict(x[test_rows], w, b))
-            ours = mean_ap(y[test_rows], prob[li][test_rows])
-            maps.append(ours)
-            ok(abs(ours - ref) <= 0.5, "%s%s: test mAP %.2f, torch %.2f" %
-               (name, " standardized" * standardize, ours, ref))
-        ok(maps[0] < maps[1] < maps[2], "mAP rises with the layers' quality")
-print("1..%d" % n_test)
-sys.exit(failed != 0)
+tmp = scratch()
+inp = os.path.join(tmp, "in.st")
+st.write(inp, dict(feats, labels=y, split=split, logits=logits))
+for standardize in (False, True):
+    out = os.path.join(tmp, "out.st")
+    cmd = [BIN + "/train-probe", "-q", "--seed", "3", "-o", out, inp] + (["--standardize"] * standardize)
+    rc, _, err = run(cmd, timeout=None)
+    ok(rc == 0, "train-probe%s runs: %s" % (" --standardize" * standardize, err.strip()))
+    res, _ = st.read(out) if rc == 0 else ({"prob": (None, np.zeros((4, N, K)))}, {})
+    prob = res["prob"][1]
+    maps = []
+    for li, (name, x) in enumerate(feats.items()):
+        if standardize:
+            x = (x - x[train_rows].mean(0)) / x[train_rows].std(0)
+        w, b, _ = torchprobe.train(x, y, train_rows, seed=li)
+        ref = mean_ap(y[test_rows], torchprobe.predict(x[test_rows], w, b))
+        ours = mean_ap(y[test_rows], prob[li][test_rows])
+        maps.append(ours)
+        ok(abs(ours - ref) <= 0.5, "%s%s: test mAP %.2f, torch %.2f" %
+           (name, " standardized" * standardize, ours, ref))
+    ok(maps[0] < maps[1] < maps[2], "mAP rises with the layers' quality")
+done()

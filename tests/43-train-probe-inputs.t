@@ -5,30 +5,20 @@ output file left) and the options around training: --apply, --snapshots,
 import json
 import os
 import pty
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-sys.path.insert(0, "tests/st")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 import stwrite as st  # noqa: E402
+from tap import BIN, done, ok, run, scratch  # noqa: E402
 
-BIN = os.environ.get("LS_BIN", "bin")
 TOOL = BIN + "/train-probe"
-n_test = 0
-failed = 0
 
 
-def ok(cond, what):
-    global n_test, failed
-    n_test += 1
-    failed += not cond
-    print("%sok %d - %s" % ("" if cond else "not ", n_test, what))
-
-
-def run(args, stdin=None, **kw):
-    return subprocess.run([TOOL] + args, capture_output=True, stdin=stdin, **kw)
+def train_probe(args, stdin=None, text=False, timeout=None):
+    """train-probe with args: (exit status, stdout, stderr text)."""
+    return run([TOOL] + args, stdin=stdin, text=text, timeout=timeout)
 
 
 rng = np.random.default_rng(2)
@@ -41,7 +31,7 @@ feats = {"feat.%02d" % i: (latent @ rng.standard_normal((6, d)) + rng.standard_n
 logits = rng.standard_normal((N, K)).astype(np.float32)
 GOOD = dict(feats, labels=labels, split=split, logits=logits)
 
-tmp = tempfile.mkdtemp()
+tmp = scratch()
 
 
 def path(name):
@@ -55,12 +45,12 @@ def bad(what, tensors, args=(), expect=("",), code=1, raw=None):
         open(inp, "wb").write(raw)
     else:
         st.write(inp, tensors)
-    r = run(list(args) + ["-o", out, inp], text=True)
-    err = r.stderr.strip()
+    rc, _, err = train_probe(list(args) + ["-o", out, inp])
+    err = err.strip()
     # usage errors add the usage line and a hint to --help
-    good = (r.returncode == code and err.startswith("train-probe: ") and len(err.splitlines()) == 1 + 2 * (code == 2)
+    good = (rc == code and err.startswith("train-probe: ") and len(err.splitlines()) == 1 + 2 * (code == 2)
             and all(e in err for e in expect) and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
-    ok(good, "%s: exit %d, %s" % (what, r.returncode, err.splitlines()[0] if err else ""))
+    ok(good, "%s: exit %d, %s" % (what, rc, err.splitlines()[0] if err else ""))
 
 
 with_n = dict(GOOD, labels=labels[:-1], split=split[:-1], logits=logits[:-1])
@@ -107,22 +97,22 @@ inp = path("good.st")
 META = {"layers": '["stem","block1","block2"]', "labels": '["a","b","c","d"]', "layer_flops": "[1,2,3,10]"}
 st.write(inp, GOOD, META)
 master, slave = pty.openpty()
-r = run(["-o", path("tty-out.st")], stdin=slave, text=True, timeout=30)
+rc, _, err = train_probe(["-o", path("tty-out.st")], stdin=slave, timeout=30)
 os.close(slave)
 os.close(master)
-ok(r.returncode == 2 and "terminal" in r.stderr, "refuses a terminal as input: " + r.stderr.strip().splitlines()[0])
+ok(rc == 2 and "terminal" in err, "refuses a terminal as input: " + err.strip().splitlines()[0])
 
 # ---- options around training ----
 out = path("out.st")
-r = run(["-q", "--epochs", "6", "--snapshots", "block1,0", "--snapshot-every", "3", "-o", out, inp], text=True)
-ok(r.returncode == 0 and r.stderr == "", "trains quietly: " + r.stderr)
+rc, _, err = train_probe(["-q", "--epochs", "6", "--snapshots", "block1,0", "--snapshot-every", "3", "-o", out, inp])
+ok(rc == 0 and err == "", "trains quietly: " + err)
 res, meta = st.read(out)
 prob = res["prob"][1]
 ok(prob.shape == (4, N, K) and res["loss"][1].shape == (3, 6), "prob [4,N,K] and loss [3,6]")
 ok(json.loads(meta["layers"]) == ["stem", "block1", "block2", "head"], "layer names from the input's metadata")
 ok(json.loads(meta["layer_flops"]) == [1, 2, 3, 10], "layer_flops kept")
 st.write(path("subset.st"), {k: v for k, v in GOOD.items() if k != "feat.01"}, META)
-r = run(["-q", "--epochs", "1", "-o", path("subset-out.st"), path("subset.st")])
+train_probe(["-q", "--epochs", "1", "-o", path("subset-out.st"), path("subset.st")])
 meta_s = st.read(path("subset-out.st"))[1]
 ok(json.loads(meta_s["layers"]) == ["stem", "block2", "head"] and json.loads(meta_s["layer_flops"]) == [1, 3, 10],
    "a subset of the taps keeps its names and FLOPs: %s %s" % (meta_s["layers"], meta_s["layer_flops"]))
@@ -137,9 +127,9 @@ hist = json.loads(meta["history"])
 ok(len(hist) == 1 and hist[0].startswith("train-probe"), "history records the command line")
 ok("labels" in res and "split" in res and "feat.00" not in res, "context forwarded, features dropped")
 
-r = run(["-q", "--epochs", "6", "--apply", out, "-o", path("applied.st"), inp], text=True)
-app = st.read(path("applied.st"))[0]["prob"][1] if r.returncode == 0 else None
-ok(app is not None and np.abs(app - prob).max() < 1e-6, "--apply reproduces prob: " + r.stderr.strip())
+rc, _, err = train_probe(["-q", "--epochs", "6", "--apply", out, "-o", path("applied.st"), inp])
+app = st.read(path("applied.st"))[0]["prob"][1] if rc == 0 else None
+ok(app is not None and np.abs(app - prob).max() < 1e-6, "--apply reproduces prob: " + err.strip())
 
 pr = st.read(out)[0]
 st.write(path("probes-missing.st"), {k: v for k, v in pr.items() if not k.startswith("probe.02")})
@@ -149,37 +139,37 @@ st.write(path("probes-wide.st"), dict(pr, **{"probe.01.weight": np.zeros((K, 21)
 bad("--apply with a probe of another width", GOOD, args=["--apply", path("probes-wide.st")],
     expect=("probe.01.weight", "[4,21]", "[4,20]"))
 
-r = run(["-q", "--epochs", "4", "--standardize", "-o", path("std.st"), inp])
+rc, _, _ = train_probe(["-q", "--epochs", "4", "--standardize", "-o", path("std.st"), inp])
 res_s = st.read(path("std.st"))[0]
-r2 = run(["-q", "--apply", path("std.st"), "-o", path("std-applied.st"), inp])
-ok(r.returncode == 0 and r2.returncode == 0 and "probe.01.mean" in res_s and
+rc2, _, _ = train_probe(["-q", "--apply", path("std.st"), "-o", path("std-applied.st"), inp])
+ok(rc == 0 and rc2 == 0 and "probe.01.mean" in res_s and
    np.abs(st.read(path("std-applied.st"))[0]["prob"][1] - res_s["prob"][1]).max() < 1e-6,
    "--standardize stores mean/scale and --apply uses them")
 
-r1 = run(["-q", "--epochs", "3", "-t", "1", "-o", path("t1.st"), inp])
-r2 = run(["-q", "--epochs", "3", "-t", "2", "-o", path("t2.st"), inp])
-ok(r1.returncode == 0 and r2.returncode == 0 and
+rc1, _, _ = train_probe(["-q", "--epochs", "3", "-t", "1", "-o", path("t1.st"), inp])
+rc2, _, _ = train_probe(["-q", "--epochs", "3", "-t", "2", "-o", path("t2.st"), inp])
+ok(rc1 == 0 and rc2 == 0 and
    np.array_equal(st.read(path("t1.st"))[0]["prob"][1], st.read(path("t2.st"))[0]["prob"][1]),
    "one thread or two: the same prob")
-r3 = run(["-q", "--epochs", "3", "--seed", "1", "-o", path("s1.st"), inp])
+train_probe(["-q", "--epochs", "3", "--seed", "1", "-o", path("s1.st"), inp])
 ok(not np.array_equal(st.read(path("s1.st"))[0]["prob"][1], st.read(path("t1.st"))[0]["prob"][1]),
    "another seed, other probes")
 
-r = run(["-q", "--epochs", "40", "--lr", "0.5", "--patience", "2", "-o", path("pat.st"), inp], text=True)
+rc, _, _ = train_probe(["-q", "--epochs", "40", "--lr", "0.5", "--patience", "2", "-o", path("pat.st"), inp])
 res_p, meta_p = st.read(path("pat.st"))
 best = [int(b) for b in json.loads(meta_p["best_epoch"])]
 loss = res_p["loss"][1]
-ok(r.returncode == 0 and len(best) == 3 and all(1 <= b <= 40 for b in best), "best_epoch metadata: %s" % best)
+ok(rc == 0 and len(best) == 3 and all(1 <= b <= 40 for b in best), "best_epoch metadata: %s" % best)
 ok(any(np.isnan(loss[l]).any() for l in range(3)), "an early stop leaves NaN in loss")
 
-r = run(["-q", "--epochs", "2", "--keep", "feat.0[12]", "-o", path("keep.st"), inp])
+train_probe(["-q", "--epochs", "2", "--keep", "feat.0[12]", "-o", path("keep.st"), inp])
 kept = st.read(path("keep.st"))[0]
 ok("feat.01" in kept and "feat.02" in kept and "feat.00" not in kept and
    np.array_equal(kept["feat.01"][1], feats["feat.01"]), "--keep forwards the matching features")
 
 with open(inp, "rb") as fin:
-    r = subprocess.run([TOOL, "-q", "--epochs", "2", "--no-head"], stdin=fin, capture_output=True)
-ok(r.returncode == 0 and st.loads(r.stdout)[0]["prob"][1].shape == (3, N, K), "pipe in, pipe out; --no-head")
+    rc, piped, _ = train_probe(["-q", "--epochs", "2", "--no-head"], stdin=fin)
+ok(rc == 0 and st.loads(piped)[0]["prob"][1].shape == (3, N, K), "pipe in, pipe out; --no-head")
 
 # the input file is mapped, not read: writes (standardisation) must stay private,
 # and a tensor at an offset not a multiple of 4 must still be read right
@@ -187,16 +177,15 @@ odd = {"a.odd": np.arange(3, dtype=np.uint8)}
 odd.update(GOOD)
 st.write(path("odd.st"), odd)
 before = open(path("odd.st"), "rb").read()
-r = run(["-q", "--epochs", "2", "--standardize", "-o", path("odd-out.st"), path("odd.st")])
+rc, _, _ = train_probe(["-q", "--epochs", "2", "--standardize", "-o", path("odd-out.st"), path("odd.st")])
 with open(path("odd.st"), "rb") as fin:
-    r2 = subprocess.run([TOOL, "-q", "--epochs", "2", "--standardize"], stdin=fin, capture_output=True)
-ok(r.returncode == 0 and r2.returncode == 0 and
-   np.array_equal(st.read(path("odd-out.st"))[0]["prob"][1], st.loads(r2.stdout)[0]["prob"][1]),
+    rc2, piped, _ = train_probe(["-q", "--epochs", "2", "--standardize"], stdin=fin)
+ok(rc == 0 and rc2 == 0 and
+   np.array_equal(st.read(path("odd-out.st"))[0]["prob"][1], st.loads(piped)[0]["prob"][1]),
    "a mapped file with misaligned tensors gives what a pipe gives")
 ok(open(path("odd.st"), "rb").read() == before, "the input file is left unchanged")
 
-r = run(["--help"], text=True)
-ok(r.returncode == 0 and "--lr-step N" in r.stdout and "[40]" in r.stdout and "[0.0001]" in r.stdout,
+rc, usage, _ = train_probe(["--help"], text=True)
+ok(rc == 0 and "--lr-step N" in usage and "[40]" in usage and "[0.0001]" in usage,
    "--help shows the options with their defaults")
-print("1..%d" % n_test)
-sys.exit(failed != 0)
+done()

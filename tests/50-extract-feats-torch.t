@@ -6,43 +6,31 @@ Also: F16/BF16 weights, the gap head, every --pool, batches that split the
 data, all three convolution engines (oneDNN, sgemm, reference), and layer_flops against a count made
 with torch hooks. LS_ASAN=1: fewer archs."""
 import json
-import atexit
 import os
-import subprocess
 import sys
-import shutil
-import tempfile
 
 import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
 import stwrite as st  # noqa: E402
+from tap import ASAN, BIN, diag, done, ok, run, scratch  # noqa: E402
 
-BIN = os.environ.get("LS_BIN", "bin")
-ASAN = os.environ.get("LS_ASAN") == "1"
 TOL = 1e-3
 torch.set_num_threads(1)
 
 ARCHS = ["resnet18", "resnet50", "vgg11", "vgg13_bn"] if ASAN else models.ALL
-n_tests = 0
 
 
-def ok(cond, what):
-    global n_tests
-    n_tests += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, " | ".join(what.splitlines())), flush=True)
-    return cond
-
-
-def run(*args):
-    p = subprocess.run([os.path.join(BIN, "extract-feats"), "-q"] + list(args),
-                       capture_output=True, text=True)
-    if p.returncode:
-        print("# exit %d: %s" % (p.returncode, p.stderr.strip()))
-    return p.returncode == 0
+def extract(*args):
+    """extract-feats -q with args; True if it ran."""
+    rc, _, err = run([os.path.join(BIN, "extract-feats"), "-q"] + list(args), timeout=None)
+    if rc:
+        diag("exit %d: %s" % (rc, err.strip()))
+    return rc == 0
 
 
 def agrees(out, ref, pool="avg", what=""):
@@ -78,8 +66,7 @@ def expected_flops(arch, size):
 
 
 def main():
-    d = tempfile.mkdtemp(prefix="ef-torch.")
-    atexit.register(shutil.rmtree, d, True)
+    d = scratch("ef-torch.")
     rng = np.random.default_rng(1)
     images = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
     st.write(os.path.join(d, "images.st"), {"images": images})
@@ -88,7 +75,7 @@ def main():
     for arch in ARCHS:
         models.export(d, arch, images)
         out = os.path.join(d, arch + ".out.st")
-        if ok(run("--model", os.path.join(d, arch + ".st"), "--dataset", src, "-o", out), arch + " runs"):
+        if ok(extract("--model", os.path.join(d, arch + ".st"), "--dataset", src, "-o", out), arch + " runs"):
             agrees(out, os.path.join(d, arch + ".ref.st"), what=arch)
         else:
             ok(False, arch + " agrees")
@@ -96,11 +83,11 @@ def main():
     r18, ref18 = os.path.join(d, "resnet18.st"), os.path.join(d, "resnet18.ref.st")
     for pool in ["max", "avgmax", "grid:2", "grid:3"]:
         out = os.path.join(d, "pool.st")
-        ok(run("--model", r18, "--dataset", src, "--pool", pool, "-o", out), "resnet18 --pool " + pool)
+        ok(extract("--model", r18, "--dataset", src, "--pool", pool, "-o", out), "resnet18 --pool " + pool)
         agrees(out, ref18, pool, "resnet18 --pool " + pool)
 
     out = os.path.join(d, "b2.st")
-    ok(run("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--batch", "2", "-t", "1", "-o", out),
+    ok(extract("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--batch", "2", "-t", "1", "-o", out),
        "resnet50 in batches of 2")
     agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 --batch 2 -t 1")
 
@@ -108,7 +95,7 @@ def main():
     labels = (np.arange(15).reshape(3, 5) % 2).astype(np.uint8)
     st.write(ctx, {"images": images, "labels": labels}, {"ids": '["x","y","z"]', "labels": '["a","b","c","d","e"]'})
     out = os.path.join(d, "limit.st")
-    if ok(run("--model", r18, "--dataset", "tensor:" + ctx, "--limit", "2", "-o", out), "resnet18 --limit 2"):
+    if ok(extract("--model", r18, "--dataset", "tensor:" + ctx, "--limit", "2", "-o", out), "resnet18 --limit 2"):
         t, meta = st.read(out)
         want = models.compare(out, ref18, rows=[0, 1])
         ok(np.array_equal(t["labels"][1], labels[:2]) and json.loads(meta["ids"]) == ["x", "y"]
@@ -116,10 +103,10 @@ def main():
            "--limit 2 keeps the first 2 rows of features, forwarded labels and ids")
     for engine in ["sgemm", "reference"]:
         out = os.path.join(d, engine + ".st")
-        ok(run("--model", r18, "--dataset", src, "--conv", engine, "-o", out), "resnet18 --conv " + engine)
+        ok(extract("--model", r18, "--dataset", src, "--conv", engine, "-o", out), "resnet18 --conv " + engine)
         agrees(out, ref18, what="resnet18 with --conv " + engine)
     out = os.path.join(d, "sgemm50.st")
-    ok(run("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--conv", "sgemm", "-o", out),
+    ok(extract("--model", os.path.join(d, "resnet50.st"), "--dataset", src, "--conv", "sgemm", "-o", out),
        "resnet50 --conv sgemm")
     agrees(out, os.path.join(d, "resnet50.ref.st"), what="resnet50 with --conv sgemm")
 
@@ -130,7 +117,7 @@ def main():
         models.export(sub, arch, images, dtype=dtype, head=head)
         out = os.path.join(sub, "out.st")
         what = "%s, %s weights, %s head" % (arch, dtype, head)
-        ok(run("--model", os.path.join(sub, arch + ".st"), "--dataset", src, "-o", out), what + " runs")
+        ok(extract("--model", os.path.join(sub, arch + ".st"), "--dataset", src, "-o", out), what + " runs")
         agrees(out, os.path.join(sub, arch + ".ref.st"), what=what)
 
     if not ASAN:   # torchvision's own widths, once
@@ -138,7 +125,7 @@ def main():
         os.mkdir(sub)
         models.export(sub, "resnet18", images, width=64)
         out = os.path.join(sub, "out.st")
-        ok(run("--model", os.path.join(sub, "resnet18.st"), "--dataset", src, "-o", out), "full-width resnet18")
+        ok(extract("--model", os.path.join(sub, "resnet18.st"), "--dataset", src, "-o", out), "full-width resnet18")
         agrees(out, os.path.join(sub, "resnet18.ref.st"), what="full-width resnet18")
 
     for arch in ["resnet18", "resnet50", "vgg16_bn"]:
@@ -151,7 +138,7 @@ def main():
         ok(len(layers) == len(want) - 1 and meta.get("arch") == arch,
            "%s: metadata layers (%d names), arch" % (arch, len(layers)))
 
-    print("1..%d" % n_tests)
+    done()
 
 
 main()

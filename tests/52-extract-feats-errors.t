@@ -2,41 +2,29 @@
 """extract-feats on bad models, bad input tensors and bad options: one line
 'extract-feats: ...' naming what is wrong (the weight, both shapes, the value),
 exit 1 (2 for usage), and no output file left behind."""
-import atexit
 import os
-import subprocess
 import sys
-import shutil
-import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
 import stwrite as st  # noqa: E402
+from tap import BIN as BIN_DIR, done, names_error, ok, run, scratch  # noqa: E402
 
-BIN = os.path.join(os.environ.get("LS_BIN", "bin"), "extract-feats")
-n_tests = 0
-
-
-def ok(cond, what):
-    global n_tests
-    n_tests += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, " | ".join(what.splitlines())), flush=True)
+BIN = os.path.join(BIN_DIR, "extract-feats")
 
 
 def fails(what, args, status, *needles):
     """Runs the tool expecting exit status and every needle in one stderr line."""
     out = os.path.join(D, "out.st")
-    p = subprocess.run([BIN] + args + ["-o", out], capture_output=True, text=True, timeout=120)
-    lines = p.stderr.strip().splitlines()
-    good = (p.returncode == status and len(lines) >= 1 and lines[0].startswith("extract-feats: ")
-            and all(n in lines[0] for n in needles)
+    rc, _, err = run([BIN] + args + ["-o", out])
+    good = (rc == status and names_error(err, "extract-feats", needles, lines=None)
             and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
-    if not good:
-        print("# exit %d, stderr: %s" % (p.returncode, p.stderr.strip()[:400]))
-    ok(good, "%s: exit %d, '%s'" % (what, status, "', '".join(needles)))
+    ok(good, "%s: exit %d, '%s'" % (what, status, "', '".join(needles)),
+       "exit %d, stderr: %s" % (rc, err.strip()[:400]))
 
 
 def variant(name, change, src="resnet18"):
@@ -55,8 +43,7 @@ def images(name, array):
     return "tensor:" + path
 
 
-D = tempfile.mkdtemp(prefix="ef-errors.")
-atexit.register(shutil.rmtree, D, True)
+D = scratch("ef-errors.")
 rng = np.random.default_rng(2)
 x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
 for arch in ["resnet18", "resnet34", "vgg11"]:
@@ -134,14 +121,14 @@ fails("no --model", ["--dataset", good], 2, "--model")
 fails("no --dataset", ["--model", r18], 2, "--dataset")
 fails("a stray argument", ["--model", r18, "--dataset", good, "extra"], 2, "unexpected argument 'extra'")
 
-p = subprocess.run([BIN, "--help"], capture_output=True, text=True)
-ok(p.returncode == 0 and all(s in p.stdout for s in ["--model", "--dataset", "--pool", "[avg]", "--batch", "[16]",
+rc, usage, _ = run([BIN, "--help"], text=True, timeout=None)
+ok(rc == 0 and all(s in usage for s in ["--model", "--dataset", "--pool", "[avg]", "--batch", "[16]",
                                                       "--resize", "--crop", "--mean", "--std", "--skip-bad",
                                                       "tensor:FILE", "--threads"]),
    "--help lists every option with its default")
-p = subprocess.run([BIN, "--version"], capture_output=True, text=True)
-ok(p.returncode == 0 and "extract-feats" in p.stdout, "--version")
-p = subprocess.run("%s -q --model %s --dataset %s | %s/tensors info -" % (BIN, r18, good, os.path.dirname(BIN)),
-                   shell=True, capture_output=True, text=True)
-ok(p.returncode == 0 and "feat.08" in p.stdout and "logits" in p.stdout, "writes to a pipe by default")
-print("1..%d" % n_tests)
+rc, version, _ = run([BIN, "--version"], text=True, timeout=None)
+ok(rc == 0 and "extract-feats" in version, "--version")
+rc, info, _ = run(["/bin/sh", "-c", "%s -q --model %s --dataset %s | %s/tensors info -"
+                   % (BIN, r18, good, os.path.dirname(BIN))], text=True, timeout=None)
+ok(rc == 0 and "feat.08" in info and "logits" in info, "writes to a pipe by default")
+done()

@@ -6,12 +6,8 @@ against PIL + torchvision.transforms + the torchvision model (the issue's
 and std as defaults; labels, split, index and ids in the output; batches that
 do not divide the data; --skip-bad; the progress bar."""
 import json
-import atexit
 import os
-import subprocess
 import sys
-import shutil
-import tempfile
 
 import numpy as np
 import torch
@@ -19,20 +15,15 @@ from PIL import Image
 from torchvision import transforms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
 import stwrite as st  # noqa: E402
+from tap import BIN as BIN_DIR, done, ok, run, scratch  # noqa: E402
 
-BIN = os.path.join(os.environ.get("LS_BIN", "bin"), "extract-feats")
+BIN = os.path.join(BIN_DIR, "extract-feats")
 TOL = 1e-2
 torch.set_num_threads(1)
-n_tests = 0
-
-
-def ok(cond, what):
-    global n_tests
-    n_tests += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, " | ".join(what.splitlines())), flush=True)
 
 
 def picture(rng, w, h):
@@ -44,8 +35,7 @@ def picture(rng, w, h):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-D = tempfile.mkdtemp(prefix="ef-images.")
-atexit.register(shutil.rmtree, D, True)
+D = scratch("ef-images.")
 rng = np.random.default_rng(3)
 files = []
 for i, (w, h, kind) in enumerate([(50, 40, "jpg"), (37, 61, "jpg"), (64, 64, "grey"), (45, 45, "png"),
@@ -75,10 +65,10 @@ for arch in ["resnet18", "vgg11_bn"]:
     batch = np.stack([tf(Image.open(os.path.join(D, f)).convert("RGB")).numpy() for f in files])
     st.write(os.path.join(D, arch + ".ref.st"), models.reference(m, taps, batch))
     out = os.path.join(D, arch + ".out.st")
-    p = subprocess.run([BIN, "-q", "-t", "2", "--batch", "4", "--model", os.path.join(D, arch + ".st"),
-                        "--dataset", "list:" + os.path.join(D, "list.tsv"), "-o", out], capture_output=True, text=True)
-    ok(p.returncode == 0, "%s over a list of 4 JPEGs, a grey JPEG and a PNG (%s)" % (arch, p.stderr.strip()[:200]))
-    if p.returncode:
+    rc, _, err = run([BIN, "-q", "-t", "2", "--batch", "4", "--model", os.path.join(D, arch + ".st"),
+                      "--dataset", "list:" + os.path.join(D, "list.tsv"), "-o", out], timeout=None)
+    ok(rc == 0, "%s over a list of 4 JPEGs, a grey JPEG and a PNG (%s)" % (arch, err.strip()[:200]))
+    if rc:
         continue
     worst = max(models.compare(out, os.path.join(D, arch + ".ref.st")), key=lambda r: r[1] / max(r[2], 1e-30))
     rel = worst[1] / max(worst[2], 1e-30)
@@ -107,25 +97,25 @@ with open(os.path.join(D, "bad.tsv"), "w") as fp:
         fp.write("\t".join(r) + "\n")
 model = os.path.join(D, "resnet18.st")
 out = os.path.join(D, "skip.st")
-p = subprocess.run([BIN, "--model", model, "--dataset", "list:" + os.path.join(D, "bad.tsv"), "-o", out],
-                   capture_output=True, text=True)
-ok(p.returncode == 1 and "bad.jpg" in p.stderr and not os.path.exists(out), "a corrupt image is an error naming it")
-p = subprocess.run([BIN, "--skip-bad", "--batch", "3", "--model", model, "--dataset",
-                    "list:" + os.path.join(D, "bad.tsv"), "-o", out], capture_output=True, text=True)
-good = p.returncode == 0 and "1 of 7 images skipped" in p.stderr
+rc, _, err = run([BIN, "--model", model, "--dataset", "list:" + os.path.join(D, "bad.tsv"), "-o", out],
+                 timeout=None)
+ok(rc == 1 and "bad.jpg" in err and not os.path.exists(out), "a corrupt image is an error naming it")
+rc, _, err = run([BIN, "--skip-bad", "--batch", "3", "--model", model, "--dataset",
+                  "list:" + os.path.join(D, "bad.tsv"), "-o", out], timeout=None)
+good = rc == 0 and "1 of 7 images skipped" in err
 if good:
     t, m = st.read(out)
     ref, _ = st.read(results.get("resnet18", out))
     good = (t["logits"][1].shape[0] == 6 and list(t["index"][1]) == [0, 1, 2, 4, 5, 6]
             and np.allclose(t["logits"][1], ref["logits"][1], atol=1e-5) and "bad.jpg" not in m["ids"])
-ok(good, "--skip-bad leaves it out, counts it, keeps the other rows right (%s)" % p.stderr.strip()[-120:])
+ok(good, "--skip-bad leaves it out, counts it, keeps the other rows right (%s)" % err.strip()[-120:])
 
-p = subprocess.run([BIN, "--progress", "--model", model, "--dataset", "list:" + os.path.join(D, "list.tsv"),
-                    "-o", os.path.join(D, "p.st")], capture_output=True, text=True)
-ok(p.returncode == 0 and "images/s" in p.stderr and "left" in p.stderr, "--progress shows images/s and the time left")
-p = subprocess.run([BIN, "--model", model, "--dataset", "list:" + os.path.join(D, "list.tsv"), "--splits", "val",
-                    "-o", os.path.join(D, "val.st")], capture_output=True, text=True)
-if p.returncode == 0:
+rc, _, err = run([BIN, "--progress", "--model", model, "--dataset", "list:" + os.path.join(D, "list.tsv"),
+                  "-o", os.path.join(D, "p.st")], timeout=None)
+ok(rc == 0 and "images/s" in err and "left" in err, "--progress shows images/s and the time left")
+rc, _, err = run([BIN, "--model", model, "--dataset", "list:" + os.path.join(D, "list.tsv"), "--splits", "val",
+                  "-o", os.path.join(D, "val.st")], timeout=None)
+if rc == 0:
     t, m = st.read(os.path.join(D, "val.st"))
-ok(p.returncode == 0 and list(t["index"][1]) == [1, 4] and list(t["split"][1]) == [1, 1], "--splits val")
-print("1..%d" % n_tests)
+ok(rc == 0 and list(t["index"][1]) == [1, 4] and list(t["split"][1]) == [1, 1], "--splits val")
+done()

@@ -6,29 +6,19 @@ TSV list; built by tests/data/make_datasets.py): labels, ignore (VOC
 Python's own parse of the same files says; the tar and the folder give the
 same features; COCO's unannotated image is counted in a warning."""
 import json
-import atexit
 import os
-import subprocess
 import sys
-import shutil
-import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
 import stwrite as st  # noqa: E402
+from tap import BIN as BIN_DIR, done, ok, run, scratch  # noqa: E402
 
-BIN = os.path.join(os.environ.get("LS_BIN", "bin"), "extract-feats")
-n_tests = 0
-
-
-def ok(cond, what):
-    global n_tests
-    n_tests += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n_tests, " | ".join(what.splitlines())), flush=True)
-    return cond
+BIN = os.path.join(BIN_DIR, "extract-feats")
 
 
 def expected(path):
@@ -43,11 +33,9 @@ def expected(path):
     return names, rows
 
 
-D = tempfile.mkdtemp(prefix="ef-datasets.")
-atexit.register(shutil.rmtree, D, True)
-p = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "data", "make_datasets.py"), D],
-                   capture_output=True, text=True)
-ok(p.returncode == 0, "data sets built (%s)" % p.stderr.strip()[-200:])
+D = scratch("ef-datasets.")
+rc, _, err = run(["/usr/bin/python3", os.path.join(HERE, "data", "make_datasets.py"), D], timeout=None)
+ok(rc == 0, "data sets built (%s)" % err.strip()[-200:])
 models.export(D, "resnet18", np.zeros((1, 3, 32, 32), np.float32))
 model = os.path.join(D, "resnet18.st")
 
@@ -58,9 +46,9 @@ cases = [("voc-all", "voc:%s/VOCtrainval_06-Nov-2007.tar,%s/VOCtest_06-Nov-2007.
 feats = {}
 for expect, spec, what in cases:
     out = os.path.join(D, "%s.out.st" % what.replace(" ", "_"))
-    p = subprocess.run([BIN, "-t", "2", "--batch", "3", "--resize", "32", "--crop", "32", "--model", model,
-                        "--dataset", spec, "-o", out], capture_output=True, text=True)
-    if not ok(p.returncode == 0, "%s: runs (%s)" % (what, p.stderr.strip()[-200:])):
+    rc, _, err = run([BIN, "-t", "2", "--batch", "3", "--resize", "32", "--crop", "32", "--model", model,
+                      "--dataset", spec, "-o", out], timeout=None)
+    if not ok(rc == 0, "%s: runs (%s)" % (what, err.strip()[-200:])):
         continue
     t, meta = st.read(out)
     names, rows = expected(os.path.join(D, "expect", expect + ".tsv"))
@@ -75,9 +63,9 @@ for expect, spec, what in cases:
        "%s: split and index" % what)
     ok(json.loads(meta["ids"]) == [r[1] for r in rows], "%s: ids" % what)
     if what.startswith("COCO"):
-        ok("without annotations" in p.stderr, "COCO: the image without annotations is counted in a warning")
+        ok("without annotations" in err, "COCO: the image without annotations is counted in a warning")
     feats[what] = t
 if "VOC2007 tars" in feats and "VOCdevkit folder" in feats:
     a, b = feats["VOC2007 tars"], feats["VOCdevkit folder"]
     ok(all(np.array_equal(a[k][1], b[k][1]) for k in a), "the tars and the folder give identical outputs")
-print("1..%d" % n_tests)
+done()

@@ -1,4 +1,13 @@
-"""Minimal TAP for the Python tests: ok/is_, running a tool, a scratch folder."""
+"""Minimal TAP for the Python tests: ok/is_, running a tool, a scratch folder.
+
+A test puts this folder on its path and imports what it uses:
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
+    from tap import BIN, ok, done, run, scratch
+
+ok() numbers the tests, done() prints the plan "1..N" at the end and exits 1
+if any failed; run() runs a command, scratch() makes a folder removed at exit.
+"""
 import atexit
 import os
 import shutil
@@ -39,14 +48,17 @@ def diag(msg):
 
 def done():
     print("1..%d" % _count)
+    sys.stdout.flush()
     sys.exit(1 if _failed else 0)
 
 
-def run(args, stdin=None, input=None, timeout=120):
-    """Runs a command; returns (exit status, stdout bytes, stderr text)."""
+def run(args, stdin=None, input=None, timeout=120, text=False):
+    """Runs a command; returns (exit status, stdout bytes, stderr text);
+    text=True: stdout as text too. timeout=None waits as long as it takes."""
     p = subprocess.run(args, stdin=stdin, input=input, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    out = p.stdout.decode("utf-8", "replace") if text else p.stdout
+    return p.returncode, out, p.stderr.decode("utf-8", "replace")
 
 
 def tensors(*args, **kw):
@@ -58,14 +70,22 @@ def shell(cmd, timeout=120):
     return run(["bash", "-o", "pipefail", "-c", cmd], timeout=timeout)
 
 
-def scratch():
-    d = tempfile.mkdtemp(prefix="ls-test-")
+def scratch(prefix="ls-test-"):
+    """A new folder, removed with all it holds when the test exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, d, True)
     return d
 
 
-def one_error_line(err, rule, desc):
-    """stderr is exactly one line "tensors: ...", and it names rule."""
-    lines = err.rstrip("\n").split("\n")
-    return ok(len(lines) == 1 and lines[0].startswith("tensors: ") and rule in lines[0]
-              and err.endswith("\n"), desc, "stderr: %r\nwanted one line with %r" % (err, rule))
+def names_error(err, tool, words=(), lines=1):
+    """stderr's first line is "TOOL: ..." holding every word, stderr ends in a
+    newline and has exactly `lines` lines (None: any number, for usage errors)."""
+    got = err.rstrip("\n").split("\n")
+    return (got[0].startswith(tool + ": ") and all(w in got[0] for w in words)
+            and (lines is None or len(got) == lines) and err.endswith("\n"))
+
+
+def one_error_line(err, rule, desc, tool="tensors"):
+    """stderr is exactly one line "TOOL: ...", and it names rule."""
+    return ok(names_error(err, tool, (rule,)), desc,
+              "stderr: %r\nwanted one line with %r" % (err, rule))

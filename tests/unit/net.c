@@ -6,24 +6,11 @@
 #include "net.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int ntest, nfail;
-
-__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	nfail += !cond;
-	return cond;
-}
+#include "tap.h"
 
 static uint64_t rng = 88172645463325252ULL;
 static float urand(void)   /* [-1, 1) */
@@ -39,16 +26,6 @@ static float *randv(size_t n)
 	for (size_t i = 0; i < n; i++)
 		v[i] = urand();
 	return v;
-}
-
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0, s = 0;
-	for (size_t i = 0; i < n; i++) {
-		m = fmax(m, fabs((double)a[i] - b[i]));
-		s = fmax(s, fabs((double)b[i]));
-	}
-	return m / (s > 0 ? s : 1);
 }
 
 static int use_dnnl;   /* 0: the sgemm path */
@@ -217,6 +194,5 @@ int main(void)
 	test_adaptive();
 	test_pool_parse();
 	test_pool_layout();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

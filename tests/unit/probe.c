@@ -4,34 +4,11 @@
 #include "probe.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int ntest, nfail;
-
-__attribute__((format(printf, 2, 3))) static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	nfail += !cond;
-}
-
-/* max |a-b| / max |b| */
-static double rel_diff(const float *a, const float *b, int64_t n)
-{
-	double m = 0, s = 0;
-	for (int64_t i = 0; i < n; i++) {
-		m = fmax(m, fabs((double)a[i] - b[i]));
-		s = fmax(s, fabs((double)b[i]));
-	}
-	return m / (s > 0 ? s : 1);
-}
+#include "tap.h"
 
 typedef struct {
 	int64_t n, k, ntrain, nval;
@@ -284,6 +261,5 @@ int main(void)
 	test_threads();
 	test_patience();
 	test_standardize();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }
