@@ -819,25 +819,19 @@ uint16_t st_f32_to_half(float f)
 			} \
 		} \
 	}
+/* A new T array of every element of t, widened or narrowed; NULL when too large. */
+#define TO_ARRAY(T, SAME, NAME) \
+	T *NAME(const st_tensor *t) \
+	{ \
+		int64_t n = st_numel(t); \
+		if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(T)) return NULL; \
+		T *out = xmalloc((size_t)n * sizeof *out); \
+		if (t->dtype == SAME) memcpy(out, t->data, (size_t)n * sizeof *out); \
+		else convert_##T(t, out, (size_t)n); \
+		return out; \
+	}
 CONVERT(float)
 CONVERT(double)
+TO_ARRAY(float, ST_F32, st_to_f32)
+TO_ARRAY(double, ST_F64, st_to_f64)
 
-float *st_to_f32(const st_tensor *t)
-{
-	int64_t n = st_numel(t);
-	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float)) return NULL;
-	float *out = xmalloc((size_t)n * sizeof *out);
-	if (t->dtype == ST_F32) memcpy(out, t->data, (size_t)n * sizeof *out);
-	else convert_float(t, out, (size_t)n);
-	return out;
-}
-
-double *st_to_f64(const st_tensor *t)
-{
-	int64_t n = st_numel(t);
-	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(double)) return NULL;
-	double *out = xmalloc((size_t)n * sizeof *out);
-	if (t->dtype == ST_F64) memcpy(out, t->data, (size_t)n * sizeof *out);
-	else convert_double(t, out, (size_t)n);
-	return out;
-}
