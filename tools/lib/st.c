@@ -507,9 +507,11 @@ st_reader *st_open_fp(FILE *fp, int own, char *err)
 	return r;
 }
 
-st_reader *st_open(const char *path, char *err)
+/* "-" is standard input (not to be closed); a directory is refused up front. */
+static FILE *open_input(const char *path, int *own, char *err)
 {
-	if (strcmp(path, "-") == 0) return st_open_fp(stdin, 0, err);
+	*own = strcmp(path, "-") != 0;
+	if (!*own) return stdin;
 	FILE *fp = fopen(path, "rb");
 	if (!fp) { st_fail(err, "cannot open: %s", strerror(errno)); return NULL; }
 	struct stat sb;
@@ -518,7 +520,14 @@ st_reader *st_open(const char *path, char *err)
 		st_fail(err, "cannot read: is a directory");
 		return NULL;
 	}
-	return st_open_fp(fp, 1, err);
+	return fp;
+}
+
+st_reader *st_open(const char *path, char *err)
+{
+	int own;
+	FILE *fp = open_input(path, &own, err);
+	return fp ? st_open_fp(fp, own, err) : NULL;
 }
 
 st_file *st_reader_file(st_reader *r) { return r->f; }
@@ -626,23 +635,20 @@ st_file *st_load_fp(FILE *fp, int own, int (*keep)(const char *, void *), void *
 	}
 	r->f = NULL;   /* handed to the caller */
 	if (st_close(r, err)) { st_file_free(f); return NULL; }
-	for (int i = f->n - 1; i >= 0; i--)
-		if (!f->t[i].data) st_remove(f, f->t[i].name);
+	int kept = 0;   /* drop the skipped tensors in one pass */
+	for (int i = 0; i < f->n; i++) {
+		if (f->t[i].data) f->t[kept++] = f->t[i];
+		else tensor_clear(&f->t[i]);
+	}
+	f->n = kept;
 	return f;
 }
 
 st_file *st_load(const char *path, int (*keep)(const char *, void *), void *ctx, char *err)
 {
-	if (strcmp(path, "-") == 0) return st_load_fp(stdin, 0, keep, ctx, err);
-	FILE *fp = fopen(path, "rb");
-	if (!fp) { st_fail(err, "cannot open: %s", strerror(errno)); return NULL; }
-	struct stat sb;
-	if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		fclose(fp);
-		st_fail(err, "cannot read: is a directory");
-		return NULL;
-	}
-	return st_load_fp(fp, 1, keep, ctx, err);
+	int own;
+	FILE *fp = open_input(path, &own, err);
+	return fp ? st_load_fp(fp, own, keep, ctx, err) : NULL;
 }
 
 /* ---- writer ---- */
