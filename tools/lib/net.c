@@ -185,14 +185,31 @@ void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int o
 				float m = -INFINITY;
 				double s = 0;
 				int nan = 0;
+				if (!max) {
+					/* each row summed in 8 float lanes (a chain of dependent
+					 * double additions is what took the time), the rows in double */
+					for (int y = y0; y < y1; y++) {
+						const float *row = src + (size_t)y * w;
+						float acc[8] = {0};
+						int x = x0;
+						for (; x + 8 <= x1; x += 8)
+							for (int j = 0; j < 8; j++)
+								acc[j] += row[x + j];
+						for (; x < x1; x++)
+							acc[0] += row[x];
+						s += ((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]) +
+						     ((double)acc[4] + acc[5]) + ((double)acc[6] + acc[7]);
+					}
+					*out++ = (float)(s / ((y1 - y0) * (x1 - x0)));
+					continue;
+				}
 				for (int y = y0; y < y1; y++)
 					for (int x = x0; x < x1; x++) {
 						float v = src[y * w + x];
-						s += v;
 						m = v > m ? v : m;
 						nan |= v != v;
 					}
-				*out++ = max ? (nan ? NAN : m) : (float)(s / ((y1 - y0) * (x1 - x0)));
+				*out++ = nan ? NAN : m;
 			}
 	}
 }

@@ -52,10 +52,20 @@ void ls_dnnl_engine_free(ls_dnnl_engine *e);
 typedef struct ls_dnnl ls_dnnl;
 ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err);
 void ls_dnnl_free(ls_dnnl *d);
-/* chained: in is this thread's previous ls_conv_dnnl output, untouched since;
- * its copy in oneDNN's layout is then used as it is (one reorder saved). */
+/* lazy = 0: out (CNHW) is written before the call returns, as the reference.
+ * lazy = 1: the thread keeps a blocked copy of in and of out, keyed by their
+ * addresses, and writes out itself only when ls_dnnl_sync asks; a later call
+ * whose input or residual is a buffer with a blocked copy uses the copy (no
+ * reorder), and a residual's copy in the output's layout is summed into
+ * (oneDNN's sum post-op), which consumes it: the residual's CNHW contents are
+ * then undefined unless it was synced before. The caller must ls_dnnl_forget a
+ * buffer that it writes itself or frees. */
 int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
-		 const float *residual, float *out, int chained, char *err);
+		 const float *residual, float *out, int lazy, char *err);
+/* write buffer p (CNHW) from its blocked copy if still owed; d may be NULL */
+int ls_dnnl_sync(ls_dnnl *d, const float *p, char *err);
+/* drop p's blocked copy (p is about to be written or freed); d may be NULL */
+void ls_dnnl_forget(ls_dnnl *d, const float *p);
 /* OpenMP threads of the calling thread (oneDNN's): each thread of a pass gets 1. */
 void ls_set_omp_threads(int n);
 

@@ -4,9 +4,13 @@
  * reorders them into the blocked layout its direct convolution wants, and
  * back. Measured (bench/extract-feats-conv.c) this beats im2col + sgemm even
  * with the two reorders, most on the stem and on 1x1 convolutions where the
- * sgemm's K is small. Primitives and reorders are built once per thread,
- * convolution and batch shape, and kept; the blocked weights once per
- * network (threads share one engine and read the same weights). */
+ * sgemm's K is small. In lazy mode (the network's) each of the caller's
+ * buffers has a blocked "shadow" copy, so that a chain of convolutions (a
+ * ResNet block, the residual summed in as a post-op) runs with no reorders
+ * between them; the CNHW buffer is written only when ls_dnnl_sync asks.
+ * Primitives and reorders are built once per thread, convolution and batch
+ * shape, and kept; the blocked weights once per network (threads share one
+ * engine and read the same weights). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,9 +21,9 @@
 
 typedef struct {
 	const ls_conv *conv;
-	int n, h, w;
-	dnnl_primitive_t prim, to_blocked, from_blocked;
-	dnnl_memory_t user_src, user_dst, bias;
+	int n, h, w, res;
+	dnnl_primitive_t prim, to_blocked, from_blocked, res_in;
+	dnnl_memory_t user_src, user_dst, user_res, bias;
 	dnnl_memory_t src, dst;   /* blocked; their bytes are the thread's, lent per call */
 	size_t src_bytes, dst_bytes;
 	dnnl_memory_t wts;        /* owned by the engine's weight store */
@@ -27,6 +31,16 @@ typedef struct {
 
 /* 64-byte aligned scratch that grows on demand */
 typedef struct { void *p; size_t cap; } block;
+
+/* The blocked copy of one of the caller's CNHW buffers (lazy mode): valid when
+ * blk holds its data in layout md; pend (an entry's index + 1) when the CNHW
+ * buffer itself has not been written yet (that entry's from_blocked does it). */
+typedef struct {
+	const float *key;
+	block blk;
+	int valid, pend;
+	dnnl_memory_desc_t md;
+} shadow;
 
 typedef struct { const ls_conv *conv; dnnl_memory_t mem; } weights;
 
@@ -43,11 +57,10 @@ struct ls_dnnl {
 	dnnl_stream_t strm;
 	entry *e;
 	int n, cap;
-	block src;        /* the input, reordered in */
-	block out[2];     /* outputs, in turn: the last one may be the next input */
-	int last;         /* out[last] holds the last output, in layout last_md... */
-	int have_last;    /* ...when it equals the CNHW output (no residual added after) */
-	dnnl_memory_desc_t last_md;
+	block src;        /* an input reordered in, when it is not kept */
+	block dst;        /* an output, when it is not kept */
+	shadow *sh;       /* blocked copies of the caller's buffers */
+	int nsh, capsh;
 };
 
 static void *block_get(block *b, size_t bytes)
@@ -120,12 +133,12 @@ ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err)
 
 static void entry_free(entry *e)
 {
-	dnnl_primitive_t p[3] = {e->prim, e->to_blocked, e->from_blocked};
-	dnnl_memory_t m[5] = {e->user_src, e->user_dst, e->src, e->bias, e->dst};
-	for (int i = 0; i < 3; i++)
+	dnnl_primitive_t p[4] = {e->prim, e->to_blocked, e->from_blocked, e->res_in};
+	dnnl_memory_t m[6] = {e->user_src, e->user_dst, e->user_res, e->src, e->bias, e->dst};
+	for (int i = 0; i < 4; i++)
 		if (p[i])
 			dnnl_primitive_destroy(p[i]);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (m[i])
 			dnnl_memory_destroy(m[i]);
 }
@@ -140,8 +153,10 @@ void ls_dnnl_free(ls_dnnl *d)
 	if (d->strm)
 		dnnl_stream_destroy(d->strm);
 	free(d->src.p);
-	free(d->out[0].p);
-	free(d->out[1].p);
+	free(d->dst.p);
+	for (int i = 0; i < d->nsh; i++)
+		free(d->sh[i].blk.p);
+	free(d->sh);
 	free(d);
 }
 
@@ -233,8 +248,9 @@ static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t
 	return rc;
 }
 
-/* The primitive of c on n x h x w inputs; ReLU fused when no residual follows. */
-static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
+/* The primitive of c on n x h x w inputs; with a residual, it is summed into
+ * the destination (which holds it) before the ReLU. */
+static int build(ls_dnnl *d, entry *e, char *err)
 {
 	const ls_conv *c = e->conv;
 	int oh = ls_conv_out(e->h, c->k, c->stride, c->pad), ow = ls_conv_out(e->w, c->k, c->stride, c->pad);
@@ -255,7 +271,9 @@ static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 	dnnl_primitive_desc_t pd;
 	TRY(dnnl_post_ops_create(&po));
 	TRY(dnnl_primitive_attr_create(&attr));
-	dnnl_status_t s = fuse_relu ? dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) : dnnl_success;
+	dnnl_status_t s = e->res ? dnnl_post_ops_append_sum(po, 1.0f) : dnnl_success;
+	if (s == dnnl_success && c->relu)
+		s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
 	if (s == dnnl_success)
 		s = dnnl_primitive_attr_set_post_ops(attr, po);
 	if (s == dnnl_success)
@@ -277,14 +295,17 @@ static int build(ls_dnnl *d, entry *e, int fuse_relu, char *err)
 	TRY(dnnl_memory_create(&e->bias, &b_md, d->eng, c->b));
 	TRY(dnnl_memory_create(&e->user_src, &src_user, d->eng, DNNL_MEMORY_NONE));
 	TRY(dnnl_memory_create(&e->user_dst, &dst_user, d->eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->user_res, &dst_user, d->eng, DNNL_MEMORY_NONE));
 	return reorder_prim(d, e->user_src, e->src, &e->to_blocked, err) ||
-	       reorder_prim(d, e->dst, e->user_dst, &e->from_blocked, err) ? -1 : 0;
+	       reorder_prim(d, e->dst, e->user_dst, &e->from_blocked, err) ||
+	       (e->res && reorder_prim(d, e->user_res, e->dst, &e->res_in, err)) ? -1 : 0;
 }
 
-static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int fuse_relu, char *err)
+static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int res, char *err)
 {
 	for (int i = 0; i < d->n; i++)
-		if (d->e[i].conv == c && d->e[i].n == n && d->e[i].h == h && d->e[i].w == w)
+		if (d->e[i].conv == c && d->e[i].n == n && d->e[i].h == h && d->e[i].w == w &&
+		    d->e[i].res == res)
 			return &d->e[i];
 	if (d->n == d->cap) {
 		int cap = d->cap ? 2 * d->cap : 64;
@@ -297,9 +318,9 @@ static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int fuse_r
 	}
 	entry *e = &d->e[d->n];
 	memset(e, 0, sizeof *e);
-	e->conv = c, e->n = n, e->h = h, e->w = w;
+	e->conv = c, e->n = n, e->h = h, e->w = w, e->res = res;
 	*err = 0;
-	if (build(d, e, fuse_relu, err)) {
+	if (build(d, e, err)) {
 		entry_free(e);
 		return NULL;
 	}
@@ -307,49 +328,144 @@ static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int fuse_r
 	return e;
 }
 
-/* Is the last output, still in oneDNN's layout, the input e wants? */
-static int reusable(const ls_dnnl *d, const entry *e)
+static shadow *sh_find(ls_dnnl *d, const float *p)
 {
-	const dnnl_memory_desc_t *want;
-	return d->have_last && dnnl_memory_get_memory_desc(e->src, &want) == dnnl_success &&
-	       dnnl_memory_desc_equal(want, &d->last_md);
+	for (int i = 0; i < d->nsh; i++)
+		if (d->sh[i].key == p)
+			return &d->sh[i];
+	return NULL;
+}
+
+/* p's shadow, made (empty) if it has none; NULL when out of memory */
+static shadow *sh_get(ls_dnnl *d, const float *p)
+{
+	shadow *s = sh_find(d, p);
+	if (s)
+		return s;
+	if (d->nsh == d->capsh) {
+		int cap = d->capsh ? 2 * d->capsh : 8;
+		shadow *n = realloc(d->sh, cap * sizeof *n);
+		if (!n)
+			return NULL;
+		d->sh = n, d->capsh = cap;
+	}
+	s = &d->sh[d->nsh++];
+	memset(s, 0, sizeof *s);
+	s->key = p;
+	return s;
+}
+
+void ls_dnnl_forget(ls_dnnl *d, const float *p)
+{
+	shadow *s = d ? sh_find(d, p) : NULL;
+	if (!s)
+		return;
+	free(s->blk.p);
+	*s = d->sh[--d->nsh];
+}
+
+/* writes s's CNHW buffer from its blocked copy, if that is still owed */
+static int sh_sync(ls_dnnl *d, shadow *s, char *err)
+{
+	if (!s || !s->pend)
+		return 0;
+	entry *e = &d->e[s->pend - 1];
+	s->pend = 0;
+	TRY(dnnl_memory_set_data_handle(e->dst, s->blk.p));
+	TRY(dnnl_memory_set_data_handle(e->user_dst, (void *)s->key));
+	if (run_reorder(d, e->from_blocked, e->dst, e->user_dst, err))
+		return -1;
+	TRY(dnnl_stream_wait(d->strm));
+	return 0;
+}
+
+int ls_dnnl_sync(ls_dnnl *d, const float *p, char *err)
+{
+	return d ? sh_sync(d, sh_find(d, p), err) : 0;
+}
+
+static int md_is(const dnnl_memory_t m, const dnnl_memory_desc_t *md)
+{
+	const dnnl_memory_desc_t *have;
+	return dnnl_memory_get_memory_desc(m, &have) == dnnl_success && dnnl_memory_desc_equal(have, md);
 }
 
 int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
-		 const float *residual, float *out, int chained, char *err)
+		 const float *residual, float *out, int lazy, char *err)
 {
-	entry *e = find(d, c, n, h, w, c->relu && !residual, err);
+	entry *e = find(d, c, n, h, w, residual != NULL, err);
 	if (!e)
 		return -1;
-	int reuse = chained && reusable(d, e), o = d->have_last ? 1 - d->last : 0;
-	void *bsrc = reuse ? d->out[d->last].p : block_get(&d->src, e->src_bytes);
-	void *bdst = block_get(&d->out[o], e->dst_bytes);
+	shadow *si = sh_find(d, in), *so = NULL, *sr = residual ? sh_find(d, residual) : NULL;
+	void *bsrc, *bdst;
+	int reordered = 0, keep = 0;
+	if (si && si->valid && md_is(e->src, &si->md))
+		bsrc = si->blk.p;
+	else {
+		if (sh_sync(d, si, err))
+			return -1;
+		if (lazy && (!si || !si->valid)) {   /* keep the copy: the input may be read again */
+			if (!(si = sh_get(d, in)))
+				return snprintf(err, ST_ERRLEN, "out of memory"), -1;
+			bsrc = block_get(&si->blk, e->src_bytes);
+			keep = 1;
+		} else
+			si = NULL, bsrc = block_get(&d->src, e->src_bytes);
+		reordered = 1;
+	}
+	if (lazy) {
+		if (!(so = sh_get(d, out)))
+			return snprintf(err, ST_ERRLEN, "out of memory"), -1;
+		si = sh_find(d, in), sr = residual ? sh_find(d, residual) : NULL;   /* sh_get may move them */
+		so->valid = 0, so->pend = 0;
+		if (sr && sr != si && sr->valid && md_is(e->dst, &sr->md)) {
+			/* the residual's blocked copy becomes the destination: it is consumed */
+			block t = so->blk;
+			so->blk = sr->blk, sr->blk = t;
+			sr->valid = 0, sr->pend = 0;
+			residual = NULL;
+		}
+		bdst = block_get(&so->blk, e->dst_bytes);
+	} else {
+		ls_dnnl_forget(d, out);
+		bdst = block_get(&d->dst, e->dst_bytes);
+		si = sh_find(d, in), sr = residual ? sh_find(d, residual) : NULL;
+	}
 	if (!bsrc || !bdst) {
 		snprintf(err, ST_ERRLEN, "out of memory for a batch of %d", n);
 		return -1;
 	}
-	TRY(dnnl_memory_set_data_handle(e->user_src, (void *)in));
-	TRY(dnnl_memory_set_data_handle(e->user_dst, out));
 	TRY(dnnl_memory_set_data_handle(e->src, bsrc));
 	TRY(dnnl_memory_set_data_handle(e->dst, bdst));
-	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts},
-				   {DNNL_ARG_BIAS, e->bias}, {DNNL_ARG_DST, e->dst}};
-	if (!reuse && run_reorder(d, e->to_blocked, e->user_src, e->src, err))
-		return -1;
-	TRY(dnnl_primitive_execute(e->prim, d->strm, 4, args));
-	if (run_reorder(d, e->from_blocked, e->dst, e->user_dst, err))
-		return -1;
-	TRY(dnnl_stream_wait(d->strm));
-	const dnnl_memory_desc_t *dst_md;
-	TRY(dnnl_memory_get_memory_desc(e->dst, &dst_md));
-	d->last = o, d->last_md = *dst_md, d->have_last = residual == NULL;
-	if (residual) {
-		int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
-		size_t total = (size_t)c->cout * n * oh * ow;
-		for (size_t i = 0; i < total; i++) {
-			float v = out[i] + residual[i];
-			out[i] = c->relu && v < 0.0f ? 0.0f : v;
+	if (reordered) {
+		TRY(dnnl_memory_set_data_handle(e->user_src, (void *)in));
+		if (run_reorder(d, e->to_blocked, e->user_src, e->src, err))
+			return -1;
+		if (keep) {
+			const dnnl_memory_desc_t *md;
+			TRY(dnnl_memory_get_memory_desc(e->src, &md));
+			si->md = *md, si->valid = 1;
 		}
 	}
+	if (residual) {
+		if (sh_sync(d, sr, err))
+			return -1;
+		TRY(dnnl_memory_set_data_handle(e->user_res, (void *)residual));
+		if (run_reorder(d, e->res_in, e->user_res, e->dst, err))
+			return -1;
+	}
+	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts},
+				   {DNNL_ARG_BIAS, e->bias}, {DNNL_ARG_DST, e->dst}};
+	TRY(dnnl_primitive_execute(e->prim, d->strm, 4, args));
+	if (so) {
+		const dnnl_memory_desc_t *md;
+		TRY(dnnl_memory_get_memory_desc(e->dst, &md));
+		so->md = *md, so->valid = 1, so->pend = (int)(e - d->e) + 1;
+	} else {
+		TRY(dnnl_memory_set_data_handle(e->user_dst, out));
+		if (run_reorder(d, e->from_blocked, e->dst, e->user_dst, err))
+			return -1;
+	}
+	TRY(dnnl_stream_wait(d->strm));
 	return 0;
 }

@@ -416,13 +416,26 @@ typedef struct {
 
 static float *cur(walk *r) { return r->ws->buf[r->cur].p; }
 
-static float *buf(walk *r, int i, size_t per_image)
+/* the current activation, written out of oneDNN's copy first if still owed */
+static const float *cur_synced(walk *r)
+{
+	return ls_dnnl_sync(r->ws->dnnl, cur(r), r->err) ? NULL : cur(r);
+}
+
+/* buf[i], to be written with per_image floats an image; mine: by us, not
+ * by oneDNN (whose blocked copy of it is then stale) */
+static float *buf(walk *r, int i, size_t per_image, int mine)
 {
 	if (r->dry)
 		return NULL;
+	float *old = r->ws->buf[i].p;
 	float *p = ls_buf_get(&r->ws->buf[i], per_image * r->n);
 	if (!p)
 		snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n);
+	if (old && (p != old || mine))
+		ls_dnnl_forget(r->ws->dnnl, old);
+	if (p && mine)
+		ls_dnnl_forget(r->ws->dnnl, p);
 	return p;
 }
 
@@ -432,16 +445,16 @@ static int too_small(walk *r, const char *what)
 	return -1;
 }
 
-/* buf[dst] = conv(in), from in (c x h x w); chained: in is the previous
- * convolution's output, untouched since */
+/* buf[dst] = conv(in), from in (c x h x w); with oneDNN, buf[dst] may be
+ * written only when cur_synced asks for it, and res is consumed */
 static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *res, int dst,
-		int chained, int *oh, int *ow)
+		int *oh, int *ow)
 {
 	*oh = ls_conv_out(h, c->k, c->stride, c->pad), *ow = ls_conv_out(w, c->k, c->stride, c->pad);
 	if (*oh < 1 || *ow < 1)
 		return too_small(r, "a convolution");
 	r->flops += 2.0 * c->cout * c->cin * c->k * c->k * *oh * *ow;
-	float *out = buf(r, dst, (size_t)c->cout * *oh * *ow);
+	float *out = buf(r, dst, (size_t)c->cout * *oh * *ow, 0);
 	if (r->dry)
 		return 0;
 	if (!out)
@@ -458,7 +471,7 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 	case LS_CONV_DNNL:
 		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->net->dnnl, r->err)))
 			return -1;
-		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, chained, r->err);
+		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, 1, r->err);
 	}
 	return 0;
 }
@@ -468,11 +481,12 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 	int oh = ls_conv_out(r->h, k, stride, pad), ow = ls_conv_out(r->w, k, stride, pad);
 	if (oh < 1 || ow < 1)
 		return too_small(r, "a max pool");
-	float *out = buf(r, dst, (size_t)r->c * oh * ow);
-	if (!r->dry && !out)
+	const float *in = r->dry ? NULL : cur_synced(r);
+	float *out = buf(r, dst, (size_t)r->c * oh * ow, 1);
+	if (!r->dry && (!out || !in))
 		return -1;
 	if (!r->dry)
-		ls_maxpool(cur(r), r->c, r->n, r->h, r->w, k, stride, pad, out);
+		ls_maxpool(in, r->c, r->n, r->h, r->w, k, stride, pad, out);
 	r->cur = dst, r->h = oh, r->w = ow;
 	return 0;
 }
@@ -480,7 +494,10 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 static int tap(walk *r, int t)
 {
 	r->tap_flops[t] = r->flops;
-	return r->dry || !r->tap ? 0 : r->tap(r->ctx, t, cur(r), r->c, r->n, r->h, r->w, r->row0, r->err);
+	if (r->dry || !r->tap)
+		return 0;
+	const float *x = cur_synced(r);
+	return x ? r->tap(r->ctx, t, x, r->c, r->n, r->h, r->w, r->row0, r->err) : -1;
 }
 
 static int next_buf(int i) { return (i + 1) % NBUF; }
@@ -491,14 +508,14 @@ static int res_block_forward(walk *r, const res_block *blk)
 	int idn = (in + 1) % NBUF, t1 = (in + 2) % NBUF, t2 = (in + 3) % NBUF, out = (in + 4) % NBUF;
 	const float *res = cur(r);
 	if (blk->has_down) {
-		if (conv(r, &blk->down, in, h, w, NULL, idn, 0, &oh, &ow))
+		if (conv(r, &blk->down, in, h, w, NULL, idn, &oh, &ow))
 			return -1;
 		res = r->dry ? NULL : r->ws->buf[idn].p;
 	}
 	int src = in, tmp[2] = {t1, t2};
 	for (int i = 0; i < blk->nc; i++) {
 		int last = i == blk->nc - 1, dst = last ? out : tmp[i];
-		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, i > 0, &oh, &ow))
+		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, &oh, &ow))
 			return -1;
 		src = dst, h = oh, w = ow;
 	}
@@ -545,6 +562,8 @@ static int head_forward(walk *r, float *logits)
 	if (!p)
 		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
 	float *x = p + width * r->n, *y = x + width * r->n;
+	if (!cur_synced(r))
+		return -1;
 	ls_adaptive_pool(cur(r), r->c, r->n, r->h, r->w, s, s, 0, p);
 	ls_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
 	for (int i = 0; i < net->nfc; i++) {
@@ -559,7 +578,7 @@ static int head_forward(walk *r, float *logits)
 static int input(walk *r, const float *images)
 {
 	size_t plane = (size_t)r->h * r->w;
-	float *x = buf(r, 0, 3 * plane);
+	float *x = buf(r, 0, 3 * plane, 1);
 	if (!r->dry && !x)
 		return -1;
 	for (int c = 0; !r->dry && c < 3; c++)
@@ -573,7 +592,7 @@ static int input(walk *r, const float *images)
 static int resnet_forward(walk *r)
 {
 	int oh, ow;
-	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, 0, &oh, &ow))
+	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, &oh, &ow))
 		return -1;
 	r->cur = 1, r->c = r->net->stem.cout, r->h = oh, r->w = ow;
 	if (maxpool(r, 3, 2, 1, 2) || tap(r, 0))
@@ -589,7 +608,7 @@ static int vgg_forward(walk *r)
 	for (int i = 0; i < r->net->nconv; i++) {
 		const ls_conv *c = &r->net->convs[i];
 		int dst = next_buf(r->cur), oh, ow;
-		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, i > 0 && !r->net->pool_after[i - 1], &oh, &ow))
+		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, &oh, &ow))
 			return -1;
 		r->cur = dst, r->c = c->cout, r->h = oh, r->w = ow;
 		if (tap(r, i) || (r->net->pool_after[i] && maxpool(r, 2, 2, 0, next_buf(r->cur))))
