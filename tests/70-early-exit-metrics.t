@@ -5,14 +5,12 @@
 # with >= 1 positive); `ignore` entries left out. Plus the hand-computed cases.
 import os, subprocess, sys, tempfile
 import numpy as np
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "st"))
+from tap import ok, done  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, average_precision_score
 
 unit = os.path.join(os.environ.get("LS_UNIT", "build/unit"), "metrics")
-n_test = 0
-def ok(cond, what):
-    global n_test
-    n_test += 1
-    print(("ok" if cond else "not ok"), n_test, "-", what)
 
 hand = subprocess.run([unit], capture_output=True, text=True)
 fails = [l for l in hand.stdout.splitlines() if l.startswith("not ok")]
@@ -65,4 +63,4 @@ for name, p, y, ign in cases:
     a, b = ours(p, y, ign), sklearn_scores(p, y, ign)
     worst = max(abs(a[k] - b[k]) for k in b)
     ok(worst < 1e-9, f"{name}: every score within 1e-9 of scikit-learn (worst {worst:.2e})")
-print(f"1..{n_test}")
+done()

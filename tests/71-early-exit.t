@@ -3,23 +3,18 @@
 # against scikit-learn, the over-thinking table, the exit rule and its grid
 # search recomputed in numpy, the relative cost, the TSV and the report; then
 # bad inputs: one-line error, exit status, no output file left behind.
-import json, os, pty, subprocess, sys, tempfile
+import json, os, pty, subprocess, sys
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, average_precision_score
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
+from tap import ok, done, scratch  # noqa: E402
 import stwrite
 
 tool = os.path.join(os.environ.get("LS_BIN", "bin"), "early-exit")
 asan = os.environ.get("LS_ASAN") == "1"
-n_test = 0
-def ok(cond, what):
-    global n_test
-    n_test += 1
-    print(("ok" if cond else "not ok"), n_test, "-", what)
-    sys.stdout.flush()
 
-d = tempfile.mkdtemp()
+d = scratch()
 study = os.path.join(d, "s.st")
 subprocess.run([sys.executable, os.path.join(here, "synth-study.py"), study, "--n", "300" if asan else "900"], check=True)
 T, meta = stwrite.read(study)
@@ -148,4 +143,4 @@ os.close(m); os.close(s)
 ok(r.returncode != 0 and "terminal" in r.stderr, "a terminal as input is refused: " + r.stderr.strip().splitlines()[0])
 r = run([study, "-o", out, "--metrics", "/nonexistent/dir/m.tsv"])
 ok(r.returncode == 1 and r.stderr.count("\n") <= 2, "unwritable --metrics fails")
-print(f"1..{n_test}")
+done()

@@ -2,21 +2,16 @@
 # classify-samples on a synthetic study: categories, thresholds, prediction
 # depth, destructive over-thinking, per-category profiles and examples
 # recomputed in numpy; prob from a second file; NaN rows; bad inputs.
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys
 import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
+from tap import ok, done, scratch  # noqa: E402
 import stwrite
 
 tool = os.path.join(os.environ.get("LS_BIN", "bin"), "classify-samples")
-n_test = 0
-def ok(cond, what):
-    global n_test
-    n_test += 1
-    print(("ok" if cond else "not ok"), n_test, "-", what)
-    sys.stdout.flush()
 
-d = tempfile.mkdtemp()
+d = scratch()
 study = os.path.join(d, "s.st")
 subprocess.run([sys.executable, os.path.join(here, "synth-study.py"), study, "--n", "500"], check=True)
 T, meta = stwrite.read(study)
@@ -119,4 +114,4 @@ bad("quantile", base, ["--easy-quantile", "1.5"], 2)
 bad("easy-above-hard", base, ["--easy", "0.8", "--hard", "0.2"], 2)
 bad("split-name", base, ["--split", "dev"], 2)
 bad("truncated", open(study, "rb").read()[:4000])
-print(f"1..{n_test}")
+done()

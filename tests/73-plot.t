@@ -2,25 +2,20 @@
 # plot: every kind on a synthetic study gives a real PNG (SVG, PDF); --script
 # writes data whose numbers are the per-layer statistics numpy computes, and a
 # script gnuplot runs; bad inputs fail with one line and leave no file.
-import os, shutil, subprocess, sys, tempfile
+import os, shutil, subprocess, sys
 import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
+from tap import ok, done, scratch  # noqa: E402
 import stwrite
 
 bindir = os.environ.get("LS_BIN", "bin")
 plot = os.path.join(bindir, "plot")
-n_test = 0
-def ok(cond, what):
-    global n_test
-    n_test += 1
-    print(("ok" if cond else "not ok"), n_test, "-", what)
-    sys.stdout.flush()
 
 if not shutil.which("gnuplot"):
     print("1..0 # SKIP gnuplot is not installed (Debian package gnuplot-nox)")
     sys.exit(0)
-d = tempfile.mkdtemp()
+d = scratch()
 s1, s2 = os.path.join(d, "s1.st"), os.path.join(d, "s2.st")
 synth = [sys.executable, os.path.join(here, "synth-study.py")]
 subprocess.run(synth + [s1, "--n", "300", "--images", "--epochs", "4"], check=True)
@@ -103,4 +98,4 @@ r = subprocess.run([plot, "layers", s1, "--tensor", "wdist", "--title", 'a "quot
 ok(r.returncode == 0 and os.listdir(tmp) == [], "quotes in a title; the temporary folder is removed")
 r = subprocess.run([plot, "sample", s1, "--sample", "-1", "-o", os.path.join(d, "x.png")], env=dict(os.environ, TMPDIR=tmp), capture_output=True)
 ok(r.returncode == 2 and os.listdir(tmp) == [], "nothing left in TMPDIR after a failure")
-print(f"1..{n_test}")
+done()
