@@ -1,6 +1,6 @@
 /* extract-feats-conv: the convolutions of ResNet-50 and VGG-16 at 224 px, timed
  * three ways on the same shapes and threads:
- *   sgemm    ls_conv_forward (im2col + OpenBLAS sgemm, CNHW, bias+ReLU fused)
+ *   sgemm    conv_forward (im2col + OpenBLAS sgemm, CNHW, bias+ReLU fused)
  *   dnnl     oneDNN's best direct convolution on its own blocked layout
  *            (weights pre-reordered, ReLU as a post-op): the best case of a
  *            network kept blocked end to end
@@ -68,7 +68,7 @@ static void reorder(dnnl_memory_t from, dnnl_memory_t to)
 static void time_dnnl(const shape *s, int n, const float *x, const float *w, const float *b, int reps,
 		      double *blocked, double *with_io)
 {
-	int oh = ls_conv_out(s->h, s->k, s->stride, s->k / 2);
+	int oh = conv_out_size(s->h, s->k, s->stride, s->k / 2);
 	dnnl_dims_t sd = {n, s->cin, s->h, s->h}, wd = {s->cout, s->cin, s->k, s->k}, bd = {s->cout},
 		    dd = {n, s->cout, oh, oh}, st = {s->stride, s->stride}, pad = {s->k / 2, s->k / 2};
 	dnnl_memory_desc_t src_any, w_any, b_md, dst_any, src_plain, w_plain, dst_plain;
@@ -162,18 +162,18 @@ int main(int argc, char **argv)
 	printf("batch %d, %d thread(s) (oneDNN: OMP_NUM_THREADS); GFLOP/s, 2 per multiply-add\n", n, threads);
 	printf("%-38s %8s %8s %8s\n", "convolution", "sgemm", "dnnl", "dnnl+io");
 	double tot[3] = {0}, flops_all = 0;
-	ls_buf scratch = {0};
+	conv_buf scratch = {0};
 	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
 		const shape *s = &shapes[i];
-		int oh = ls_conv_out(s->h, s->k, s->stride, s->k / 2);
+		int oh = conv_out_size(s->h, s->k, s->stride, s->k / 2);
 		double flops = 2.0 * s->cout * s->cin * s->k * s->k * oh * oh * n;
 		float *x = randv((size_t)n * s->cin * s->h * s->h), *w = randv((size_t)s->cout * s->cin * s->k * s->k);
 		float *b = randv(s->cout), *y = malloc((size_t)n * s->cout * oh * oh * sizeof *y);
-		ls_conv c = {s->cin, s->cout, s->k, s->stride, s->k / 2, 1, w, b};
+		conv_layer c = {s->cin, s->cout, s->k, s->stride, s->k / 2, 1, w, b};
 		double ours = 1e30, blocked, io;
 		for (int r = 0; r < reps; r++) {
 			double t0 = now();
-			ls_conv_forward(&c, x, n, s->h, s->h, NULL, y, &scratch);
+			conv_forward(&c, x, n, s->h, s->h, NULL, y, &scratch);
 			if (now() - t0 < ours)
 				ours = now() - t0;
 		}

@@ -44,7 +44,7 @@ static uint64_t le64(const uint8_t *p)
  * the result: same names, dtypes, shapes, sizes and metadata. */
 static void check_round_trip(const st_file *f)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	size_t len = 0;
 	uint64_t data_size = 0;
 	for (int i = 0; i < f->n; i++)
@@ -74,7 +74,7 @@ static void check_round_trip(const st_file *f)
 
 static void fuzz_header(const uint8_t *data, size_t size)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	if (size < 8)
 		return;
 	uint64_t n = le64(data);
@@ -170,7 +170,7 @@ static size_t rule_len(const char *err)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err_file[ST_ERRLEN] = "", err_pipe[ST_ERRLEN] = "";
+	char err_file[ERR_LEN] = "", err_pipe[ERR_LEN] = "";
 	fuzz_header(data, size);
 	int file = fuzz_reader(data, size, err_file);
 	int piped = fuzz_pipe(data, size, err_pipe, file);

@@ -1,4 +1,4 @@
-/* dataset_dump: prints what ls_dataset_open makes of a data set, for the
+/* dataset_dump: prints what ds_open makes of a data set, for the
  * tests to compare with Python's own parse (tests/NN-dataset.t).
  *
  *   dataset_dump [-t THREADS] SPEC [SPLITS]
@@ -19,19 +19,19 @@
 #include "dataset.h"
 #include "image.h"
 
-typedef struct { char text[ST_ERRLEN + 64]; } cell;
+typedef struct { char text[ERR_LEN + 64]; } cell;
 
 typedef struct {
-	ls_dataset *d;
+	ds_dataset *d;
 	cell *out;
 	int first, step;
 } job;
 
-static void describe(ls_dataset *d, int i, cell *c)
+static void describe(ds_dataset *d, int i, cell *c)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	size_t len;
-	uint8_t *p = ls_dataset_read(d, i, &len, err);
+	uint8_t *p = ds_read(d, i, &len, err);
 	if (!p) {
 		snprintf(c->text, sizeof(c->text), "ERR %s", err);
 		return;
@@ -58,23 +58,23 @@ static double now(void)
 	return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static int bench(ls_dataset *d, int resize, int crop)
+static int bench(ds_dataset *d, int resize, int crop)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	float *out = malloc(sizeof(float) * 3 * crop * crop);
 	double t0 = now(), sum = 0;
 	for (int i = 0; i < d->n; i++) {
 		size_t len;
-		ls_image img;
-		uint8_t *p = ls_dataset_read(d, i, &len, err);
-		if (!p || ls_image_decode(p, len, &img, err) ||
-		    ls_image_preprocess(&img, resize, crop, ls_imagenet_mean, ls_imagenet_std, out, err)) {
+		img_rgb img;
+		uint8_t *p = ds_read(d, i, &len, err);
+		if (!p || img_decode(p, len, &img, err) ||
+		    img_preprocess(&img, resize, crop, img_imagenet_mean, img_imagenet_std, out, err)) {
 			fprintf(stderr, "dataset_dump: %s\n", err);
 			return 1;
 		}
 		sum += out[0];
 		free(p);
-		ls_image_free(&img);
+		img_free(&img);
 	}
 	double dt = now() - t0;
 	printf("%d images %.3f seconds %.1f images/s (checksum %g)\n", d->n, dt, d->n / dt, sum);
@@ -85,15 +85,15 @@ static int bench(ls_dataset *d, int resize, int crop)
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && argc <= 6 && !strcmp(argv[1], "--bench")) {
-		char err[ST_ERRLEN];
+		char err[ERR_LEN];
 		int resize = atoi(argv[2]), crop = atoi(argv[3]);
-		ls_dataset *d = ls_dataset_open(argv[4], argc == 6 ? argv[5] : NULL, err);
+		ds_dataset *d = ds_open(argv[4], argc == 6 ? argv[5] : NULL, err);
 		if (!d || crop <= 0) {
 			fprintf(stderr, "dataset_dump: %s\n", d ? "--bench needs a crop" : err);
 			return 1;
 		}
 		int rc = bench(d, resize, crop);
-		ls_dataset_free(d);
+		ds_free(d);
 		return rc;
 	}
 	int threads = 0, a = 1;
@@ -105,8 +105,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: dataset_dump [-t THREADS] SPEC [SPLITS]\n");
 		return 2;
 	}
-	char err[ST_ERRLEN];
-	ls_dataset *d = ls_dataset_open(argv[a], argc - a == 2 ? argv[a + 1] : NULL, err);
+	char err[ERR_LEN];
+	ds_dataset *d = ds_open(argv[a], argc - a == 2 ? argv[a + 1] : NULL, err);
 	if (!d) {
 		fprintf(stderr, "dataset_dump: %s\n", err);
 		return 1;
@@ -148,6 +148,6 @@ int main(int argc, char **argv)
 		printf("\t%s\n", seq[i].text);
 	}
 	free(seq);
-	ls_dataset_free(d);
+	ds_free(d);
 	return rc;
 }

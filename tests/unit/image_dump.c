@@ -39,12 +39,12 @@ static void spit(const char *path, const void *p, size_t len)
 	}
 }
 
-static int decode(const char *file, ls_image *img)
+static int decode(const char *file, img_rgb *img)
 {
 	size_t len;
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	uint8_t *buf = slurp(file, &len);
-	int rc = ls_image_decode(buf, len, img, err);
+	int rc = img_decode(buf, len, img, err);
 	free(buf);
 	if (rc)
 		fprintf(stderr, "image_dump: %s: %s\n", file, err);
@@ -53,35 +53,35 @@ static int decode(const char *file, ls_image *img)
 
 int main(int argc, char **argv)
 {
-	ls_image img;
-	char err[ST_ERRLEN];
+	img_rgb img;
+	char err[ERR_LEN];
 	if (argc == 4 && !strcmp(argv[1], "decode")) {
 		if (decode(argv[2], &img))
 			return 1;
 		spit(argv[3], img.px, (size_t)img.w * img.h * 3);
 		printf("%d %d\n", img.w, img.h);
-		ls_image_free(&img);
+		img_free(&img);
 		return 0;
 	}
 	if ((argc == 6 || argc == 12) && !strcmp(argv[1], "preprocess")) {
 		float mean[3], std[3];
 		for (int c = 0; c < 3; c++) {
-			mean[c] = argc == 12 ? strtof(argv[6 + c], NULL) : ls_imagenet_mean[c];
-			std[c] = argc == 12 ? strtof(argv[9 + c], NULL) : ls_imagenet_std[c];
+			mean[c] = argc == 12 ? strtof(argv[6 + c], NULL) : img_imagenet_mean[c];
+			std[c] = argc == 12 ? strtof(argv[9 + c], NULL) : img_imagenet_std[c];
 		}
 		if (decode(argv[2], &img))
 			return 1;
 		int resize = atoi(argv[3]), crop = atoi(argv[4]), oh, ow;
-		ls_image_out_size(&img, resize, crop, &oh, &ow);
+		img_out_size(&img, resize, crop, &oh, &ow);
 		float *out = malloc(sizeof(float) * 3 * (size_t)oh * ow);
-		if (ls_image_preprocess(&img, resize, crop, mean, std, out, err)) {
+		if (img_preprocess(&img, resize, crop, mean, std, out, err)) {
 			fprintf(stderr, "image_dump: %s\n", err);
 			return 1;
 		}
 		spit(argv[5], out, sizeof(float) * 3 * (size_t)oh * ow);
 		printf("3 %d %d\n", oh, ow);
 		free(out);
-		ls_image_free(&img);
+		img_free(&img);
 		return 0;
 	}
 	if (argc == 9 && !strcmp(argv[1], "resize")) {
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		float *out = malloc(sizeof(float) * c * oh * ow);
-		if (ls_resize_bilinear_aa(in, c, h, w, out, oh, ow))
+		if (img_resize_bilinear_aa(in, c, h, w, out, oh, ow))
 			return 1;
 		spit(argv[8], out, sizeof(float) * c * oh * ow);
 		free(in);

@@ -112,7 +112,7 @@ static void test_file(void)
 	char *json = st_header_json(f, &len);
 	ok(len % 8 == 0 && strlen(json) == len, "st_header_json pads to a multiple of 8");
 	g = st_file_new();
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	int rc = st_parse_header(json, len, 24 + 1 + 2, g, err);
 	ok(rc == 0 && g->n == 3 && st_find(g, "name\nwith \"quotes\" and \x01") != NULL,
 	   "names with control characters and quotes are escaped and parse back");
@@ -167,7 +167,7 @@ static void test_write_load(void)
 	char path[] = "/tmp/st_api_XXXXXX";
 	int fd = mkstemp(path);
 	FILE *out = fdopen(fd, "wb");
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	ok(st_write(f, out, err) == 0 && fclose(out) == 0, "st_write of every dtype, a zero-size tensor and a spool");
 	fclose(spool);
 	st_file_free(f);
@@ -217,7 +217,7 @@ static void test_write_load(void)
 
 static void test_parse(void)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	const char *h = "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}";
 	st_file *f = st_file_new();
 	ok(st_parse_header(h, strlen(h), UINT64_MAX, f, err) == 0, "data size unknown (a pipe): header accepted");

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ls.h"
+#include "cli.h"
 #include "metrics.h"
 #include "study.h"
 
@@ -51,8 +51,8 @@ static void profiles(classes *c)
 {
 	int L = c->s.L;
 	int64_t N = c->s.N;
-	c->area = ls_calloc((size_t)N, sizeof *c->area);
-	c->final = ls_calloc((size_t)N, sizeof *c->final);
+	c->area = cli_calloc((size_t)N, sizeof *c->area);
+	c->final = cli_calloc((size_t)N, sizeof *c->final);
 	for (int64_t i = 0; i < N; i++) {
 		double sum = 0;
 		for (int l = 0; l < L; l++)
@@ -65,7 +65,7 @@ static void profiles(classes *c)
 /* the quantile of v over the rows of the split that pass keep (NULL: all), skipping NaN */
 static double quantile_of(const classes *c, const double *v, double q, const uint8_t *not_cat)
 {
-	double *tmp = ls_malloc(ls_mul((size_t)c->nrows + 1, sizeof *tmp, "quantile"));
+	double *tmp = cli_malloc(cli_mul((size_t)c->nrows + 1, sizeof *tmp, "quantile"));
 	int64_t n = 0;
 	for (int64_t j = 0; j < c->nrows; j++) {
 		int64_t i = c->rows[j];
@@ -80,7 +80,7 @@ static double quantile_of(const classes *c, const double *v, double q, const uin
 static void classify(classes *c, const options *o)
 {
 	int64_t N = c->s.N;
-	c->cat = ls_calloc((size_t)N, 1);
+	c->cat = cli_calloc((size_t)N, 1);
 	c->t[CAT_CONFUSED] = o->t_confused >= 0 ? o->t_confused : quantile_of(c, c->final, o->q_confused, NULL);
 	for (int64_t i = 0; i < N; i++)
 		if (c->final[i] >= c->t[CAT_CONFUSED])
@@ -100,8 +100,8 @@ static void classify(classes *c, const options *o)
 static void depths(classes *c)
 {
 	const study *s = &c->s;
-	c->depth = ls_malloc(ls_mul((size_t)s->N, sizeof *c->depth, "depth"));
-	c->destructive = ls_calloc((size_t)s->N, 1);
+	c->depth = cli_malloc(cli_mul((size_t)s->N, sizeof *c->depth, "depth"));
+	c->destructive = cli_calloc((size_t)s->N, 1);
 	for (int64_t i = 0; i < s->N; i++) {
 		c->depth[i] = metrics_prediction_depth(s->prob, s->L, s->N, s->K, i, METRICS_THRESHOLD);
 		mt_layer last = study_layer(s, s->L - 1);
@@ -135,11 +135,11 @@ static int by_key(const void *a, const void *b)
 static int64_t *examples(const classes *c, int E)
 {
 	int64_t N = c->s.N;
-	int64_t *ex = ls_malloc(ls_mul((size_t)NCAT * (size_t)E + 1, sizeof *ex, "examples"));
+	int64_t *ex = cli_malloc(cli_mul((size_t)NCAT * (size_t)E + 1, sizeof *ex, "examples"));
 	for (int64_t j = 0; j < (int64_t)NCAT * E; j++)
 		ex[j] = -1;
-	double *key = ls_malloc(ls_mul((size_t)N + 1, sizeof *key, "examples"));
-	int64_t *order = ls_malloc(ls_mul((size_t)c->nrows + 1, sizeof *order, "examples"));
+	double *key = cli_malloc(cli_mul((size_t)N + 1, sizeof *key, "examples"));
+	int64_t *order = cli_malloc(cli_mul((size_t)c->nrows + 1, sizeof *order, "examples"));
 	double median = quantile_of(c, c->area, 0.5, NULL);
 	for (int64_t i = 0; i < N; i++)
 		key[i] = isnan(c->area[i]) ? INFINITY : atypical(c, i, median);
@@ -161,7 +161,7 @@ static int64_t *examples(const classes *c, int E)
 static double *category_profile(const classes *c, int64_t count[NCAT])
 {
 	int L = c->s.L;
-	double *prof = ls_calloc((size_t)NCAT * L, sizeof *prof);
+	double *prof = cli_calloc((size_t)NCAT * L, sizeof *prof);
 	memset(count, 0, NCAT * sizeof *count);
 	for (int64_t j = 0; j < c->nrows; j++) {
 		int64_t i = c->rows[j];
@@ -181,8 +181,8 @@ static void write_summary(const options *o, const classes *c, const double *prof
 			  const int64_t count[NCAT], const int64_t *ex)
 {
 	const study *s = &c->s;
-	ls_out *out = ls_out_open_text(o->summary);
-	FILE *fp = ls_out_fp(out);
+	cli_out *out = cli_out_open_text(o->summary);
+	FILE *fp = cli_out_fp(out);
 	int64_t total = 0;
 	for (int k = 0; k < NCAT; k++)
 		total += count[k];
@@ -235,7 +235,7 @@ static void write_summary(const options *o, const classes *c, const double *prof
 	}
 	if (ids)
 		st_list_free(ids, nids);
-	ls_out_close(out);
+	cli_out_close(out);
 }
 
 static void load(classes *c, const options *o, const char *input)
@@ -244,11 +244,11 @@ static void load(classes *c, const options *o, const char *input)
 	study_load(s, input, 0);
 	if (!s->prob) {
 		if (!o->prob_path)
-			ls_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
+			cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
 		study p;
 		study_load(&p, o->prob_path, 1);
 		if (p.N != s->N || p.K != s->K)
-			ls_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
+			cli_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
 			       p.fname, p.L, (long long)p.N, p.K, (long long)s->N, s->K, s->fname);
 		s->prob = p.prob, s->L = p.L, p.prob = NULL;
 		s->layers = p.layers, p.layers = NULL;
@@ -263,11 +263,11 @@ static void check_options(const options *o)
 	const double q[3] = { o->q_easy, o->q_hard, o->q_confused };
 	for (int i = 0; i < 3; i++)
 		if (!(q[i] >= 0 && q[i] <= 1))
-			ls_usage("quantiles: expected values in [0,1], got %g", q[i]);
+			cli_usage("quantiles: expected values in [0,1], got %g", q[i]);
 	if (o->examples < 0 || o->examples > 100000)
-		ls_usage("--examples %d: expected 0 to 100000", o->examples);
+		cli_usage("--examples %d: expected 0 to 100000", o->examples);
 	if (o->t_easy >= 0 && o->t_hard >= 0 && o->t_easy > o->t_hard)
-		ls_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
+		cli_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
 }
 
 static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape, void *data)
@@ -279,52 +279,52 @@ static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, cons
 int main(int argc, char **argv)
 {
 	options o = { NULL, "wdist", "all", NULL, 0.25, 0.75, 0.9, -1, -1, -1, 8 };
-	ls_opt opts[] = {
-		{ "prob", 0, LS_STR, &o.prob_path, "FILE", "prob [L,N,K] when INPUT has none" },
-		{ "distance", 0, LS_STR, &o.distance, "NAME", "the [L,N] profile to classify by" },
-		{ "split", 0, LS_STR, &o.split, "SPLIT", "rows for thresholds, tables, examples (train, val, test, all)" },
-		{ "easy-quantile", 0, LS_DOUBLE, &o.q_easy, "Q", "T_easy: this quantile of A (non-confused rows)" },
-		{ "hard-quantile", 0, LS_DOUBLE, &o.q_hard, "Q", "T_hard: this quantile of A (non-confused rows)" },
-		{ "confused-quantile", 0, LS_DOUBLE, &o.q_confused, "Q", "T_confused: this quantile of F" },
-		{ "easy", 0, LS_DOUBLE, &o.t_easy, "X", "T_easy as a number (negative: the quantile)" },
-		{ "hard", 0, LS_DOUBLE, &o.t_hard, "X", "T_hard as a number (negative: the quantile)" },
-		{ "confused", 0, LS_DOUBLE, &o.t_confused, "X", "T_confused as a number (negative: the quantile)" },
-		{ "examples", 0, LS_INT, &o.examples, "E", "example rows per category" },
-		{ "summary", 0, LS_STR, &o.summary, "FILE", "counts, depth, profiles and examples in Markdown" },
+	cli_opt opts[] = {
+		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "prob [L,N,K] when INPUT has none" },
+		{ "distance", 0, CLI_STR, &o.distance, "NAME", "the [L,N] profile to classify by" },
+		{ "split", 0, CLI_STR, &o.split, "SPLIT", "rows for thresholds, tables, examples (train, val, test, all)" },
+		{ "easy-quantile", 0, CLI_DOUBLE, &o.q_easy, "Q", "T_easy: this quantile of A (non-confused rows)" },
+		{ "hard-quantile", 0, CLI_DOUBLE, &o.q_hard, "Q", "T_hard: this quantile of A (non-confused rows)" },
+		{ "confused-quantile", 0, CLI_DOUBLE, &o.q_confused, "Q", "T_confused: this quantile of F" },
+		{ "easy", 0, CLI_DOUBLE, &o.t_easy, "X", "T_easy as a number (negative: the quantile)" },
+		{ "hard", 0, CLI_DOUBLE, &o.t_hard, "X", "T_hard as a number (negative: the quantile)" },
+		{ "confused", 0, CLI_DOUBLE, &o.t_confused, "X", "T_confused as a number (negative: the quantile)" },
+		{ "examples", 0, CLI_INT, &o.examples, "E", "example rows per category" },
+		{ "summary", 0, CLI_STR, &o.summary, "FILE", "counts, depth, profiles and examples in Markdown" },
 		{ 0 }
 	};
-	ls_init(argc, argv, "classify-samples");
-	int arg = ls_parse(argc, argv, opts, usage, about);
+	cli_init(argc, argv, "classify-samples");
+	int arg = cli_parse(argc, argv, opts, usage, about);
 	if (argc - arg > 1)
-		ls_usage("one INPUT at most");
+		cli_usage("one INPUT at most");
 	check_options(&o);
 	int split = study_split_id(o.split);
 	classes c = { 0 };
 	load(&c, &o, arg < argc ? argv[arg] : "-");
 	c.rows = study_rows(&c.s, split, &c.nrows);
 	if (!c.nrows)
-		ls_die("%s: no rows with split = %s", c.s.fname, o.split);
+		cli_die("%s: no rows with split = %s", c.s.fname, o.split);
 	profiles(&c);
 	int64_t nan_rows = 0;
 	for (int64_t i = 0; i < c.s.N; i++)
 		nan_rows += isnan(c.area[i]);
 	if (nan_rows)
-		ls_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
+		cli_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
 			c.s.fname, (long long)nan_rows);
 	classify(&c, &o);
 	depths(&c);
 	int64_t count[NCAT];
 	double *prof = category_profile(&c, count);
 	int64_t *ex = examples(&c, o.examples);
-	ls_info("%s rows: %lld easy, %lld hard, %lld confused, %lld regular (T_easy %.4g, T_hard %.4g, T_confused %.4g)",
+	cli_info("%s rows: %lld easy, %lld hard, %lld confused, %lld regular (T_easy %.4g, T_hard %.4g, T_confused %.4g)",
 		o.split, (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
 		(long long)count[CAT_REGULAR], c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED]);
 	if (o.summary)
 		write_summary(&o, &c, prof, count, ex);
 
 	st_file *out = st_file_new();
-	ls_forward_context(out, c.s.f);
-	ls_forward_tensor(out, c.s.f, o.distance);
+	cli_forward_context(out, c.s.f);
+	cli_forward_tensor(out, c.s.f, o.distance);
 	int64_t n1[1] = { c.s.N }, pshape[2] = { NCAT, c.s.L }, eshape[2] = { NCAT, o.examples };
 	add_tensor(out, "category", ST_U8, 1, n1, c.cat);
 	add_tensor(out, "depth", ST_I32, 1, n1, c.depth);
@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 		 c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED], o.distance);
 	st_meta_set(out, "category_thresholds", v);
 	st_meta_set(out, "categories", "[\"regular\",\"easy\",\"hard\",\"confused\"]");
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 	st_file_free(out);
 	free(c.w);
 	free(c.area);

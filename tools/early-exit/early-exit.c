@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "ls.h"
+#include "cli.h"
 #include "metrics.h"
 #include "study.h"
 
@@ -54,19 +54,19 @@ static double *relative_costs(const study *s)
 	cJSON *a = cJSON_Parse(v);
 	int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
 	if (n != s->L && n != s->L - 1) {
-		ls_warn("%s: metadata layer_flops: expected a list of %d or %d numbers, ignored",
+		cli_warn("%s: metadata layer_flops: expected a list of %d or %d numbers, ignored",
 			s->fname, s->L, s->L - 1);
 		cJSON_Delete(a);
 		return NULL;
 	}
-	double *cum = ls_calloc((size_t)s->L, sizeof *cum);
+	double *cum = cli_calloc((size_t)s->L, sizeof *cum);
 	for (int l = 0; l < n; l++) {
 		cJSON *x = cJSON_GetArrayItem(a, l);
 		double f = cJSON_IsNumber(x) ? x->valuedouble : -1;
 		if (!(f >= 0 && isfinite(f)) || (l && f < cum[l - 1])) {
 			cJSON_Delete(a);
 			free(cum);
-			ls_die("%s: metadata layer_flops: entry %d is not a finite number >= the one before "
+			cli_die("%s: metadata layer_flops: entry %d is not a finite number >= the one before "
 			       "(cumulative FLOPs expected)", s->fname, l);
 		}
 		cum[l] = f;
@@ -77,7 +77,7 @@ static double *relative_costs(const study *s)
 	double total = cum[s->L - 1];
 	if (!(total > 0)) {
 		free(cum);
-		ls_die("%s: metadata layer_flops: the total is 0", s->fname);
+		cli_die("%s: metadata layer_flops: the total is 0", s->fname);
 	}
 	for (int l = 0; l < s->L; l++)
 		cum[l] /= total;
@@ -104,7 +104,7 @@ static void exits_of(const study *s, int layer, double q, double g, int32_t *ex)
 /* each row's probabilities at its exit layer, [N,K] */
 static float *gather_exit(const study *s, const int32_t *ex)
 {
-	float *p = ls_malloc(ls_mul((size_t)s->N, (size_t)s->K * sizeof *p, "exit scores"));
+	float *p = cli_malloc(cli_mul((size_t)s->N, (size_t)s->K * sizeof *p, "exit scores"));
 	for (int64_t i = 0; i < s->N; i++)
 		memcpy(p + i * s->K, s->prob + ((int64_t)ex[i] * s->N + i) * s->K, s->K * sizeof *p);
 	return p;
@@ -116,7 +116,7 @@ static void exit_scores(const study *s, const int32_t *ex, const int64_t *rows, 
 	float *p = gather_exit(s, ex);
 	mt_layer m = { p, s->labels, s->ignore, s->K };
 	if (metrics_compute(&m, rows, n, METRICS_THRESHOLD, out))
-		ls_die("scores: out of memory");
+		cli_die("scores: out of memory");
 	free(p);
 }
 
@@ -173,7 +173,7 @@ typedef struct {
 static overthinking overthinking_of(const context *c, const int64_t *rows, int64_t n)
 {
 	const study *s = c->s;
-	overthinking o = { n, 0, ls_calloc(s->L, sizeof(int64_t)), ls_calloc(s->L, sizeof(int64_t)) };
+	overthinking o = { n, 0, cli_calloc(s->L, sizeof(int64_t)), cli_calloc(s->L, sizeof(int64_t)) };
 	for (int64_t j = 0; j < n; j++) {
 		int64_t i = rows[j];
 		if (c->correct[(int64_t)(s->L - 1) * s->N + i])
@@ -208,8 +208,8 @@ static double ideal_accuracy(const overthinking *ot, double acc_last, int L)
 static void write_metrics_tsv(const options *o, const study *s, double (*met)[3][MT_NSCORES],
 			      const int64_t nsplit[3])
 {
-	ls_out *out = ls_out_open_text(o->metrics_path);
-	FILE *fp = ls_out_fp(out);
+	cli_out *out = cli_out_open_text(o->metrics_path);
+	FILE *fp = cli_out_fp(out);
 	fprintf(fp, "layer\tsplit");
 	for (int m = 0; m < MT_NSCORES; m++)
 		fprintf(fp, "\t%s", metrics_names[m]);
@@ -226,7 +226,7 @@ static void write_metrics_tsv(const options *o, const study *s, double (*met)[3]
 				fprintf(fp, "\t%.6f", met[l][sp][m]);
 			fputc('\n', fp);
 		}
-	ls_out_close(out);
+	cli_out_close(out);
 }
 
 static void report_overthinking(FILE *fp, const study *s, const overthinking *ot, double acc_last,
@@ -271,8 +271,8 @@ static void write_report(const options *o, const context *c, const overthinking 
 {
 	const study *s = c->s;
 	char buf[32];
-	ls_out *out = ls_out_open_text(o->report_path);
-	FILE *fp = ls_out_fp(out);
+	cli_out *out = cli_out_open_text(o->report_path);
+	FILE *fp = cli_out_fp(out);
 	fprintf(fp, "# Early exit: %s\n\n", s->fname);
 	report_overthinking(fp, s, ot, met[s->L - 1][eval][MT_ACC], study_split_names[eval]);
 	fprintf(fp, "## Scores per layer (%s split, %%)\n\n", study_split_names[eval]);
@@ -294,7 +294,7 @@ static void write_report(const options *o, const context *c, const overthinking 
 			"mean over samples): %.3f.\n", cost);
 	else
 		fprintf(fp, "\nNo layer_flops metadata: mean exit depth (layer + 1) / L = %.3f.\n", cost);
-	ls_out_close(out);
+	cli_out_close(out);
 }
 
 static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
@@ -309,15 +309,15 @@ static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, cons
 static void check_options(options *o, const study *s)
 {
 	if (o->layer >= 0 && o->cascade)
-		ls_usage("--layer and --cascade exclude each other");
+		cli_usage("--layer and --cascade exclude each other");
 	if (o->layer < 0)
 		o->cascade = 1;
 	if (o->layer >= s->L)
-		ls_usage("--layer %d: the input has layers 0..%d", o->layer, s->L - 1);
+		cli_usage("--layer %d: the input has layers 0..%d", o->layer, s->L - 1);
 	if (!(o->step > 0 && o->step <= 0.5))
-		ls_usage("--grid-step %g: expected a value in (0, 0.5]", o->step);
+		cli_usage("--grid-step %g: expected a value in (0, 0.5]", o->step);
 	if ((o->q >= 0 && !(o->q >= 0.5 && o->q <= 1)) || (o->gamma >= 0 && !(o->gamma >= 0.5 && o->gamma <= 1)))
-		ls_usage("--q and --gamma: expected values in [0.5, 1] (negative: search)");
+		cli_usage("--q and --gamma: expected values in [0.5, 1] (negative: search)");
 }
 
 static int objective_id(const char *name)
@@ -325,32 +325,32 @@ static int objective_id(const char *name)
 	for (int m = 0; m < MT_NSCORES; m++)
 		if (!strcmp(name, metrics_names[m]))
 			return m;
-	ls_usage("--objective '%s': expected one of accuracy, CP, CR, CF1, macroF1, OP, OR, OF1, mAP", name);
+	cli_usage("--objective '%s': expected one of accuracy, CP, CR, CF1, macroF1, OP, OR, OF1, mAP", name);
 }
 
 int main(int argc, char **argv)
 {
 	options o = { -1, 0, "val", "test", "accuracy", NULL, NULL, 0.05, -1, -1 };
-	ls_opt opts[] = {
-		{ "layer", 0, LS_INT, &o.layer, "L", "exit rule at this one layer (-1: cascade)" },
-		{ "cascade", 0, LS_FLAG, &o.cascade, NULL, "cascade over every layer (the default)" },
-		{ "tune-split", 0, LS_STR, &o.tune, "SPLIT", "split that chooses q and gamma" },
-		{ "eval-split", 0, LS_STR, &o.eval, "SPLIT", "split that scores the rule and the tables" },
-		{ "objective", 0, LS_STR, &o.objective, "NAME", "score maximised on the tune split" },
-		{ "grid-step", 0, LS_DOUBLE, &o.step, "X", "grid spacing of q and gamma over [0.5,1]" },
-		{ "q", 0, LS_DOUBLE, &o.q, "X", "fix q instead of searching it (negative: search)" },
-		{ "gamma", 0, LS_DOUBLE, &o.gamma, "X", "fix gamma instead of searching it (negative: search)" },
-		{ "metrics", 0, LS_STR, &o.metrics_path, "FILE", "every score as TSV (contract header)" },
-		{ "report", 0, LS_STR, &o.report_path, "FILE", "the tables in Markdown" },
+	cli_opt opts[] = {
+		{ "layer", 0, CLI_INT, &o.layer, "L", "exit rule at this one layer (-1: cascade)" },
+		{ "cascade", 0, CLI_FLAG, &o.cascade, NULL, "cascade over every layer (the default)" },
+		{ "tune-split", 0, CLI_STR, &o.tune, "SPLIT", "split that chooses q and gamma" },
+		{ "eval-split", 0, CLI_STR, &o.eval, "SPLIT", "split that scores the rule and the tables" },
+		{ "objective", 0, CLI_STR, &o.objective, "NAME", "score maximised on the tune split" },
+		{ "grid-step", 0, CLI_DOUBLE, &o.step, "X", "grid spacing of q and gamma over [0.5,1]" },
+		{ "q", 0, CLI_DOUBLE, &o.q, "X", "fix q instead of searching it (negative: search)" },
+		{ "gamma", 0, CLI_DOUBLE, &o.gamma, "X", "fix gamma instead of searching it (negative: search)" },
+		{ "metrics", 0, CLI_STR, &o.metrics_path, "FILE", "every score as TSV (contract header)" },
+		{ "report", 0, CLI_STR, &o.report_path, "FILE", "the tables in Markdown" },
 		{ 0 }
 	};
-	ls_init(argc, argv, "early-exit");
-	int arg = ls_parse(argc, argv, opts, usage, about);
+	cli_init(argc, argv, "early-exit");
+	int arg = cli_parse(argc, argv, opts, usage, about);
 	if (argc - arg > 1)
-		ls_usage("one INPUT at most");
+		cli_usage("one INPUT at most");
 	int tune = study_split_id(o.tune), eval = study_split_id(o.eval);
 	if (tune < 0 || eval < 0)
-		ls_usage("--tune-split and --eval-split: expected train, val or test");
+		cli_usage("--tune-split and --eval-split: expected train, val or test");
 	context c = { 0 };
 	c.objective = objective_id(o.objective);
 	study s;
@@ -359,9 +359,9 @@ int main(int argc, char **argv)
 	c.s = &s;
 	c.cost = relative_costs(&s);
 	if (!s.split)
-		ls_warn("%s: no 'split' tensor: tuning and scoring on every row", s.fname);
+		cli_warn("%s: no 'split' tensor: tuning and scoring on every row", s.fname);
 
-	c.correct = ls_malloc(ls_mul((size_t)s.L, (size_t)s.N, "correct"));
+	c.correct = cli_malloc(cli_mul((size_t)s.L, (size_t)s.N, "correct"));
 	for (int l = 0; l < s.L; l++) {
 		mt_layer m = study_layer(&s, l);
 		for (int64_t i = 0; i < s.N; i++)
@@ -371,29 +371,29 @@ int main(int argc, char **argv)
 	for (int sp = 0; sp < 3; sp++)
 		rows[sp] = study_rows(&s, sp, &nrows[sp]);
 	if (!nrows[tune])
-		ls_die("%s: no rows with split = %s to tune the exit rule on", s.fname, o.tune);
+		cli_die("%s: no rows with split = %s to tune the exit rule on", s.fname, o.tune);
 	if (!nrows[eval])
-		ls_die("%s: no rows with split = %s to score on", s.fname, o.eval);
+		cli_die("%s: no rows with split = %s to score on", s.fname, o.eval);
 
-	double (*met)[3][MT_NSCORES] = ls_calloc((size_t)s.L + 1, sizeof *met);
+	double (*met)[3][MT_NSCORES] = cli_calloc((size_t)s.L + 1, sizeof *met);
 	for (int l = 0; l < s.L; l++)
 		for (int sp = 0; sp < 3; sp++) {
 			mt_layer m = study_layer(&s, l);
 			if (metrics_compute(&m, rows[sp], nrows[sp], METRICS_THRESHOLD, met[l][sp]))
-				ls_die("scores: out of memory");
+				cli_die("scores: out of memory");
 		}
 	overthinking ot = overthinking_of(&c, rows[eval], nrows[eval]);
 
-	int32_t *ex = ls_malloc(ls_mul((size_t)s.N, sizeof *ex, "exit_layer"));
+	int32_t *ex = cli_malloc(cli_mul((size_t)s.N, sizeof *ex, "exit_layer"));
 	policy pol = search(&c, &o, rows[tune], nrows[tune], ex);
 	exits_of(&s, o.cascade ? -1 : o.layer, pol.q, pol.gamma, ex);
 	for (int sp = 0; sp < 3; sp++)
 		exit_scores(&s, ex, rows[sp], nrows[sp], met[s.L][sp]);
-	double *exit_share = ls_calloc((size_t)s.L, sizeof *exit_share);
+	double *exit_share = cli_calloc((size_t)s.L, sizeof *exit_share);
 	for (int64_t j = 0; j < nrows[eval]; j++)
 		exit_share[ex[rows[eval][j]]] += 1.0 / nrows[eval];
 	double cost = mean_cost(&c, ex, rows[eval], nrows[eval]);
-	ls_info("q %.3f gamma %.3f (%s %s %.4f): %s accuracy %.4f at the last layer, %.4f with the rule, %s %.3f",
+	cli_info("q %.3f gamma %.3f (%s %s %.4f): %s accuracy %.4f at the last layer, %.4f with the rule, %s %.3f",
 		pol.q, pol.gamma, o.tune, o.objective, pol.score, o.eval, met[s.L - 1][eval][MT_ACC],
 		met[s.L][eval][MT_ACC], c.cost ? "relative cost" : "mean depth", cost);
 
@@ -403,17 +403,17 @@ int main(int argc, char **argv)
 		write_report(&o, &c, &ot, met, &pol, exit_share, cost, tune, eval);
 
 	st_file *out = st_file_new();
-	ls_forward_context(out, s.f);
+	cli_forward_context(out, s.f);
 	int64_t shp[3] = { s.N }, mshape[3] = { s.L + 1, 3, MT_NSCORES }, lshape[1] = { s.L };
 	add_tensor(out, "exit_layer", ST_I32, 1, shp, ex);
 	add_tensor(out, "metrics", ST_F64, 3, mshape, met);
-	double *otf = ls_malloc(ls_mul(2 * (size_t)s.L, sizeof *otf, "overthinking"));
+	double *otf = cli_malloc(cli_mul(2 * (size_t)s.L, sizeof *otf, "overthinking"));
 	for (int l = 0; l < s.L; l++) {
 		otf[l] = share(ot.first_right[l], ot.wrong_last);
 		otf[s.L + l] = share(ot.right[l], ot.wrong_last);
 	}
 	otf[s.L - 1] = otf[2 * s.L - 1] = 0;   /* the last layer rescues nobody */
-	double *otr = ls_malloc(s.L * sizeof *otr);
+	double *otr = cli_malloc(s.L * sizeof *otr);
 	memcpy(otr, otf + s.L, s.L * sizeof *otr);
 	add_tensor(out, "overthinking", ST_F64, 1, lshape, otf);
 	add_tensor(out, "overthinking_right", ST_F64, 1, lshape, otr);
@@ -430,7 +430,7 @@ int main(int argc, char **argv)
 	st_meta_set(out, "ideal_accuracy", v);
 	st_meta_set(out, "metrics_columns",
 		    "[\"accuracy\",\"CP\",\"CR\",\"CF1\",\"macroF1\",\"OP\",\"OR\",\"OF1\",\"mAP\"]");
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 	st_file_free(out);
 
 	for (int sp = 0; sp < 3; sp++)

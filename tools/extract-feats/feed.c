@@ -10,19 +10,19 @@
 #include <string.h>
 #include "feed.h"
 #include "image.h"
-#include "ls.h"
+#include "cli.h"
 
 typedef struct {
 	int batch;           /* the batch this slot holds or awaits */
 	int done;            /* samples finished (good or bad) */
 	float *images;       /* [batch][3][crop][crop] */
 	uint8_t *bad;        /* [batch] */
-	char (*why)[ST_ERRLEN];
+	char (*why)[ERR_LEN];
 	int *rows;
 } slot;
 
 struct feed {
-	ls_dataset *d;
+	ds_dataset *d;
 	feed_prep prep;
 	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped, stop;
 	size_t image_floats;
@@ -42,27 +42,27 @@ static int batch_size(const feed *f, int b)
 static int load_one(feed *f, int i, float *out, char *why)
 {
 	size_t len;
-	ls_image img = {0};
-	char err[ST_ERRLEN];
-	uint8_t *buf = ls_dataset_read(f->d, i, &len, err);
+	img_rgb img = {0};
+	char err[ERR_LEN];
+	uint8_t *buf = ds_read(f->d, i, &len, err);
 	if (!buf) {
-		snprintf(why, ST_ERRLEN, "%s", err);
+		err_set(why, "%s", err);
 		return -1;
 	}
-	int rc = ls_image_decode(buf, len, &img, err);
+	int rc = img_decode(buf, len, &img, err);
 	free(buf);
 	if (!rc) {
 		int oh, ow;
-		ls_image_out_size(&img, f->prep.resize, f->prep.crop, &oh, &ow);
+		img_out_size(&img, f->prep.resize, f->prep.crop, &oh, &ow);
 		if (oh != f->prep.crop || ow != f->prep.crop)
 			rc = -1, snprintf(err, sizeof err, "%dx%d after resizing to %d, smaller than the crop %d",
 					  img.w, img.h, f->prep.resize, f->prep.crop);
 		else
-			rc = ls_image_preprocess(&img, f->prep.resize, f->prep.crop, f->prep.mean, f->prep.std, out, err);
+			rc = img_preprocess(&img, f->prep.resize, f->prep.crop, f->prep.mean, f->prep.std, out, err);
 	}
-	ls_image_free(&img);
+	img_free(&img);
 	if (rc)
-		snprintf(why, ST_ERRLEN, "image '%s': %.400s", f->d->ids[i], err);
+		err_set(why, "image '%s': %.400s", f->d->ids[i], err);
 	return rc;
 }
 
@@ -89,25 +89,25 @@ static void *worker(void *arg)
 	}
 }
 
-feed *feed_start(ls_dataset *d, int n, const feed_prep *prep, int batch, int threads, int skip_bad)
+feed *feed_start(ds_dataset *d, int n, const feed_prep *prep, int batch, int threads, int skip_bad)
 {
-	feed *f = ls_calloc(1, sizeof *f);
+	feed *f = cli_calloc(1, sizeof *f);
 	f->d = d, f->n = n, f->prep = *prep, f->batch = batch, f->skip_bad = skip_bad;
-	f->image_floats = ls_mul(3, ls_mul(prep->crop, prep->crop, "image size"), "image size");
+	f->image_floats = cli_mul(3, cli_mul(prep->crop, prep->crop, "image size"), "image size");
 	for (int k = 0; k < 2; k++) {
 		f->s[k].batch = k;
-		f->s[k].images = ls_malloc(ls_mul(ls_mul(batch, f->image_floats, "batch"), sizeof(float), "batch"));
-		f->s[k].bad = ls_calloc(batch, 1);
-		f->s[k].why = ls_calloc(batch, sizeof *f->s[k].why);
-		f->s[k].rows = ls_calloc(batch, sizeof(int));
+		f->s[k].images = cli_malloc(cli_mul(cli_mul(batch, f->image_floats, "batch"), sizeof(float), "batch"));
+		f->s[k].bad = cli_calloc(batch, 1);
+		f->s[k].why = cli_calloc(batch, sizeof *f->s[k].why);
+		f->s[k].rows = cli_calloc(batch, sizeof(int));
 	}
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	f->nthreads = threads < 1 ? 1 : threads;
-	f->threads = ls_calloc(f->nthreads, sizeof *f->threads);
+	f->threads = cli_calloc(f->nthreads, sizeof *f->threads);
 	for (int t = 0; t < f->nthreads; t++)
 		if (pthread_create(&f->threads[t], NULL, worker, f))
-			ls_die("cannot start decoder thread %d", t + 1);
+			cli_die("cannot start decoder thread %d", t + 1);
 	return f;
 }
 
@@ -118,8 +118,8 @@ static int compact(feed *f, slot *s, int b)
 	for (int j = 0; j < size; j++) {
 		if (s->bad[j]) {
 			if (!f->skip_bad)
-				ls_die("%s (--skip-bad leaves such images out)", s->why[j]);
-			ls_warn("skipped: %s", s->why[j]);
+				cli_die("%s (--skip-bad leaves such images out)", s->why[j]);
+			cli_warn("skipped: %s", s->why[j]);
 			f->skipped++;
 			continue;
 		}

@@ -10,30 +10,30 @@
 #include "dataset.h"
 #include "feed.h"
 #include "image.h"
-#include "ls.h"
+#include "cli.h"
 #include "net.h"
 
 static const char *model_path, *arch, *head, *dataset_spec, *splits, *pool_spec = "avg";
 static const char *mean_opt, *std_opt, *conv_opt = "dnnl";
 static int resize = -1, crop = -1, batch = 16, limit, skip_bad;
-static ls_conv_engine engine;
+static conv_engine engine;
 
-static const ls_opt opts[] = {
-	{"model", 'm', LS_STR, &model_path, "FILE", "torchvision state_dict as safetensors (required)"},
-	{"dataset", 'd', LS_STR, &dataset_spec, "SPEC",
+static const cli_opt opts[] = {
+	{"model", 'm', CLI_STR, &model_path, "FILE", "torchvision state_dict as safetensors (required)"},
+	{"dataset", 'd', CLI_STR, &dataset_spec, "SPEC",
 	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
-	{"splits", 0, LS_STR, &splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
-	{"arch", 0, LS_STR, &arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
-	{"head", 0, LS_STR, &head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
-	{"pool", 'p', LS_STR, &pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
-	{"resize", 0, LS_INT, &resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
-	{"crop", 0, LS_INT, &crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
-	{"mean", 0, LS_STR, &mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
-	{"std", 0, LS_STR, &std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
-	{"batch", 'b', LS_INT, &batch, "N", "images per forward pass; memory grows with it"},
-	{"limit", 0, LS_INT, &limit, "N", "only the first N samples (0: all)"},
-	{"skip-bad", 0, LS_FLAG, &skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
-	{"conv", 0, LS_STR, &conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
+	{"splits", 0, CLI_STR, &splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
+	{"arch", 0, CLI_STR, &arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
+	{"head", 0, CLI_STR, &head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
+	{"pool", 'p', CLI_STR, &pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
+	{"resize", 0, CLI_INT, &resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
+	{"crop", 0, CLI_INT, &crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
+	{"mean", 0, CLI_STR, &mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
+	{"std", 0, CLI_STR, &std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
+	{"batch", 'b', CLI_INT, &batch, "N", "images per forward pass; memory grows with it"},
+	{"limit", 0, CLI_INT, &limit, "N", "only the first N samples (0: all)"},
+	{"skip-bad", 0, CLI_FLAG, &skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
+	{"conv", 0, CLI_STR, &conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
 	{0},
 };
 
@@ -59,8 +59,8 @@ static int meta_int(const st_file *m, const char *key, int fallback)
 	char *end;
 	errno = 0;
 	long x = strtol(v, &end, 10);
-	if (errno || end == v || *end || x < 0 || x > LS_IMAGE_MAX_SIDE)
-		ls_die("%s: metadata '%s' is '%s', expected a size in pixels", model_path, key, v);
+	if (errno || end == v || *end || x < 0 || x > IMG_MAX_SIDE)
+		cli_die("%s: metadata '%s' is '%s', expected a size in pixels", model_path, key, v);
 	return (int)x;
 }
 
@@ -73,14 +73,14 @@ static void parse3(const char *s, float out[3], int positive, const char *what)
 		errno = 0;
 		double v = strtod(p, &end);
 		if (errno || end == p || !(v == v) || (positive && !(v > 0)))
-			ls_usage("%s '%s': expected three %snumbers", what, s, positive ? "positive " : "");
+			cli_usage("%s '%s': expected three %snumbers", what, s, positive ? "positive " : "");
 		out[i] = (float)v;
 		p = end + strspn(end, " ");
 		if (i < 2 && *p++ != ',')
-			ls_usage("%s '%s': expected three comma-separated numbers", what, s);
+			cli_usage("%s '%s': expected three comma-separated numbers", what, s);
 	}
 	if (strcmp(p, *s == '[' ? "]" : ""))
-		ls_usage("%s '%s': expected three comma-separated numbers", what, s);
+		cli_usage("%s '%s': expected three comma-separated numbers", what, s);
 }
 
 static void preprocessing(const st_file *model, feed_prep *p)
@@ -88,9 +88,9 @@ static void preprocessing(const st_file *model, feed_prep *p)
 	p->resize = resize >= 0 ? resize : meta_int(model, "resize", 256);
 	p->crop = crop >= 0 ? crop : meta_int(model, "crop", 224);
 	if (p->crop < 1)
-		ls_usage("--crop %d: images of one batch need one size, give a crop of at least 1", p->crop);
-	memcpy(p->mean, ls_imagenet_mean, sizeof p->mean);
-	memcpy(p->std, ls_imagenet_std, sizeof p->std);
+		cli_usage("--crop %d: images of one batch need one size, give a crop of at least 1", p->crop);
+	memcpy(p->mean, img_imagenet_mean, sizeof p->mean);
+	memcpy(p->std, img_imagenet_std, sizeof p->std);
 	const char *m = mean_opt ? mean_opt : st_meta_get(model, "mean");
 	const char *s = std_opt ? std_opt : st_meta_get(model, "std");
 	if (m)
@@ -115,8 +115,8 @@ static void set_prep_meta(st_file *f, const feed_prep *p)
 /* ---- features streamed to temporary files, one per tap ---- */
 
 typedef struct {
-	ls_pool pool;
-	ls_net *net;
+	net_pool pool;
+	net_model *net;
 	FILE **spool;        /* ntaps feature spools, then the logits */
 	float **pooled;      /* per tap, [batch][D] */
 } sink;
@@ -128,39 +128,39 @@ static FILE *spool_open(void)
 	snprintf(path, sizeof path, "%s/extract-feats.XXXXXX", dir && *dir ? dir : "/tmp");
 	int fd = mkstemp(path);
 	if (fd < 0)
-		ls_die("cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
+		cli_die("cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
 	unlink(path);
 	FILE *fp = fdopen(fd, "w+b");
 	if (!fp)
-		ls_die("cannot open a temporary file: %s", strerror(errno));
+		cli_die("cannot open a temporary file: %s", strerror(errno));
 	return fp;
 }
 
 static void spool_put(FILE *fp, const float *x, size_t n)
 {
 	if (fwrite(x, sizeof(float), n, fp) != n)
-		ls_die("writing a temporary file: %s", strerror(errno));
+		cli_die("writing a temporary file: %s", strerror(errno));
 }
 
 static size_t tap_dim(const sink *s, int t)
 {
-	return (size_t)ls_pool_dim(&s->pool, ls_net_tap_channels(s->net, t));
+	return (size_t)pool_dim(&s->pool, net_tap_channels(s->net, t));
 }
 
 static void sink_open(sink *s)
 {
-	int T = ls_net_ntaps(s->net);
-	s->spool = ls_calloc(T + 1, sizeof *s->spool);
-	s->pooled = ls_calloc(T, sizeof *s->pooled);
+	int T = net_ntaps(s->net);
+	s->spool = cli_calloc(T + 1, sizeof *s->spool);
+	s->pooled = cli_calloc(T, sizeof *s->pooled);
 	for (int t = 0; t <= T; t++)
 		s->spool[t] = spool_open();
 	for (int t = 0; t < T; t++)
-		s->pooled[t] = ls_malloc(ls_mul(ls_mul(batch, tap_dim(s, t), "features"), sizeof(float), "features"));
+		s->pooled[t] = cli_malloc(cli_mul(cli_mul(batch, tap_dim(s, t), "features"), sizeof(float), "features"));
 }
 
 static void sink_close(sink *s)
 {
-	int T = ls_net_ntaps(s->net);
+	int T = net_ntaps(s->net);
 	for (int t = 0; t <= T; t++)
 		fclose(s->spool[t]);
 	for (int t = 0; t < T; t++)
@@ -173,18 +173,18 @@ static void sink_close(sink *s)
 static int on_tap(void *ctx, int tap, const float *act, int c, int n, int h, int w, int row0, char *err)
 {
 	sink *s = ctx;
-	return ls_pool_apply(&s->pool, act, c, n, h, w, s->pooled[tap] + row0 * tap_dim(s, tap), err);
+	return pool_apply(&s->pool, act, c, n, h, w, s->pooled[tap] + row0 * tap_dim(s, tap), err);
 }
 
 static void forward(sink *s, const float *images, int n, int side, float *logits)
 {
-	char err[ST_ERRLEN];
-	int T = ls_net_ntaps(s->net);
-	if (ls_net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
-		ls_die("%s on %dx%d images: %s", model_path, side, side, err);
+	char err[ERR_LEN];
+	int T = net_ntaps(s->net);
+	if (net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
+		cli_die("%s on %dx%d images: %s", model_path, side, side, err);
 	for (int t = 0; t < T; t++)
 		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
-	spool_put(s->spool[T], logits, (size_t)n * ls_net_classes(s->net));
+	spool_put(s->spool[T], logits, (size_t)n * net_classes(s->net));
 }
 
 /* ---- the output ---- */
@@ -193,7 +193,7 @@ static void forward(sink *s, const float *images, int n, int side, float *logits
 static void add_u8_rows(st_file *out, const char *name, const uint8_t *src, int ndim, int k,
 			const int *rows, int n)
 {
-	uint8_t *v = ls_malloc(ls_mul(n ? n : 1, k ? k : 1, name));
+	uint8_t *v = cli_malloc(cli_mul(n ? n : 1, k ? k : 1, name));
 	for (int i = 0; i < n; i++)
 		memcpy(v + (size_t)i * k, src + (size_t)rows[i] * k, k);
 	int64_t shape[2] = {n, k};
@@ -202,23 +202,23 @@ static void add_u8_rows(st_file *out, const char *name, const uint8_t *src, int 
 
 static void add_outputs(st_file *out, sink *s, int n, int side)
 {
-	int T = ls_net_ntaps(s->net);
-	char name[32], err[ST_ERRLEN];
+	int T = net_ntaps(s->net);
+	char name[32], err[ERR_LEN];
 	for (int t = 0; t <= T; t++) {
-		int64_t shape[2] = {n, t < T ? ls_pool_dim(&s->pool, ls_net_tap_channels(s->net, t))
-					     : ls_net_classes(s->net)};
+		int64_t shape[2] = {n, t < T ? pool_dim(&s->pool, net_tap_channels(s->net, t))
+					     : net_classes(s->net)};
 		snprintf(name, sizeof name, t < T ? "feat.%02d" : "logits", t);
 		st_tensor *x = st_add(out, name, ST_F32, 2, shape, NULL, 0);
 		x->spool = s->spool[t];
 	}
-	char **names = ls_malloc(T * sizeof *names);
+	char **names = cli_malloc(T * sizeof *names);
 	for (int t = 0; t < T; t++)
-		names[t] = (char *)ls_net_tap_name(s->net, t);
+		names[t] = (char *)net_tap_name(s->net, t);
 	st_meta_set_list(out, "layers", names, T);
 	free(names);
-	double *flops = ls_malloc((T + 1) * sizeof *flops);
-	if (ls_net_flops(s->net, side, side, flops, err))
-		ls_die("%s: %s", model_path, err);
+	double *flops = cli_malloc((T + 1) * sizeof *flops);
+	if (net_flops(s->net, side, side, flops, err))
+		cli_die("%s: %s", model_path, err);
 	cJSON *a = cJSON_CreateDoubleArray(flops, T + 1);
 	char *js = cJSON_PrintUnformatted(a);
 	st_meta_set(out, "layer_flops", js);
@@ -228,9 +228,9 @@ static void add_outputs(st_file *out, sink *s, int n, int side)
 	st_meta_set(out, "pool", pool_spec);
 }
 
-static ls_progress *progress(int n)
+static cli_progress *progress(int n)
 {
-	return ls_progress_start("extract-feats", (uint64_t)n, "images");
+	return cli_progress_start("extract-feats", (uint64_t)n, "images");
 }
 
 /* The context forwarded from a tensor: file must have a row per image; under
@@ -243,7 +243,7 @@ static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 		if (!x)
 			continue;
 		if (x->ndim < 1 || x->shape[0] != total)
-			ls_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, rowwise[i],
+			cli_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, rowwise[i],
 			       x->ndim ? (long long)x->shape[0] : 0LL, (long long)total);
 		x->shape[0] = n;   /* row-major: the first n rows are the head of the data */
 	}
@@ -252,7 +252,7 @@ static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 	if (ids && nids == total)
 		st_meta_set_list(out, "ids", ids, n);
 	else if (ids || st_meta_get(out, "ids"))
-		ls_die("%s: metadata 'ids' is not a list of one name per image (%lld)", path, (long long)total);
+		cli_die("%s: metadata 'ids' is not a list of one name per image (%lld)", path, (long long)total);
 	if (ids)
 		st_list_free(ids, nids);
 }
@@ -260,46 +260,46 @@ static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 /* tensor:FILE: images [N,3,H,W] taken as they are */
 static void run_tensor(const char *path, sink *s, st_file *out)
 {
-	st_file *in = ls_load(path);
-	st_tensor *t = ls_get(in, path, "images");
+	st_file *in = cli_load(path);
+	st_tensor *t = cli_get(in, path, "images");
 	int64_t want[4] = {-1, 3, -1, -1};
-	ls_check_shape(t, path, 4, want);
-	if (t->shape[2] != t->shape[3] || t->shape[2] < 1 || t->shape[2] > LS_IMAGE_MAX_SIDE)
-		ls_die("%s: tensor 'images' is %lldx%lld, expected square images of 1 to %d pixels", path,
-		       (long long)t->shape[2], (long long)t->shape[3], LS_IMAGE_MAX_SIDE);
+	cli_check_shape(t, path, 4, want);
+	if (t->shape[2] != t->shape[3] || t->shape[2] < 1 || t->shape[2] > IMG_MAX_SIDE)
+		cli_die("%s: tensor 'images' is %lldx%lld, expected square images of 1 to %d pixels", path,
+		       (long long)t->shape[2], (long long)t->shape[3], IMG_MAX_SIDE);
 	int n = t->shape[0] > INT32_MAX / 2 ? INT32_MAX / 2 : (int)t->shape[0], side = (int)t->shape[2];
 	if (limit > 0 && limit < n)
 		n = limit;
 	if (n < 1)
-		ls_die("%s: tensor 'images' holds no image", path);
-	float *images = ls_f32(t, path, 0);
+		cli_die("%s: tensor 'images' holds no image", path);
+	float *images = cli_f32(t, path, 0);
 	int64_t count = st_numel(t);
 	for (int64_t i = 0; i < count; i++)
 		if (!isfinite(images[i]))
-			ls_die("%s: tensor 'images' holds %g at element %lld, expected finite numbers", path,
+			cli_die("%s: tensor 'images' holds %g at element %lld, expected finite numbers", path,
 			       images[i], (long long)i);
-	size_t per = ls_mul(3, ls_mul(side, side, "image"), "image");
-	float *logits = ls_malloc(ls_mul(ls_mul(batch, ls_net_classes(s->net), "logits"), sizeof(float), "logits"));
-	ls_progress *bar = progress(n);
+	size_t per = cli_mul(3, cli_mul(side, side, "image"), "image");
+	float *logits = cli_malloc(cli_mul(cli_mul(batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
+	cli_progress *bar = progress(n);
 	for (int i = 0; i < n; i += batch) {
 		int nb = n - i < batch ? n - i : batch;
 		forward(s, images + per * i, nb, side, logits);
-		if (i + nb < n)   /* ls_progress_end draws the last one */
-			ls_progress_update(bar, i + nb);
+		if (i + nb < n)   /* cli_progress_end draws the last one */
+			cli_progress_update(bar, i + nb);
 	}
-	ls_progress_end(bar);
+	cli_progress_end(bar);
 	free(logits);
 	free(images);
-	ls_forward_context(out, in);
+	cli_forward_context(out, in);
 	keep_rows(out, path, t->shape[0], n);
 	add_outputs(out, s, n, side);
 	st_file_free(in);
 }
 
-static void dataset_meta(st_file *out, const ls_dataset *d, const int *rows, int n)
+static void dataset_meta(st_file *out, const ds_dataset *d, const int *rows, int n)
 {
 	st_meta_set_list(out, "labels", d->label_names, d->K);
-	char **ids = ls_malloc(ls_mul(n ? n : 1, sizeof *ids, "ids"));
+	char **ids = cli_malloc(cli_mul(n ? n : 1, sizeof *ids, "ids"));
 	for (int i = 0; i < n; i++)
 		ids[i] = d->ids[rows[i]];
 	st_meta_set_list(out, "ids", ids, n);
@@ -309,12 +309,12 @@ static void dataset_meta(st_file *out, const ls_dataset *d, const int *rows, int
 	st_meta_set(out, "dataset", dataset_spec);
 }
 
-static void dataset_tensors(st_file *out, const ls_dataset *d, const int *rows, int n)
+static void dataset_tensors(st_file *out, const ds_dataset *d, const int *rows, int n)
 {
 	add_u8_rows(out, "labels", d->labels, 2, d->K, rows, n);
 	add_u8_rows(out, "ignore", d->ignore, 2, d->K, rows, n);
 	add_u8_rows(out, "split", d->split, 1, 1, rows, n);
-	int64_t *index = ls_malloc(ls_mul(n ? n : 1, sizeof *index, "index")), shape[1] = {n};
+	int64_t *index = cli_malloc(cli_mul(n ? n : 1, sizeof *index, "index")), shape[1] = {n};
 	for (int i = 0; i < n; i++)
 		index[i] = d->index[rows[i]];
 	st_add(out, "index", ST_I64, 1, shape, index, 1);
@@ -322,24 +322,24 @@ static void dataset_tensors(st_file *out, const ls_dataset *d, const int *rows, 
 
 static void run_dataset(const st_file *model, sink *s, st_file *out)
 {
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	feed_prep prep;
 	preprocessing(model, &prep);
-	ls_dataset *d = ls_dataset_open(dataset_spec, splits, err);
+	ds_dataset *d = ds_open(dataset_spec, splits, err);
 	if (!d)
-		ls_die("%s", err);
+		cli_die("%s", err);
 	if (d->n_unannotated)
-		ls_warn("%s: %d images without annotations keep all-zero label rows", dataset_spec, d->n_unannotated);
+		cli_warn("%s: %d images without annotations keep all-zero label rows", dataset_spec, d->n_unannotated);
 	int n = limit > 0 && limit < d->n ? limit : d->n;
 	if (n < 1)
-		ls_die("%s: no samples%s%s", dataset_spec, splits ? " in splits " : "", splits ? splits : "");
-	if (d->K != ls_net_classes(s->net))
-		ls_warn("%s has %d outputs, the data set %d labels: logits are the model's own, not the labels'",
-			model_path, ls_net_classes(s->net), d->K);
-	int *kept = ls_malloc(ls_mul(n, sizeof *kept, "rows")), nkept = 0;
-	float *logits = ls_malloc(ls_mul(ls_mul(batch, ls_net_classes(s->net), "logits"), sizeof(float), "logits"));
-	feed *f = feed_start(d, n, &prep, batch, ls_opts.threads, skip_bad);
-	ls_progress *bar = progress(n);
+		cli_die("%s: no samples%s%s", dataset_spec, splits ? " in splits " : "", splits ? splits : "");
+	if (d->K != net_classes(s->net))
+		cli_warn("%s has %d outputs, the data set %d labels: logits are the model's own, not the labels'",
+			model_path, net_classes(s->net), d->K);
+	int *kept = cli_malloc(cli_mul(n, sizeof *kept, "rows")), nkept = 0;
+	float *logits = cli_malloc(cli_mul(cli_mul(batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
+	feed *f = feed_start(d, n, &prep, batch, cli_opts.threads, skip_bad);
+	cli_progress *bar = progress(n);
 	const float *images;
 	const int *rows;
 	int nb, seen = 0;
@@ -350,40 +350,40 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 		nkept += nb;
 		seen += batch;
 		if (seen < n)
-			ls_progress_update(bar, seen);
+			cli_progress_update(bar, seen);
 	}
-	ls_progress_end(bar);
+	cli_progress_end(bar);
 	if (feed_skipped(f))
-		ls_warn("%d of %d images skipped as unreadable", feed_skipped(f), n);
+		cli_warn("%d of %d images skipped as unreadable", feed_skipped(f), n);
 	feed_stop(f);
 	if (!nkept)
-		ls_die("%s: no readable image", dataset_spec);
+		cli_die("%s: no readable image", dataset_spec);
 	dataset_tensors(out, d, kept, nkept);
 	dataset_meta(out, d, kept, nkept);
 	set_prep_meta(out, &prep);
 	add_outputs(out, s, nkept, prep.crop);
 	free(logits);
 	free(kept);
-	ls_dataset_free(d);
+	ds_free(d);
 }
 
-static ls_net *load_net(st_file **model)
+static net_model *load_net(st_file **model)
 {
-	char err[ST_ERRLEN];
-	*model = ls_load(model_path);
+	char err[ERR_LEN];
+	*model = cli_load(model_path);
 	const char *a = arch ? arch : st_meta_get(*model, "arch");
 	const char *h = head ? head : st_meta_get(*model, "head");
 	if (!a)
-		ls_usage("%s has no metadata 'arch': give --arch", model_path);
-	ls_net *net = ls_net_load(*model, a, h, err);
+		cli_usage("%s has no metadata 'arch': give --arch", model_path);
+	net_model *net = net_load(*model, a, h, err);
 	if (!net)
-		ls_die("%s: %s", model_path, err);
-	ls_net_set_engine(net, engine);
+		cli_die("%s: %s", model_path, err);
+	net_set_engine(net, engine);
 	for (int i = 0; i < (*model)->n; i++) {   /* the net has its own copy; the metadata stays */
 		free((*model)->t[i].data);
 		(*model)->t[i].data = NULL;
 	}
-	ls_net_set_threads(net, ls_opts.threads);
+	net_set_threads(net, cli_opts.threads);
 	return net;
 }
 
@@ -394,20 +394,20 @@ int main(int argc, char **argv)
 	 * (measured in bench/RESULTS.md, image-preprocess). */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	ls_init(argc, argv, "extract-feats");
-	int first = ls_parse(argc, argv, opts, "extract-feats [options] --model FILE --dataset SPEC", about);
+	cli_init(argc, argv, "extract-feats");
+	int first = cli_parse(argc, argv, opts, "extract-feats [options] --model FILE --dataset SPEC", about);
 	if (first < argc)
-		ls_usage("unexpected argument '%s': the data set is given by --dataset", argv[first]);
+		cli_usage("unexpected argument '%s': the data set is given by --dataset", argv[first]);
 	if (!model_path || !dataset_spec)
-		ls_usage("%s", !model_path ? "--model FILE is required" : "--dataset SPEC is required");
+		cli_usage("%s", !model_path ? "--model FILE is required" : "--dataset SPEC is required");
 	if (batch < 1 || limit < 0)
-		ls_usage("--%s %d: expected %s", batch < 1 ? "batch" : "limit", batch < 1 ? batch : limit,
+		cli_usage("--%s %d: expected %s", batch < 1 ? "batch" : "limit", batch < 1 ? batch : limit,
 			 batch < 1 ? "at least 1" : "0 or more");
 	sink s = {0};
-	char err[ST_ERRLEN];
-	if (ls_pool_parse(pool_spec, &s.pool, err) || ls_conv_engine_parse(conv_opt, &engine, err))
-		ls_usage("%s", err);
-	ls_out *o = ls_out_open(ls_opts.output);   /* refuses a terminal before the slow part */
+	char err[ERR_LEN];
+	if (pool_parse(pool_spec, &s.pool, err) || conv_engine_parse(conv_opt, &engine, err))
+		cli_usage("%s", err);
+	cli_out *o = cli_out_open(cli_opts.output);   /* refuses a terminal before the slow part */
 	st_file *model;
 	s.net = load_net(&model);
 	sink_open(&s);
@@ -420,13 +420,13 @@ int main(int argc, char **argv)
 	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
 		st_meta_set(out, "labels", st_meta_get(model, "labels"));
 	st_meta_set(out, "model", model_path);
-	ls_history_append(out);
-	if (st_write(out, ls_out_fp(o), err))
-		ls_die("%s: %s", strcmp(ls_opts.output, "-") ? ls_opts.output : "standard output", err);
-	ls_out_close(o);
+	cli_history_append(out);
+	if (st_write(out, cli_out_fp(o), err))
+		cli_die("%s: %s", strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output", err);
+	cli_out_close(o);
 	sink_close(&s);
 	st_file_free(out);
 	st_file_free(model);
-	ls_net_free(s.net);
+	net_free(s.net);
 	return 0;
 }

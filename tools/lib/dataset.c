@@ -2,7 +2,7 @@
  *
  * Every reader ends in the same place: a table of samples (id, split,
  * listing position, label names of its objects with a difficult flag, and
- * where its image bytes are), turned into the public ls_dataset by
+ * where its image bytes are), turned into the public ds_dataset by
  * finish(). Archives (tar, anything libarchive reads) are scanned once; the
  * encoded bytes of the images that may be needed are kept in memory, so
  * reading a sample later is a copy and safe from any thread. A COCO zip is
@@ -123,10 +123,10 @@ static int read_whole_file(const char *path, uint64_t limit, blob *out, char *er
 	FILE *fp = fopen(path, "rb");
 	struct stat st;
 	if (!fp)
-		return st_fail(err, "cannot open %s: %s", path, strerror(errno));
+		return err_set(err, "cannot open %s: %s", path, strerror(errno));
 	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
 		fclose(fp);
-		return st_fail(err, "cannot read %s: it is a folder", path);
+		return err_set(err, "cannot read %s: it is a folder", path);
 	}
 	size_t cap = 1 << 16, len = 0;
 	uint8_t *p = malloc(cap);
@@ -135,7 +135,7 @@ static int read_whole_file(const char *path, uint64_t limit, blob *out, char *er
 			if (cap >= limit) {
 				free(p);
 				fclose(fp);
-				return st_fail(err, "%s is larger than %llu bytes", path, (unsigned long long)limit);
+				return err_set(err, "%s is larger than %llu bytes", path, (unsigned long long)limit);
 			}
 			uint8_t *q = realloc(p, cap * 2);
 			if (!q)
@@ -152,7 +152,7 @@ static int read_whole_file(const char *path, uint64_t limit, blob *out, char *er
 		int e = errno;
 		free(p);
 		fclose(fp);
-		return st_fail(err, "cannot read %s: %s", path, p ? strerror(e) : "out of memory");
+		return err_set(err, "cannot read %s: %s", path, p ? strerror(e) : "out of memory");
 	}
 	fclose(fp);
 	out->p = p;
@@ -168,13 +168,13 @@ static char *read_text_file(const char *path, char *err)
 		return NULL;
 	if (memchr(b.p, 0, b.len)) {
 		free(b.p);
-		st_fail(err, "%s: not a text file (NUL byte)", path);
+		err_set(err, "%s: not a text file (NUL byte)", path);
 		return NULL;
 	}
 	char *s = realloc(b.p, b.len + 1);
 	if (!s) {
 		free(b.p);
-		st_fail(err, "%s: out of memory", path);
+		err_set(err, "%s: out of memory", path);
 		return NULL;
 	}
 	s[b.len] = 0;
@@ -211,13 +211,13 @@ static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take
 	struct stat st;
 	int rc = 0, r;
 	if (stat(file, &st) != 0)
-		return st_fail(err, "cannot open %s: %s", file, strerror(errno));
+		return err_set(err, "cannot open %s: %s", file, strerror(errno));
 	if (!(a = archive_read_new()))
-		return st_fail(err, "%s: out of memory for libarchive", file);
+		return err_set(err, "%s: out of memory for libarchive", file);
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
 	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-		rc = st_fail(err, "cannot open archive %s: %s", file, archive_error_string(a));
+		rc = err_set(err, "cannot open archive %s: %s", file, archive_error_string(a));
 		archive_read_free(a);
 		return rc;
 	}
@@ -230,7 +230,7 @@ static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take
 		if (!want(path, ctx))
 			continue;
 		if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > MAX_IMAGE_FILE) {
-			rc = st_fail(err, "%s: entry %s is too large (%lld bytes)", file, path,
+			rc = err_set(err, "%s: entry %s is too large (%lld bytes)", file, path,
 				  (long long)archive_entry_size(e));
 			break;
 		}
@@ -250,7 +250,7 @@ static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take
 			}
 		}
 		if (!b.p || got < 0) {
-			rc = st_fail(err, "%s: cannot read entry %s: %s", file, path,
+			rc = err_set(err, "%s: cannot read entry %s: %s", file, path,
 				  !b.p || got == -2 ? "out of memory or too large" : archive_error_string(a));
 			free(b.p);
 			break;
@@ -259,7 +259,7 @@ static int archive_scan(const char *file, entry_want_fn want, entry_take_fn take
 			break;
 	}
 	if (!rc && r != ARCHIVE_EOF && r != ARCHIVE_OK && r != ARCHIVE_WARN)
-		rc = st_fail(err, "%s: corrupt or truncated archive: %s", file, archive_error_string(a));
+		rc = err_set(err, "%s: corrupt or truncated archive: %s", file, archive_error_string(a));
 	archive_read_free(a);
 	return rc;
 }
@@ -343,17 +343,17 @@ static int zip_find_cd(zip_file *z, uint64_t fsize, uint64_t *count, uint64_t *c
 	uint64_t tlen = fsize < TAIL ? fsize : TAIL, start = fsize - tlen;
 	int64_t at = -1;
 	if (!tail)
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	if (tlen < 22 || pread_all(z->fd, tail, (size_t)tlen, start)) {
 		free(tail);
-		return st_fail(err, "%s: not a zip file (too short)", z->path);
+		return err_set(err, "%s: not a zip file (too short)", z->path);
 	}
 	for (int64_t i = (int64_t)tlen - 22; i >= 0 && at < 0; i--)
 		if (le32(tail + i) == 0x06054b50 && (uint64_t)i + 22 + le16(tail + i + 20) <= tlen)
 			at = i;
 	if (at < 0) {
 		free(tail);
-		return st_fail(err, "%s: no zip end of central directory (truncated?)", z->path);
+		return err_set(err, "%s: no zip end of central directory (truncated?)", z->path);
 	}
 	const uint8_t *e = tail + at;
 	*count = le16(e + 10);
@@ -370,12 +370,12 @@ static int zip_find_cd(zip_file *z, uint64_t fsize, uint64_t *count, uint64_t *c
 		}
 		if (bad) {
 			free(tail);
-			return st_fail(err, "%s: broken ZIP64 end of central directory", z->path);
+			return err_set(err, "%s: broken ZIP64 end of central directory", z->path);
 		}
 	}
 	free(tail);
 	if (*cdoff > fsize || *cdsize > fsize - *cdoff || *count > *cdsize / 46 || *count > INT32_MAX / 2)
-		return st_fail(err, "%s: central directory out of the file", z->path);
+		return err_set(err, "%s: central directory out of the file", z->path);
 	return 0;
 }
 
@@ -412,28 +412,28 @@ static zip_file *zip_open(const char *path, char *err)
 	uint8_t *cd = NULL;
 	if (!z || !(z->path = strdup(path))) {
 		free(z);
-		st_fail(err, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	if ((z->fd = open(path, O_RDONLY)) < 0 || fstat(z->fd, &st)) {
-		st_fail(err, "cannot open %s: %s", path, strerror(errno));
+		err_set(err, "cannot open %s: %s", path, strerror(errno));
 		goto bad;
 	}
 	if (zip_find_cd(z, (uint64_t)st.st_size, &count, &cdoff, &cdsize, err))
 		goto bad;
 	if (!(cd = malloc(cdsize + 1)) || !(z->e = calloc(count + 1, sizeof(zip_entry)))) {
-		st_fail(err, "%s: out of memory for %llu entries", path, (unsigned long long)count);
+		err_set(err, "%s: out of memory for %llu entries", path, (unsigned long long)count);
 		goto bad;
 	}
 	if (pread_all(z->fd, cd, cdsize, cdoff)) {
-		st_fail(err, "%s: cannot read the central directory", path);
+		err_set(err, "%s: cannot read the central directory", path);
 		goto bad;
 	}
 	for (uint64_t i = 0, pos = 0; i < count; i++) {
 		const uint8_t *h = cd + pos;
 		size_t nl = pos + 46 <= cdsize ? le16(h + 28) : 0, xl = nl ? le16(h + 30) : 0, cl = nl ? le16(h + 32) : 0;
 		if (pos + 46 > cdsize || le32(h) != 0x02014b50 || pos + 46 + nl + xl + cl > cdsize) {
-			st_fail(err, "%s: corrupt central directory (entry %llu)", path, (unsigned long long)i);
+			err_set(err, "%s: corrupt central directory (entry %llu)", path, (unsigned long long)i);
 			goto bad;
 		}
 		zip_entry *e = &z->e[z->n];
@@ -447,11 +447,11 @@ static zip_file *zip_open(const char *path, char *err)
 		if (!*name || name[strlen(name) - 1] == '/')
 			continue;   /* folders */
 		if (le16(h + 8) & 1) {
-			st_fail(err, "%s: entry %s is encrypted", path, name);
+			err_set(err, "%s: entry %s is encrypted", path, name);
 			goto bad;
 		}
 		if (strmap_put(&z->byname, basename_of(name), z->n++)) {
-			st_fail(err, "out of memory");
+			err_set(err, "out of memory");
 			goto bad;
 		}
 	}
@@ -469,15 +469,15 @@ static uint8_t *zip_read(const zip_file *z, int k, size_t *len, char *err)
 	const zip_entry *e = &z->e[k];
 	uint8_t lh[30];
 	if (e->method != 0 && e->method != 8) {
-		st_fail(err, "%s: compression method %u not supported (stored or deflated only)", z->path, e->method);
+		err_set(err, "%s: compression method %u not supported (stored or deflated only)", z->path, e->method);
 		return NULL;
 	}
 	if (e->usize > MAX_IMAGE_FILE || e->csize > MAX_IMAGE_FILE || (e->method == 0 && e->csize != e->usize)) {
-		st_fail(err, "%s: entry of %llu bytes: too large or inconsistent", z->path, (unsigned long long)e->usize);
+		err_set(err, "%s: entry of %llu bytes: too large or inconsistent", z->path, (unsigned long long)e->usize);
 		return NULL;
 	}
 	if (pread_all(z->fd, lh, sizeof(lh), e->offset) || le32(lh) != 0x04034b50) {
-		st_fail(err, "%s: corrupt local header at byte %llu", z->path, (unsigned long long)e->offset);
+		err_set(err, "%s: corrupt local header at byte %llu", z->path, (unsigned long long)e->offset);
 		return NULL;
 	}
 	uint64_t data = e->offset + 30 + le16(lh + 26) + le16(lh + 28);
@@ -486,7 +486,7 @@ static uint8_t *zip_read(const zip_file *z, int k, size_t *len, char *err)
 		free(c);
 		if (u != c)
 			free(u);
-		st_fail(err, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	int bad = pread_all(z->fd, c, e->csize, data) ? 1 : 0;
@@ -512,7 +512,7 @@ static uint8_t *zip_read(const zip_file *z, int k, size_t *len, char *err)
 		bad = 3;
 	if (bad) {
 		free(u);
-		st_fail(err, "%s: %s", z->path, bad == 1 ? "truncated (entry data past the end)"
+		err_set(err, "%s: %s", z->path, bad == 1 ? "truncated (entry data past the end)"
 			  : bad == 2 ? "corrupt deflated data" : "CRC mismatch: corrupt entry");
 		return NULL;
 	}
@@ -584,12 +584,12 @@ static int table_label(table *t, const char *name, char *err)
 	if (k >= 0)
 		return k;
 	if (has_control(name))
-		return st_fail(err, "a label name holds a control character"), -2;
+		return err_set(err, "a label name holds a control character"), -2;
 	if (t->fixed_labels)
-		return st_fail(err, "label '%s' is not in %s", name, t->where), -2;
+		return err_set(err, "label '%s' is not in %s", name, t->where), -2;
 	char **l = xrealloc_array(t->labels, (size_t)t->K + 1, sizeof(char *));
 	if (!l || !(l[t->K] = strdup(name)) || strmap_put(&t->label_of, name, t->K))
-		return st_fail(err, "out of memory"), -2;
+		return err_set(err, "out of memory"), -2;
 	t->labels = l;
 	return t->K++;
 }
@@ -611,7 +611,7 @@ static int table_set_labels(table *t, const char *text, const char *where, char 
 {
 	char *copy = strdup(text), *save = NULL;
 	if (!copy)
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	int rc = 0;
 	for (char *tok = strtok_r(copy, ",\n\r", &save); tok; tok = strtok_r(NULL, ",\n\r", &save)) {
 		while (isspace((unsigned char)*tok))
@@ -622,18 +622,18 @@ static int table_set_labels(table *t, const char *text, const char *where, char 
 		if (!l)
 			continue;
 		if (!has_control(tok) && strmap_get(&t->label_of, tok) >= 0) {
-			rc = st_fail(err, "%s: label '%s' listed twice", where, tok);
+			rc = err_set(err, "%s: label '%s' listed twice", where, tok);
 			break;
 		}
-		char why[ST_ERRLEN];
+		char why[ERR_LEN];
 		if (table_label(t, tok, why) < 0) {
-			rc = st_fail(err, "%s: %s", where, why);
+			rc = err_set(err, "%s: %s", where, why);
 			break;
 		}
 	}
 	free(copy);
 	if (!rc && t->K == 0)
-		rc = st_fail(err, "%s: no label names", where);
+		rc = err_set(err, "%s: no label names", where);
 	t->fixed_labels = 1;
 	t->where = where;
 	return rc;
@@ -651,7 +651,7 @@ static int table_sort_labels(table *t, char *err)
 		return 0;
 	int *map = malloc(sizeof(int) * t->K);
 	if (!map)
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	qsort(t->labels, (size_t)t->K, sizeof(char *), cmp_str);
 	for (int k = 0; k < t->K; k++) {
 		int old = strmap_get(&t->label_of, t->labels[k]);
@@ -681,7 +681,7 @@ static void table_free(table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-struct ls_dataset_priv {
+struct ds_priv {
 	char **paths;   /* per sample, or NULL */
 	blob *bytes;    /* per sample, or NULL */
 	int *zipent;    /* per sample: entry of zip, or -1 */
@@ -691,19 +691,19 @@ struct ls_dataset_priv {
 
 /* Consumes t. Label present where any object has it; ignored where all of them are
  * difficult (VOC's convention). */
-static ls_dataset *finish(table *t, zip_file *zip, const char *source, char *err)
+static ds_dataset *finish(table *t, zip_file *zip, const char *source, char *err)
 {
 	int kept = 0;
 	for (int i = 0; i < t->n; i++)
 		kept += t->s[i].keep;
 	if (kept == 0 || t->K == 0 || table_sort_labels(t, err)) {
 		if (kept == 0 || t->K == 0)
-			st_fail(err, "%s: no %s", source, kept ? "labels in the data set" : "samples in the requested splits");
+			err_set(err, "%s: no %s", source, kept ? "labels in the data set" : "samples in the requested splits");
 		table_free(t);
 		zip_close(zip);
 		return NULL;
 	}
-	ls_dataset *d = calloc(1, sizeof(*d));
+	ds_dataset *d = calloc(1, sizeof(*d));
 	size_t nk = (size_t)kept * t->K;
 	if (!d || !(d->priv = calloc(1, sizeof(*d->priv))))
 		goto oom;
@@ -755,14 +755,14 @@ static ls_dataset *finish(table *t, zip_file *zip, const char *source, char *err
 	table_free(t);
 	return d;
 oom:
-	ls_dataset_free(d);
+	ds_free(d);
 	table_free(t);
 	zip_close(zip);
-	st_fail(err, "%s: out of memory", source);
+	err_set(err, "%s: out of memory", source);
 	return NULL;
 }
 
-void ls_dataset_free(ls_dataset *d)
+void ds_free(ds_dataset *d)
 {
 	if (!d)
 		return;
@@ -793,38 +793,38 @@ void ls_dataset_free(ls_dataset *d)
 	free(d);
 }
 
-uint8_t *ls_dataset_read(ls_dataset *d, int i, size_t *len, char *err)
+uint8_t *ds_read(ds_dataset *d, int i, size_t *len, char *err)
 {
 	if (i < 0 || i >= d->n) {
-		st_fail(err, "sample %d out of range (0..%d)", i, d->n - 1);
+		err_set(err, "sample %d out of range (0..%d)", i, d->n - 1);
 		return NULL;
 	}
 	const char *path = d->priv->paths[i];
 	const blob *b = &d->priv->bytes[i];
 	if (path) {
 		blob f;
-		char why[ST_ERRLEN];
+		char why[ERR_LEN];
 		if (read_whole_file(path, MAX_IMAGE_FILE, &f, why)) {
-			st_fail(err, "image of sample '%s': %s", d->ids[i], why);
+			err_set(err, "image of sample '%s': %s", d->ids[i], why);
 			return NULL;
 		}
 		*len = f.len;
 		return f.p;
 	}
 	if (d->priv->zip && d->priv->zipent[i] >= 0) {
-		char why[ST_ERRLEN];
+		char why[ERR_LEN];
 		uint8_t *p = zip_read(d->priv->zip, d->priv->zipent[i], len, why);
 		if (!p)
-			st_fail(err, "image of sample '%s': %s", d->ids[i], why);
+			err_set(err, "image of sample '%s': %s", d->ids[i], why);
 		return p;
 	}
 	if (!b->p) {
-		st_fail(err, "image of sample '%s': not found in %s", d->ids[i], d->priv->source);
+		err_set(err, "image of sample '%s': not found in %s", d->ids[i], d->priv->source);
 		return NULL;
 	}
 	uint8_t *p = malloc(b->len ? b->len : 1);
 	if (!p) {
-		st_fail(err, "image of sample '%s': out of memory", d->ids[i]);
+		err_set(err, "image of sample '%s': out of memory", d->ids[i]);
 		return NULL;
 	}
 	memcpy(p, b->p, b->len);
@@ -834,7 +834,7 @@ uint8_t *ls_dataset_read(ls_dataset *d, int i, size_t *len, char *err)
 
 /* ---- splits ---- */
 
-/* "train,val,test,trainval" -> bit mask of LS_SPLIT_*; NULL or "" = all */
+/* "train,val,test,trainval" -> bit mask of SPLIT_*; NULL or "" = all */
 static int parse_splits(const char *s, int *mask, char *err)
 {
 	*mask = 0;
@@ -854,7 +854,7 @@ static int parse_splits(const char *s, int *mask, char *err)
 		else if (l == 8 && !strncmp(p, "trainval", 8))
 			*mask |= 3;
 		else
-			return st_fail(err, "unknown split '%.*s' in '%s' (expected train, val, test or trainval)",
+			return err_set(err, "unknown split '%.*s' in '%s' (expected train, val, test or trainval)",
 				    (int)l, p, s);
 		p += l;
 		if (*p == ',')
@@ -973,13 +973,13 @@ static int voc_parse_xml(const char *xml, size_t len, const char *where, voc_ann
 		if (p < end && (*p == '?' || (*p == '!' && p + 2 < end && p[1] == '-' && p[2] == '-'))) {
 			p = skip_past(p, end, *p == '?' ? "?>" : "-->");
 			if (!p)
-				return st_fail(err, "%s: unterminated comment or processing instruction", where);
+				return err_set(err, "%s: unterminated comment or processing instruction", where);
 			continue;
 		}
 		if (p + 8 <= end && !memcmp(p, "![CDATA[", 8)) {
 			const char *close = skip_past(p + 8, end, "]]>");
 			if (!close)
-				return st_fail(err, "%s: unterminated CDATA", where);
+				return err_set(err, "%s: unterminated CDATA", where);
 			if (capture) {
 				size_t l = (size_t)(close - 3 - (p + 8));
 				if (tlen + l + 1 >= sizeof(text))
@@ -994,7 +994,7 @@ static int voc_parse_xml(const char *xml, size_t len, const char *where, voc_ann
 		if (p < end && *p == '!') {   /* DOCTYPE */
 			p = memchr(p, '>', (size_t)(end - p));
 			if (!p)
-				return st_fail(err, "%s: unterminated declaration", where);
+				return err_set(err, "%s: unterminated declaration", where);
 			p++;
 			continue;
 		}
@@ -1009,29 +1009,29 @@ static int voc_parse_xml(const char *xml, size_t len, const char *where, voc_ann
 			if (quote ? *p == quote : (*p == '"' || *p == '\''))
 				quote = quote ? 0 : *p;
 		if (p >= end || nl == 0)
-			return st_fail(err, "%s: malformed tag near byte %zu", where, (size_t)(name - xml));
+			return err_set(err, "%s: malformed tag near byte %zu", where, (size_t)(name - xml));
 		int selfclose = !closing && p[-1] == '/';
 		p++;
 		char tag[32];
 		snprintf(tag, sizeof(tag), "%.*s", (int)(nl < 31 ? nl : 31), name);
 		if (closing) {
 			if (depth == 0 || strcmp(stack[depth - 1], tag))
-				return st_fail(err, "%s: </%s> does not close <%s>", where, tag,
+				return err_set(err, "%s: </%s> does not close <%s>", where, tag,
 					    depth ? stack[depth - 1] : "nothing");
 			if (capture) {
 				char *v = trim(text);
 				voc_obj *o = &ann->o[ann->n - 1];
 				if (!strcmp(tag, "name")) {
 					if (!*v)
-						return st_fail(err, "%s: object with an empty name", where);
+						return err_set(err, "%s: object with an empty name", where);
 					free(o->name);
 					if (!(o->name = strdup(v)))
-						return st_fail(err, "out of memory");
+						return err_set(err, "out of memory");
 				} else {
 					char *e;
 					long dv = strtol(v, &e, 10);
 					if (!*v || *e || dv < 0 || dv > 1)
-						return st_fail(err, "%s: difficult is '%s', expected 0 or 1", where, v);
+						return err_set(err, "%s: difficult is '%s', expected 0 or 1", where, v);
 					o->difficult = (int)dv;
 				}
 				capture = 0;
@@ -1041,18 +1041,18 @@ static int voc_parse_xml(const char *xml, size_t len, const char *where, voc_ann
 		}
 		if (depth == 0) {
 			if (saw_root || strcmp(tag, "annotation"))
-				return st_fail(err, "%s: root element is <%s>, expected one <annotation>", where, tag);
+				return err_set(err, "%s: root element is <%s>, expected one <annotation>", where, tag);
 			saw_root = 1;
 		}
 		if (selfclose)
 			continue;
 		if (depth == MAX_XML_DEPTH)
-			return st_fail(err, "%s: elements nested deeper than %d", where, MAX_XML_DEPTH);
+			return err_set(err, "%s: elements nested deeper than %d", where, MAX_XML_DEPTH);
 		memcpy(stack[depth++], tag, sizeof(tag));
 		if (depth == 2 && !strcmp(tag, "object")) {
 			voc_obj *o = xrealloc_array(ann->o, (size_t)ann->n + 1, sizeof(voc_obj));
 			if (!o)
-				return st_fail(err, "out of memory");
+				return err_set(err, "out of memory");
 			ann->o = o;
 			memset(&o[ann->n++], 0, sizeof(voc_obj));
 		} else if (depth == 3 && !strcmp(stack[1], "object") &&
@@ -1063,13 +1063,13 @@ static int voc_parse_xml(const char *xml, size_t len, const char *where, voc_ann
 		}
 	}
 	if (!saw_root || depth)
-		return st_fail(err, "%s: %s", where, saw_root ? "truncated XML (unclosed elements)" : "no <annotation> element");
+		return err_set(err, "%s: %s", where, saw_root ? "truncated XML (unclosed elements)" : "no <annotation> element");
 	for (int i = 0; i < ann->n; i++)
 		if (!ann->o[i].name)
-			return st_fail(err, "%s: object %d has no <name>", where, i + 1);
+			return err_set(err, "%s: object %d has no <name>", where, i + 1);
 	return 0;
 bad_text:
-	return st_fail(err, "%s: bad or overlong text in <%s>", where, depth ? stack[depth - 1] : "?");
+	return err_set(err, "%s: bad or overlong text in <%s>", where, depth ? stack[depth - 1] : "?");
 }
 
 /* Where VOC files come from: a folder, or the entries of archives kept in
@@ -1155,10 +1155,10 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 	char id[256];
 	if (!v->aroot && strcmp(rel, "labels.txt")) {
 		if (!(v->aroot = strndup(path, rl)))
-			return free(data.p), st_fail(err, "out of memory");
+			return free(data.p), err_set(err, "out of memory");
 	} else if (v->aroot && strcmp(rel, "labels.txt") &&
 		   (strlen(v->aroot) != rl || strncmp(v->aroot, path, rl))) {
-		st_fail(err, "%s: two VOC folders in the archives ('%s' and '%.*s'); unpack one", v->cur,
+		err_set(err, "%s: two VOC folders in the archives ('%s' and '%.*s'); unpack one", v->cur,
 		     v->aroot, (int)rl, path);
 		free(data.p);
 		return -1;
@@ -1180,13 +1180,13 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 			int cap = v->capkept ? v->capkept * 2 : 256;
 			blob *k = xrealloc_array(v->kept, (size_t)cap, sizeof(blob));
 			if (!k)
-				return free(data.p), st_fail(err, "out of memory");
+				return free(data.p), err_set(err, "out of memory");
 			v->kept = k;
 			v->capkept = cap;
 		}
 		at = v->nkept++;
 		if (strmap_put(&v->files, key, at))
-			return free(data.p), st_fail(err, "out of memory");
+			return free(data.p), err_set(err, "out of memory");
 	} else {
 		free(v->kept[at].p);   /* a later archive's copy wins */
 	}
@@ -1213,11 +1213,11 @@ static int for_each_id(const char *text, size_t len, const char *where, id_fn fn
 		if (p > s) {
 			char id[256];
 			if ((size_t)(p - s) >= sizeof(id) || memchr(s, '/', (size_t)(p - s)))
-				return st_fail(err, "%s:%d: image id too long or holding '/'", where, line);
+				return err_set(err, "%s:%d: image id too long or holding '/'", where, line);
 			memcpy(id, s, (size_t)(p - s));
 			id[p - s] = 0;
 			if (strlen(id) != (size_t)(p - s) || has_control(id))
-				return st_fail(err, "%s:%d: image id holding a control character", where, line);
+				return err_set(err, "%s:%d: image id holding a control character", where, line);
 			if (fn(id, ctx, err))
 				return -1;
 		}
@@ -1233,7 +1233,7 @@ static int note_id(const char *id, void *ctx, char *err)
 	note_ctx *c = ctx;
 	int m = strmap_get(&c->v->split_of, id);
 	if (strmap_put(&c->v->split_of, id, (m < 0 ? 0 : m) | c->bit))
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	return 0;
 }
 
@@ -1253,7 +1253,7 @@ static int voc_get(voc_src *v, const char *rel, blob *out, char *err)
 		char *path = path_join(v->root, rel);
 		struct stat st;
 		if (!path)
-			return st_fail(err, "out of memory");
+			return err_set(err, "out of memory");
 		if (stat(path, &st) != 0) {
 			free(path);
 			return 0;
@@ -1301,13 +1301,13 @@ static int add_split_id(const char *id, void *ctx, char *err)
 	int at = strmap_get(c->seen, id);
 	if (at >= 0) {
 		if (c->t->s[at].split != c->split)
-			return st_fail(err, "%s: image '%s' is in two splits", c->where, id);
+			return err_set(err, "%s: image '%s' is in two splits", c->where, id);
 		return 0;   /* listed twice in one file: once is enough */
 	}
 	int64_t index = (*c->next_index)++;
 	if (!table_add(c->t, id, c->split, index, (c->mask >> c->split) & 1) ||
 	    strmap_put(c->seen, id, c->t->n - 1))
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	return 0;
 }
 
@@ -1325,12 +1325,12 @@ static int voc_listing(voc_src *v, table *t, int mask, int asked, const char *so
 		if ((have[k] = voc_get(v, files[k], &b[k], err)) < 0)
 			rc = -1;
 	if (!rc && !have[0] && !have[1] && !have[2] && !have[3])
-		rc = st_fail(err, "%s: no ImageSets/Main/{train,val,test,trainval}.txt", source);
+		rc = err_set(err, "%s: no ImageSets/Main/{train,val,test,trainval}.txt", source);
 	for (int k = 0; k < 3 && !rc; k++) {
 		int src = k == 0 && !have[0] && !have[1] && have[3] ? 3 : k;
 		if (!have[src]) {
 			if (asked && (mask & (1 << k)))
-				rc = st_fail(err, "%s: split %s asked for, but there is no %s", source,
+				rc = err_set(err, "%s: split %s asked for, but there is no %s", source,
 					  split_names[k], files[k]);
 			continue;
 		}
@@ -1360,7 +1360,7 @@ static int voc_label_set(voc_src *v, table *t, voc_ann *anns, char *err)
 		return -1;
 	if (got) {
 		char *text = malloc(b.len + 1);
-		int rc = text ? 0 : st_fail(err, "out of memory");
+		int rc = text ? 0 : err_set(err, "out of memory");
 		if (text) {
 			memcpy(text, b.p, b.len);
 			text[b.len] = 0;
@@ -1388,14 +1388,14 @@ static int voc_label_set(voc_src *v, table *t, voc_ann *anns, char *err)
 static int voc_annotations(voc_src *v, table *t, const char *source, char *err)
 {
 	voc_ann *anns = calloc((size_t)t->n + 1, sizeof(voc_ann));
-	int rc = anns ? 0 : st_fail(err, "out of memory");
+	int rc = anns ? 0 : err_set(err, "out of memory");
 	for (int i = 0; i < t->n && !rc; i++) {
 		char rel[300];
 		blob b;
 		snprintf(rel, sizeof(rel), "Annotations/%s.xml", t->s[i].id);
 		int got = voc_get(v, rel, &b, err);
 		if (got == 0)
-			rc = st_fail(err, "%s: no %s for image '%s'", source, rel, t->s[i].id);
+			rc = err_set(err, "%s: no %s for image '%s'", source, rel, t->s[i].id);
 		else if (got > 0) {
 			rc = voc_parse_xml((const char *)b.p, b.len, rel, &anns[i], err);
 			free(b.p);
@@ -1406,12 +1406,12 @@ static int voc_annotations(voc_src *v, table *t, const char *source, char *err)
 		rc = voc_label_set(v, t, anns, err);
 	for (int i = 0; i < t->n && !rc; i++)
 		for (int j = 0; j < anns[i].n && !rc; j++) {
-			char why[ST_ERRLEN];
+			char why[ERR_LEN];
 			int k = table_label(t, anns[i].o[j].name, why);
 			if (k < 0)
-				rc = st_fail(err, "Annotations/%s.xml: %s", t->s[i].id, why);
+				rc = err_set(err, "Annotations/%s.xml: %s", t->s[i].id, why);
 			else if (sample_add_obj(&t->s[i], k, anns[i].o[j].difficult))
-				rc = st_fail(err, "out of memory");
+				rc = err_set(err, "out of memory");
 		}
 	for (int i = 0; anns && i < t->n; i++)
 		voc_ann_free(&anns[i]);
@@ -1441,7 +1441,7 @@ static int voc_images(voc_src *v, table *t, char *err)
 					free(png);
 			}
 			if (!s->path)
-				return st_fail(err, "out of memory");
+				return err_set(err, "out of memory");
 		} else {
 			snprintf(rel, sizeof(rel), "JPEGImages/%s", s->id);
 			if (voc_get(v, rel, &s->bytes, err) < 0)
@@ -1462,25 +1462,25 @@ static void voc_src_free(voc_src *v)
 	free(v->aroot);
 }
 
-static ls_dataset *open_voc(const char *paths, int mask, int asked, char *err)
+static ds_dataset *open_voc(const char *paths, int mask, int asked, char *err)
 {
 	voc_src v = { 0 };
 	table t = { 0 };
 	char *list = strdup(paths), *save = NULL;
-	int rc = list ? 0 : st_fail(err, "out of memory");
+	int rc = list ? 0 : err_set(err, "out of memory");
 	int nparts = 0;
 	v.want_mask = mask;
 	for (char *p = list ? strtok_r(list, ",", &save) : NULL; p && !rc; p = strtok_r(NULL, ",", &save)) {
 		nparts++;
 		if (is_dir(p)) {
 			if (v.root || v.nkept)
-				rc = st_fail(err, "voc:%s: give one VOC folder, or archives, not both", paths);
+				rc = err_set(err, "voc:%s: give one VOC folder, or archives, not both", paths);
 			else if (!(v.root = voc_find_root(p)))
-				rc = st_fail(err, "voc:%s: no ImageSets/Main in %s, %s/VOC2007 or %s/VOCdevkit/VOC2007",
+				rc = err_set(err, "voc:%s: no ImageSets/Main in %s, %s/VOC2007 or %s/VOCdevkit/VOC2007",
 					  paths, p, p, p);
 		} else {
 			if (v.root)
-				rc = st_fail(err, "voc:%s: give one VOC folder, or archives, not both", paths);
+				rc = err_set(err, "voc:%s: give one VOC folder, or archives, not both", paths);
 			else {
 				v.cur = p;
 				rc = archive_scan(p, voc_want, voc_take, &v, err);
@@ -1488,9 +1488,9 @@ static ls_dataset *open_voc(const char *paths, int mask, int asked, char *err)
 		}
 	}
 	if (!rc && nparts == 0)
-		rc = st_fail(err, "voc: no path given");
+		rc = err_set(err, "voc: no path given");
 	if (!rc && !v.root && !v.aroot)
-		rc = st_fail(err, "voc:%s: no VOC folders (JPEGImages, Annotations, ImageSets/Main) in the archive", paths);
+		rc = err_set(err, "voc:%s: no VOC folders (JPEGImages, Annotations, ImageSets/Main) in the archive", paths);
 	char source[600];
 	snprintf(source, sizeof(source), "voc:%s", paths);
 	if (!rc)
@@ -1591,11 +1591,11 @@ static int coco_split_from_name(const char *path)
 {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (strstr(base, "train"))
-		return LS_SPLIT_TRAIN;
+		return SPLIT_TRAIN;
 	if (strstr(base, "val"))
-		return LS_SPLIT_VAL;
+		return SPLIT_VAL;
 	if (strstr(base, "test"))
-		return LS_SPLIT_TEST;
+		return SPLIT_TEST;
 	return -1;
 }
 
@@ -1603,26 +1603,26 @@ static int coco_categories(const cJSON *root, const char *ann, table *t, strmap 
 {
 	const cJSON *cats = cJSON_GetObjectItemCaseSensitive(root, "categories"), *c;
 	if (!cJSON_IsArray(cats) || cJSON_GetArraySize(cats) == 0)
-		return st_fail(err, "%s: no \"categories\" array", ann);
+		return err_set(err, "%s: no \"categories\" array", ann);
 	cJSON_ArrayForEach(c, cats) {
 		long long id;
 		const char *name = json_str(c, "name");
 		char key[32];
 		if (json_int(c, "id", &id) || !name)
-			return st_fail(err, "%s: a category without an integer id or a name", ann);
+			return err_set(err, "%s: a category without an integer id or a name", ann);
 		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(cat, key) >= 0)
-			return st_fail(err, "%s: category id %lld given twice", ann, id);
+			return err_set(err, "%s: category id %lld given twice", ann, id);
 		if (has_control(name))
-			return st_fail(err, "%s: category %lld: a label name holds a control character", ann, id);
+			return err_set(err, "%s: category %lld: a label name holds a control character", ann, id);
 		if (strmap_get(&t->label_of, name) >= 0)
-			return st_fail(err, "%s: category name '%s' given twice", ann, name);
-		char why[ST_ERRLEN];
+			return err_set(err, "%s: category name '%s' given twice", ann, name);
+		char why[ERR_LEN];
 		int k = table_label(t, name, why);
 		if (k < 0)
-			return st_fail(err, "%s: category %lld: %s", ann, id, why);
+			return err_set(err, "%s: category %lld: %s", ann, id, why);
 		if (strmap_put(cat, key, k))
-			return st_fail(err, "out of memory");
+			return err_set(err, "out of memory");
 	}
 	return 0;
 }
@@ -1633,23 +1633,23 @@ static int coco_images(const cJSON *root, const char *ann, int split, int keep, 
 	const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images"), *c;
 	int64_t index = 0;
 	if (!cJSON_IsArray(imgs))
-		return st_fail(err, "%s: no \"images\" array", ann);
+		return err_set(err, "%s: no \"images\" array", ann);
 	cJSON_ArrayForEach(c, imgs) {
 		long long id;
 		const char *file = json_str(c, "file_name");
 		char key[32];
 		if (json_int(c, "id", &id) || !file)
-			return st_fail(err, "%s: image %lld has no integer id or no file_name", ann,
+			return err_set(err, "%s: image %lld has no integer id or no file_name", ann,
 				    (long long)index);
 		if (strstr(file, "..") || file[0] == '/')
-			return st_fail(err, "%s: image file_name '%s' leaves the image folder", ann, file);
+			return err_set(err, "%s: image file_name '%s' leaves the image folder", ann, file);
 		if (has_control(file))
-			return st_fail(err, "%s: image %lld: file_name holds a control character", ann, id);
+			return err_set(err, "%s: image %lld: file_name holds a control character", ann, id);
 		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(img, key) >= 0)
-			return st_fail(err, "%s: image id %lld given twice", ann, id);
+			return err_set(err, "%s: image id %lld given twice", ann, id);
 		if (!table_add(t, file, split, index++, keep) || strmap_put(img, key, t->n - 1))
-			return st_fail(err, "out of memory");
+			return err_set(err, "out of memory");
 	}
 	return 0;
 }
@@ -1661,21 +1661,21 @@ static int coco_annotations(const cJSON *root, const char *ann, table *t, strmap
 	if (!anns)
 		return 0;   /* image_info_test*.json: images only */
 	if (!cJSON_IsArray(anns))
-		return st_fail(err, "%s: \"annotations\" is not an array", ann);
+		return err_set(err, "%s: \"annotations\" is not an array", ann);
 	cJSON_ArrayForEach(c, anns) {
 		long long iid, cid;
 		char ik[32], ck[32];
 		if (json_int(c, "image_id", &iid) || json_int(c, "category_id", &cid))
-			return st_fail(err, "%s: an annotation without an integer image_id or category_id", ann);
+			return err_set(err, "%s: an annotation without an integer image_id or category_id", ann);
 		snprintf(ik, sizeof(ik), "%lld", iid);
 		snprintf(ck, sizeof(ck), "%lld", cid);
 		int i = strmap_get(img, ik), k = strmap_get(cat, ck);
 		if (i < 0)
-			return st_fail(err, "%s: annotation of image id %lld, which \"images\" does not list", ann, iid);
+			return err_set(err, "%s: annotation of image id %lld, which \"images\" does not list", ann, iid);
 		if (k < 0)
-			return st_fail(err, "%s: annotation with category_id %lld, which \"categories\" does not list", ann, cid);
+			return err_set(err, "%s: annotation with category_id %lld, which \"categories\" does not list", ann, cid);
 		if (sample_add_obj(&t->s[i], k, 0))
-			return st_fail(err, "out of memory");
+			return err_set(err, "out of memory");
 	}
 	return 0;
 }
@@ -1710,21 +1710,21 @@ static int coco_attach_images(const char *images, table *t, zip_file **zip, char
 	if (is_dir(images)) {
 		for (int i = 0; i < t->n; i++)
 			if (t->s[i].keep && !(t->s[i].path = path_join(images, t->s[i].id)))
-				return st_fail(err, "out of memory");
+				return err_set(err, "out of memory");
 		return 0;
 	}
 	coco_zip z = { t, { 0 } };
 	int rc = 0;
 	for (int i = 0; i < t->n && !rc; i++)
 		if (t->s[i].keep && strmap_put(&z.byname, basename_of(t->s[i].id), i))
-			rc = st_fail(err, "out of memory");
+			rc = err_set(err, "out of memory");
 	if (!rc)
 		rc = archive_scan(images, coco_want, coco_take, &z, err);
 	strmap_free(&z.byname);
 	return rc;
 }
 
-static ls_dataset *open_coco(const char *spec, int mask, char *err)
+static ds_dataset *open_coco(const char *spec, int mask, char *err)
 {
 	char *copy = strdup(spec);
 	char *images = copy, *ann = copy ? strchr(copy, ',') : NULL, *splitname = NULL;
@@ -1737,16 +1737,16 @@ static ls_dataset *open_coco(const char *spec, int mask, char *err)
 	snprintf(source, sizeof(source), "coco:%s", spec);
 	if (!ann) {
 		free(copy);
-		st_fail(err, "%s: expected coco:IMAGES,ANNOTATIONS[,SPLIT]", source);
+		err_set(err, "%s: expected coco:IMAGES,ANNOTATIONS[,SPLIT]", source);
 		return NULL;
 	}
 	*ann++ = 0;
 	if ((splitname = strchr(ann, ','))) {
 		*splitname++ = 0;
 		if ((split = parse_split_name(splitname, strlen(splitname))) < 0)
-			rc = st_fail(err, "%s: unknown split '%s' (expected train, val or test)", source, splitname);
+			rc = err_set(err, "%s: unknown split '%s' (expected train, val or test)", source, splitname);
 	} else if ((split = coco_split_from_name(ann)) < 0)
-		rc = st_fail(err, "%s: cannot tell the split from the name %s; say it: coco:%s,%s,val",
+		rc = err_set(err, "%s: cannot tell the split from the name %s; say it: coco:%s,%s,val",
 			  source, ann, images, ann);
 	if (!rc && !(text = read_text_file(ann, err)))
 		rc = -1;
@@ -1754,7 +1754,7 @@ static ls_dataset *open_coco(const char *spec, int mask, char *err)
 		size_t len = strlen(text);
 		json_blank_member(text, len, "segmentation");
 		if (!(root = cJSON_ParseWithLength(text, len)) || !cJSON_IsObject(root))
-			rc = st_fail(err, "%s: not valid JSON (near byte %zu)", ann,
+			rc = err_set(err, "%s: not valid JSON (near byte %zu)", ann,
 				  root ? 0 : (size_t)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : 0));
 	}
 	free(text);
@@ -1787,9 +1787,9 @@ static int list_header(char *line, table *t, const char *where, char *err)
 	if (strncmp(line, "#labels", 7) || !strchr(" \t:=", line[7]) || !line[7])
 		return 0;
 	if (t->n)
-		return st_fail(err, "%s: the #labels line must come before the first image", where);
+		return err_set(err, "%s: the #labels line must come before the first image", where);
 	if (t->fixed_labels)
-		return st_fail(err, "%s: a second #labels line", where);
+		return err_set(err, "%s: a second #labels line", where);
 	return table_set_labels(t, line + 8, where, err) ? -1 : 0;
 }
 
@@ -1801,21 +1801,21 @@ static int list_row(char *line, const char *dir, int mask, int64_t index, table 
 	for (char *p = line; *p; p++)
 		if (*p == '\t') {
 			if (nf == 3)
-				return st_fail(err, "%s: more than 3 tab-separated fields", where);
+				return err_set(err, "%s: more than 3 tab-separated fields", where);
 			*p = 0;
 			f[nf++] = p + 1;
 		}
 	char *path = trim(f[0]);
 	if (!*path)
-		return st_fail(err, "%s: empty image path", where);
+		return err_set(err, "%s: empty image path", where);
 	if (has_control(path))
-		return st_fail(err, "%s: the image path holds a control character", where);
-	int split = LS_SPLIT_TRAIN;
+		return err_set(err, "%s: the image path holds a control character", where);
+	int split = SPLIT_TRAIN;
 	if (f[2] && *trim(f[2]) && (split = parse_split_name(trim(f[2]), strlen(trim(f[2])))) < 0)
-		return st_fail(err, "%s: unknown split '%s' (expected train, val, test or 0, 1, 2)", where, trim(f[2]));
+		return err_set(err, "%s: unknown split '%s' (expected train, val, test or 0, 1, 2)", where, trim(f[2]));
 	sample *s = table_add(t, path, split, index, (mask >> split) & 1);
 	if (!s || !(s->path = path[0] == '/' ? strdup(path) : path_join(dir, path)))
-		return st_fail(err, "out of memory");
+		return err_set(err, "out of memory");
 	char *save = NULL;
 	for (char *tok = f[1] ? strtok_r(f[1], ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
 		tok = trim(tok);
@@ -1823,17 +1823,17 @@ static int list_row(char *line, const char *dir, int mask, int64_t index, table 
 			continue;
 		int k = table_label(t, tok, err);
 		if (k < 0) {
-			char why[ST_ERRLEN];
+			char why[ERR_LEN];
 			snprintf(why, sizeof(why), "%s", err);
-			return st_fail(err, "%s: %s", where, why);
+			return err_set(err, "%s: %s", where, why);
 		}
 		if (sample_add_obj(s, k, 0))
-			return st_fail(err, "out of memory");
+			return err_set(err, "out of memory");
 	}
 	return 0;
 }
 
-static ls_dataset *open_list(const char *file, int mask, char *err)
+static ds_dataset *open_list(const char *file, int mask, char *err)
 {
 	char *text = read_text_file(file, err);
 	table t = { 0 };
@@ -1843,7 +1843,7 @@ static ls_dataset *open_list(const char *file, int mask, char *err)
 	char *dir = slash ? strndup(file, (size_t)(slash - file) + 1) : strdup("");
 	char source[600], where[700];
 	snprintf(source, sizeof(source), "list:%s", file);
-	int rc = dir ? 0 : st_fail(err, "out of memory"), lineno = 0;
+	int rc = dir ? 0 : err_set(err, "out of memory"), lineno = 0;
 	int64_t index = 0;
 	for (char *line = text, *next; line && *line && !rc; line = next) {
 		if ((next = strchr(line, '\n')))
@@ -1871,11 +1871,11 @@ static ls_dataset *open_list(const char *file, int mask, char *err)
 	return finish(&t, NULL, source, err);
 }
 
-ls_dataset *ls_dataset_open(const char *spec, const char *splits, char *err)
+ds_dataset *ds_open(const char *spec, const char *splits, char *err)
 {
 	int mask;
 	if (!spec)
-		return st_fail(err, "no data set given"), NULL;
+		return err_set(err, "no data set given"), NULL;
 	if (parse_splits(splits, &mask, err))
 		return NULL;
 	if (!strncmp(spec, "voc:", 4))
@@ -1884,6 +1884,6 @@ ls_dataset *ls_dataset_open(const char *spec, const char *splits, char *err)
 		return open_coco(spec + 5, mask, err);
 	if (!strncmp(spec, "list:", 5))
 		return open_list(spec + 5, mask, err);
-	st_fail(err, "unknown data set '%s' (expected voc:PATH, coco:IMAGES,ANNOTATIONS or list:FILE)", spec);
+	err_set(err, "unknown data set '%s' (expected voc:PATH, coco:IMAGES,ANNOTATIONS or list:FILE)", spec);
 	return NULL;
 }

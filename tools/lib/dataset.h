@@ -9,8 +9,8 @@
  *
  * Opening parses every annotation. Images come from files, from a COCO zip
  * read in place (one pread per image), or, for other archives (VOC tars),
- * from their encoded bytes kept in memory at open; ls_dataset_read is
- * thread-safe in every case. Errors go to err[ST_ERRLEN]; nothing here
+ * from their encoded bytes kept in memory at open; ds_read is
+ * thread-safe in every case. Errors go to err[ERR_LEN]; nothing here
  * exits. */
 #ifndef LS_DATASET_H
 #define LS_DATASET_H
@@ -19,28 +19,28 @@
 #include <stddef.h>
 #include "st.h"
 
-enum { LS_SPLIT_TRAIN = 0, LS_SPLIT_VAL = 1, LS_SPLIT_TEST = 2 };
+enum { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2 };
 
-typedef struct ls_dataset_priv ls_dataset_priv;
+typedef struct ds_priv ds_priv;
 
 typedef struct {
 	int n, K;
 	char **label_names;      /* K names, in column order */
 	char **ids;              /* n sample names: VOC image id, COCO file name, list path */
 	uint8_t *labels, *ignore; /* [n,K] */
-	uint8_t *split;          /* [n]: LS_SPLIT_* */
+	uint8_t *split;          /* [n]: SPLIT_* */
 	int64_t *index;          /* [n]: position in the data set's own listing */
 	int n_unannotated;       /* samples without any label (all-zero rows), e.g. COCO
 	                          * images without annotations: worth a warning */
-	ls_dataset_priv *priv;
-} ls_dataset;
+	ds_priv *priv;
+} ds_dataset;
 
 /* splits: comma-separated names among train, val, test, trainval;
  * NULL or "" = every split the data set has. Returns NULL with err filled. */
-ls_dataset *ls_dataset_open(const char *spec, const char *splits, char *err);
+ds_dataset *ds_open(const char *spec, const char *splits, char *err);
 /* Sample i's encoded image bytes (malloc'ed, caller frees); NULL with err
  * naming the sample on failure. Thread-safe. */
-uint8_t *ls_dataset_read(ls_dataset *d, int i, size_t *len, char *err);
-void ls_dataset_free(ls_dataset *d);
+uint8_t *ds_read(ds_dataset *d, int i, size_t *len, char *err);
+void ds_free(ds_dataset *d);
 
 #endif

@@ -17,11 +17,11 @@ static int read_exact(gzFile gz, const char *path, void *buf, size_t n, const ch
 		if (got < 0) {
 			int zerr;
 			const char *msg = gzerror(gz, &zerr);
-			snprintf(err, IDX_ERRLEN, "%s: corrupt gzip data in the %s: %s", path, what, msg);
+			err_set(err, "%s: corrupt gzip data in the %s: %s", path, what, msg);
 			return -1;
 		}
 		if (got == 0) {
-			snprintf(err, IDX_ERRLEN, "%s: truncated: the file ends inside the %s", path, what);
+			err_set(err, "%s: truncated: the file ends inside the %s", path, what);
 			return -1;
 		}
 		p += got;
@@ -41,15 +41,15 @@ static int read_header(gzFile gz, const char *path, int ndim, idx_array *out, ui
 	uint8_t b[16];
 	if (read_exact(gz, path, b, 4, "magic number", err) < 0) return -1;
 	if (b[0] != 0 || b[1] != 0) {
-		snprintf(err, IDX_ERRLEN, "%s: not an IDX file: magic %02x %02x, expected 00 00", path, b[0], b[1]);
+		err_set(err, "%s: not an IDX file: magic %02x %02x, expected 00 00", path, b[0], b[1]);
 		return -1;
 	}
 	if (b[2] != 0x08) {
-		snprintf(err, IDX_ERRLEN, "%s: IDX data type 0x%02x, expected 0x08 (unsigned byte)", path, b[2]);
+		err_set(err, "%s: IDX data type 0x%02x, expected 0x08 (unsigned byte)", path, b[2]);
 		return -1;
 	}
 	if (b[3] != ndim) {
-		snprintf(err, IDX_ERRLEN, "%s: %d dimensions, expected %d", path, b[3], ndim);
+		err_set(err, "%s: %d dimensions, expected %d", path, b[3], ndim);
 		return -1;
 	}
 	if (read_exact(gz, path, b, 4 * (size_t)ndim, "dimensions", err) < 0) return -1;
@@ -58,12 +58,12 @@ static int read_header(gzFile gz, const char *path, int ndim, idx_array *out, ui
 	for (int i = 0; i < ndim; i++) {
 		out->dims[i] = be32(b + 4 * i);
 		if (out->dims[i] == 0) {
-			snprintf(err, IDX_ERRLEN, "%s: dimension %d is 0, expected a positive size", path, i);
+			err_set(err, "%s: dimension %d is 0, expected a positive size", path, i);
 			return -1;
 		}
 		n *= out->dims[i];   /* cannot overflow: checked against the cap at each step */
 		if (n > IDX_MAX_BYTES) {
-			snprintf(err, IDX_ERRLEN, "%s: data size exceeds %llu bytes", path, (unsigned long long)IDX_MAX_BYTES);
+			err_set(err, "%s: data size exceeds %llu bytes", path, (unsigned long long)IDX_MAX_BYTES);
 			return -1;
 		}
 	}
@@ -75,13 +75,13 @@ int idx_read_u8(const char *path, int ndim, idx_array *out, char *err)
 {
 	memset(out, 0, sizeof *out);
 	if (ndim < 1 || ndim > 4) {
-		snprintf(err, IDX_ERRLEN, "%s: cannot read %d dimensions (1 to 4)", path, ndim);
+		err_set(err, "%s: cannot read %d dimensions (1 to 4)", path, ndim);
 		return -1;
 	}
 	errno = 0;
 	gzFile gz = gzopen(path, "rb");
 	if (!gz) {
-		snprintf(err, IDX_ERRLEN, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+		err_set(err, "%s: %s", path, errno ? strerror(errno) : "cannot open");
 		return -1;
 	}
 	uint64_t size;
@@ -89,7 +89,7 @@ int idx_read_u8(const char *path, int ndim, idx_array *out, char *err)
 	if (rc == 0) {
 		out->data = malloc(size);
 		if (!out->data) {
-			snprintf(err, IDX_ERRLEN, "%s: out of memory for %llu bytes", path, (unsigned long long)size);
+			err_set(err, "%s: out of memory for %llu bytes", path, (unsigned long long)size);
 			rc = -1;
 		}
 	}
@@ -98,7 +98,7 @@ int idx_read_u8(const char *path, int ndim, idx_array *out, char *err)
 		uint8_t extra;
 		int got = gzread(gz, &extra, 1);
 		if (got != 0) {
-			snprintf(err, IDX_ERRLEN, "%s: %s after the data", path, got > 0 ? "trailing bytes" : "corrupt gzip data");
+			err_set(err, "%s: %s after the data", path, got > 0 ? "trailing bytes" : "corrupt gzip data");
 			rc = -1;
 		}
 	}

@@ -5,13 +5,13 @@
  * Every field is checked: the magic, the number of dimensions asked for, each
  * dimension (positive, the total size overflow-checked and capped), and the
  * data length, which must match exactly (a short or over-long file is corrupt).
- * Errors are reported through err[IDX_ERRLEN]; nothing here exits. */
+ * Errors are reported through err[ERR_LEN]; nothing here exits. */
 #ifndef LS_IDX_H
 #define LS_IDX_H
 
 #include <stdint.h>
+#include "err.h"
 
-#define IDX_ERRLEN 512
 #define IDX_MAX_BYTES (1ULL << 32)   /* refuses anything larger than 4 GiB */
 
 typedef struct {

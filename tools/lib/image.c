@@ -13,10 +13,10 @@
 
 #include "image.h"
 
-const float ls_imagenet_mean[3] = { 0.485f, 0.456f, 0.406f };
-const float ls_imagenet_std[3] = { 0.229f, 0.224f, 0.225f };
+const float img_imagenet_mean[3] = { 0.485f, 0.456f, 0.406f };
+const float img_imagenet_std[3] = { 0.229f, 0.224f, 0.225f };
 
-void ls_image_free(ls_image *img)
+void img_free(img_rgb *img)
 {
 	free(img->px);
 	img->px = NULL;
@@ -27,11 +27,11 @@ void ls_image_free(ls_image *img)
 static int check_size(uint64_t w, uint64_t h, char *err)
 {
 	if (w == 0 || h == 0)
-		return st_fail(err, "empty image (%llux%llu)", (unsigned long long)w, (unsigned long long)h);
-	if (w > LS_IMAGE_MAX_SIDE || h > LS_IMAGE_MAX_SIDE || w * h > LS_IMAGE_MAX_PIXELS)
-		return st_fail(err, "image too large (%llux%llu, at most %d per side and %llu pixels)",
-			    (unsigned long long)w, (unsigned long long)h, LS_IMAGE_MAX_SIDE,
-			    (unsigned long long)LS_IMAGE_MAX_PIXELS);
+		return err_set(err, "empty image (%llux%llu)", (unsigned long long)w, (unsigned long long)h);
+	if (w > IMG_MAX_SIDE || h > IMG_MAX_SIDE || w * h > IMG_MAX_PIXELS)
+		return err_set(err, "image too large (%llux%llu, at most %d per side and %llu pixels)",
+			    (unsigned long long)w, (unsigned long long)h, IMG_MAX_SIDE,
+			    (unsigned long long)IMG_MAX_PIXELS);
 	return 0;
 }
 
@@ -48,7 +48,7 @@ static void jpeg_error_exit(j_common_ptr cinfo)
 	jpeg_fail *f = (jpeg_fail *)cinfo->err;
 	char msg[JMSG_LENGTH_MAX];
 	cinfo->err->format_message(cinfo, msg);
-	snprintf(f->err, ST_ERRLEN, "corrupt JPEG: %s", msg);
+	err_set(f->err, "corrupt JPEG: %s", msg);
 	longjmp(f->jump, 1);
 }
 
@@ -58,7 +58,7 @@ static void jpeg_message(j_common_ptr cinfo, int level)
 {
 	if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
 		jpeg_fail *f = (jpeg_fail *)cinfo->err;
-		snprintf(f->err, ST_ERRLEN, "truncated JPEG: the data end before the image does");
+		err_set(f->err, "truncated JPEG: the data end before the image does");
 		longjmp(f->jump, 1);
 	}
 }
@@ -89,7 +89,7 @@ static void jpeg_row_to_rgb(const uint8_t *row, int w, int comps, uint8_t *out)
 	}
 }
 
-static int decode_jpeg(const uint8_t *buf, size_t len, ls_image *img, char *err)
+static int decode_jpeg(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 {
 	struct jpeg_decompress_struct cinfo;
 	jpeg_fail jerr;
@@ -122,7 +122,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len, ls_image *img, char *err)
 	px = malloc((size_t)w * h * 3);
 	row = malloc((size_t)w * comps);
 	if (!px || !row) {
-		snprintf(err, ST_ERRLEN, "out of memory for a %dx%d image", w, h);
+		err_set(err, "out of memory for a %dx%d image", w, h);
 		longjmp(jerr.jump, 1);
 	}
 	while (cinfo.output_scanline < cinfo.output_height) {
@@ -161,7 +161,7 @@ static void png_read_mem(png_structp png, png_bytep out, png_size_t n)
 static void png_fail(png_structp png, png_const_charp msg)
 {
 	png_src *s = png_get_error_ptr(png);
-	snprintf(s->err, ST_ERRLEN, "%s%s", strncmp(msg, "truncated", 9) ? "corrupt PNG: " : "", msg);
+	err_set(s->err, "%s%s", strncmp(msg, "truncated", 9) ? "corrupt PNG: " : "", msg);
 	png_longjmp(png, 1);
 }
 
@@ -171,7 +171,7 @@ static void png_quiet(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
-static int decode_png(const uint8_t *buf, size_t len, ls_image *img, char *err)
+static int decode_png(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 {
 	png_src src = { buf, len, 0, err };
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_quiet);
@@ -181,7 +181,7 @@ static int decode_png(const uint8_t *buf, size_t len, ls_image *img, char *err)
 
 	if (!info) {
 		png_destroy_read_struct(&png, NULL, NULL);
-		return st_fail(err, "out of memory for a PNG decoder");
+		return err_set(err, "out of memory for a PNG decoder");
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_read_struct(&png, &info, NULL);
@@ -190,7 +190,7 @@ static int decode_png(const uint8_t *buf, size_t len, ls_image *img, char *err)
 		return -1;
 	}
 	png_set_read_fn(png, &src, png_read_mem);
-	png_set_user_limits(png, LS_IMAGE_MAX_SIDE, LS_IMAGE_MAX_SIDE);
+	png_set_user_limits(png, IMG_MAX_SIDE, IMG_MAX_SIDE);
 	png_read_info(png, info);
 	png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
 	if (check_size(w, h, err))
@@ -221,7 +221,7 @@ static int decode_png(const uint8_t *buf, size_t len, ls_image *img, char *err)
 	return 0;
 }
 
-int ls_image_decode(const uint8_t *buf, size_t len, ls_image *img, char *err)
+int img_decode(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 {
 	static const uint8_t png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 	img->w = img->h = 0;
@@ -231,8 +231,8 @@ int ls_image_decode(const uint8_t *buf, size_t len, ls_image *img, char *err)
 	if (len >= 8 && !memcmp(buf, png_magic, 8))
 		return decode_png(buf, len, img, err);
 	if (len == 0)
-		return st_fail(err, "empty file, not an image");
-	return st_fail(err, "not a JPEG or PNG image (first bytes %02x %02x %02x)", buf[0],
+		return err_set(err, "empty file, not an image");
+	return err_set(err, "not a JPEG or PNG image (first bytes %02x %02x %02x)", buf[0],
 		    len > 1 ? buf[1] : 0, len > 2 ? buf[2] : 0);
 }
 
@@ -240,7 +240,7 @@ int ls_image_decode(const uint8_t *buf, size_t len, ls_image *img, char *err)
 
 /* torchvision's _compute_resized_output_size with one int: the shorter side
  * becomes size, the longer int(size * long / short). */
-void ls_resize_shorter(int h, int w, int size, int *oh, int *ow)
+void img_resize_shorter(int h, int w, int size, int *oh, int *ow)
 {
 	int shortside = w <= h ? w : h, longside = w <= h ? h : w;
 	int newlong = (int)((double)size * longside / shortside);
@@ -308,7 +308,7 @@ static int aa_axis_init(aa_axis *a, int insize, int outsize, int first, int coun
 /* The plain reference: torch.nn.functional.interpolate(mode="bilinear",
  * antialias=True, align_corners=False) on a whole CHW image, width first,
  * then height, as aten's separable kernel does; sums in tap order. */
-int ls_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int oh, int ow)
+int img_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int oh, int ow)
 {
 	aa_axis ax, ay;
 	float *tmp = malloc(sizeof(float) * (size_t)c * h * ow);
@@ -344,12 +344,12 @@ int ls_resize_bilinear_aa(const float *in, int c, int h, int w, float *out, int 
 	return 0;
 }
 
-void ls_image_out_size(const ls_image *img, int resize, int crop, int *oh, int *ow)
+void img_out_size(const img_rgb *img, int resize, int crop, int *oh, int *ow)
 {
 	*oh = img->h;
 	*ow = img->w;
 	if (resize > 0)
-		ls_resize_shorter(img->h, img->w, resize, oh, ow);
+		img_resize_shorter(img->h, img->w, resize, oh, ow);
 	if (crop > 0)
 		*oh = *ow = crop;
 }
@@ -373,9 +373,9 @@ static inline float round_half_even(float v)
 
 /* The resized image's pixels rows [y0,y1) x columns [x0,x1), as floats
  * [3][y1-y0][x1-x0], computed straight from the u8 HWC pixels: only the part
- * the crop keeps, each value summed exactly as ls_resize_bilinear_aa does,
+ * the crop keeps, each value summed exactly as img_resize_bilinear_aa does,
  * then rounded to u8 levels (torchvision's uint8 in, uint8 out). */
-static int resize_window(const ls_image *img, int rh, int rw, int y0, int y1, int x0, int x1, float *out)
+static int resize_window(const img_rgb *img, int rh, int rw, int y0, int y1, int x0, int x1, float *out)
 {
 	int h = img->h, w = img->w, cw = x1 - x0, chh = y1 - y0;
 	aa_axis ax, ay;
@@ -431,22 +431,22 @@ static int resize_window(const ls_image *img, int rh, int rw, int y0, int y1, in
 	return 0;
 }
 
-int ls_image_preprocess(const ls_image *img, int resize, int crop, const float mean[3],
+int img_preprocess(const img_rgb *img, int resize, int crop, const float mean[3],
 			const float std[3], float *out, char *err)
 {
 	int h = img->h, w = img->w, rh = h, rw = w;
 	if (h <= 0 || w <= 0 || !img->px)
-		return st_fail(err, "empty image");
+		return err_set(err, "empty image");
 	if (resize < 0 || crop < 0)
-		return st_fail(err, "negative resize (%d) or crop (%d)", resize, crop);
+		return err_set(err, "negative resize (%d) or crop (%d)", resize, crop);
 	for (int c = 0; c < 3; c++)
 		if (!(std[c] != 0.0f) || !isfinite(std[c]) || !isfinite(mean[c]))
-			return st_fail(err, "std must be finite and non-zero, mean finite (channel %d: mean %g std %g)",
+			return err_set(err, "std must be finite and non-zero, mean finite (channel %d: mean %g std %g)",
 				    c, mean[c], std[c]);
 	if (resize > 0)
-		ls_resize_shorter(h, w, resize, &rh, &rw);
+		img_resize_shorter(h, w, resize, &rh, &rw);
 	if (rh <= 0 || rw <= 0)
-		return st_fail(err, "resizing %dx%d to a shorter side of %d leaves nothing", w, h, resize);
+		return err_set(err, "resizing %dx%d to a shorter side of %d leaves nothing", w, h, resize);
 	int oh = crop > 0 ? crop : rh, ow = crop > 0 ? crop : rw;
 	int top = crop > 0 ? crop_offset(rh, crop) : 0, left = crop > 0 ? crop_offset(rw, crop) : 0;
 	/* the part of the resized image inside the crop */
@@ -458,7 +458,7 @@ int ls_image_preprocess(const ls_image *img, int resize, int crop, const float m
 		win = malloc(sizeof(float) * 3 * (size_t)chh * cw + 1);
 		if (!win || resize_window(img, rh, rw, y0, y1, x0, x1, win)) {
 			free(win);
-			return st_fail(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
+			return err_set(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
 		}
 	}
 	/* out = padding (value 0) around the window's normalised pixels */

@@ -11,7 +11,7 @@
  * full speed, small enough to stay out of the way of a big batch. */
 #define COL_CHUNK (8u << 20)
 
-float *ls_buf_get(ls_buf *b, size_t nfloat)
+float *conv_buf_get(conv_buf *b, size_t nfloat)
 {
 	if (nfloat > b->cap) {
 		free(b->p);
@@ -45,7 +45,7 @@ static void im2col_row(const float *src, int w, int ow, int stride, int x0, floa
 }
 
 /* Rows (ci,kh,kw), columns (image, oy, ox) for images [n0, n1) of the batch. */
-static void im2col(const ls_conv *c, const float *in, int n, int h, int w, int n0, int n1,
+static void im2col(const conv_layer *c, const float *in, int n, int h, int w, int n0, int n1,
 		   int oh, int ow, float *col)
 {
 	size_t plane = (size_t)h * w, cols = (size_t)(n1 - n0) * oh * ow;
@@ -67,7 +67,7 @@ static void im2col(const ls_conv *c, const float *in, int n, int h, int w, int n
 }
 
 /* out = relu?(out + b[c] + residual), per output channel; NaN stays NaN like torch's relu */
-static void conv_epilogue(const ls_conv *c, size_t plane, const float *residual, float *out)
+static void conv_epilogue(const conv_layer *c, size_t plane, const float *residual, float *out)
 {
 	float lo = c->relu ? 0.0f : -INFINITY;
 	for (int co = 0; co < c->cout; co++) {
@@ -84,10 +84,10 @@ static void conv_epilogue(const ls_conv *c, size_t plane, const float *residual,
 	}
 }
 
-int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
-		    const float *residual, float *out, ls_buf *scratch)
+int conv_forward(const conv_layer *c, const float *in, int n, int h, int w,
+		    const float *residual, float *out, conv_buf *scratch)
 {
-	int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	int oh = conv_out_size(h, c->k, c->stride, c->pad), ow = conv_out_size(w, c->k, c->stride, c->pad);
 	size_t K = (size_t)c->cin * c->k * c->k, per_image = (size_t)oh * ow;
 	size_t total = per_image * n;
 	if (c->k == 1 && c->stride == 1 && c->pad == 0) {
@@ -98,7 +98,7 @@ int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
 		size_t per_chunk = per_image * K >= COL_CHUNK ? 1 : COL_CHUNK / (per_image * K);
 		if (per_chunk > (size_t)n)
 			per_chunk = n;
-		float *col = ls_buf_get(scratch, K * per_image * per_chunk);
+		float *col = conv_buf_get(scratch, K * per_image * per_chunk);
 		if (!col)
 			return -1;
 		for (int n0 = 0; n0 < n; n0 += (int)per_chunk) {
@@ -114,10 +114,10 @@ int ls_conv_forward(const ls_conv *c, const float *in, int n, int h, int w,
 	return 0;
 }
 
-void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
+void conv_reference(const conv_layer *c, const float *in, int n, int h, int w,
 		       const float *residual, float *out)
 {
-	int oh = ls_conv_out(h, c->k, c->stride, c->pad), ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	int oh = conv_out_size(h, c->k, c->stride, c->pad), ow = conv_out_size(w, c->k, c->stride, c->pad);
 	size_t plane = (size_t)n * oh * ow;
 	for (int co = 0; co < c->cout; co++)
 		for (int im = 0; im < n; im++)
@@ -143,10 +143,10 @@ void ls_conv_reference(const ls_conv *c, const float *in, int n, int h, int w,
 
 /* ---- pooling ---- */
 
-void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, int pad,
+void pool_max(const float *in, int c, int n, int h, int w, int k, int stride, int pad,
 		float *out)
 {
-	int oh = ls_conv_out(h, k, stride, pad), ow = ls_conv_out(w, k, stride, pad);
+	int oh = conv_out_size(h, k, stride, pad), ow = conv_out_size(w, k, stride, pad);
 	for (size_t p = 0; p < (size_t)c * n; p++) {
 		const float *src = in + p * h * w;
 		for (int oy = 0; oy < oh; oy++) {
@@ -173,7 +173,7 @@ void ls_maxpool(const float *in, int c, int n, int h, int w, int k, int stride, 
 static int bin_start(int i, int in, int out) { return (int)((int64_t)i * in / out); }
 static int bin_end(int i, int in, int out) { return (int)(((int64_t)(i + 1) * in + out - 1) / out); }
 
-void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int ow, int max,
+void pool_adaptive(const float *in, int c, int n, int h, int w, int oh, int ow, int max,
 		      float *out)
 {
 	for (size_t p = 0; p < (size_t)c * n; p++) {
@@ -214,37 +214,37 @@ void ls_adaptive_pool(const float *in, int c, int n, int h, int w, int oh, int o
 	}
 }
 
-int ls_pool_parse(const char *s, ls_pool *p, char *err)
+int pool_parse(const char *s, net_pool *p, char *err)
 {
 	char *end;
 	p->grid = 1;
 	if (!strcmp(s, "avg"))
-		p->kind = LS_POOL_AVG;
+		p->kind = POOL_AVG;
 	else if (!strcmp(s, "max"))
-		p->kind = LS_POOL_MAX;
+		p->kind = POOL_MAX;
 	else if (!strcmp(s, "avgmax"))
-		p->kind = LS_POOL_AVGMAX;
+		p->kind = POOL_AVGMAX;
 	else if (!strncmp(s, "grid:", 5)) {
 		long g = strtol(s + 5, &end, 10);
 		if (end == s + 5 || *end || g < 1 || g > 64) {
-			snprintf(err, ST_ERRLEN, "bad --pool '%s': expected grid:S with S in 1..64", s);
+			err_set(err, "bad --pool '%s': expected grid:S with S in 1..64", s);
 			return -1;
 		}
-		p->kind = LS_POOL_GRID;
+		p->kind = POOL_GRID;
 		p->grid = (int)g;
 	} else {
-		snprintf(err, ST_ERRLEN, "bad --pool '%s': expected avg, max, avgmax or grid:S", s);
+		err_set(err, "bad --pool '%s': expected avg, max, avgmax or grid:S", s);
 		return -1;
 	}
 	return 0;
 }
 
-int64_t ls_pool_dim(const ls_pool *p, int c)
+int64_t pool_dim(const net_pool *p, int c)
 {
-	return p->kind == LS_POOL_AVGMAX ? 2 * (int64_t)c : (int64_t)c * p->grid * p->grid;
+	return p->kind == POOL_AVGMAX ? 2 * (int64_t)c : (int64_t)c * p->grid * p->grid;
 }
 
-void ls_cn_to_rows(const float *cn, int c, int n, int s, float *out, int64_t ld, int64_t off)
+void pool_cn_to_rows(const float *cn, int c, int n, int s, float *out, int64_t ld, int64_t off)
 {
 	for (int ch = 0; ch < c; ch++)
 		for (int im = 0; im < n; im++)
@@ -252,24 +252,24 @@ void ls_cn_to_rows(const float *cn, int c, int n, int s, float *out, int64_t ld,
 			       s * sizeof(float));
 }
 
-int ls_pool_apply(const ls_pool *p, const float *act, int c, int n, int h, int w, float *out,
+int pool_apply(const net_pool *p, const float *act, int c, int n, int h, int w, float *out,
 		  char *err)
 {
 	int g = p->grid, s = g * g;
-	int64_t D = ls_pool_dim(p, c);
+	int64_t D = pool_dim(p, c);
 	float *tmp = malloc((size_t)c * n * s * sizeof(float));
 	if (!tmp) {
-		snprintf(err, ST_ERRLEN, "out of memory pooling %d channels", c);
+		err_set(err, "out of memory pooling %d channels", c);
 		return -1;
 	}
-	if (p->kind == LS_POOL_AVGMAX) {
-		ls_adaptive_pool(act, c, n, h, w, 1, 1, 0, tmp);
-		ls_cn_to_rows(tmp, c, n, 1, out, D, 0);
-		ls_adaptive_pool(act, c, n, h, w, 1, 1, 1, tmp);
-		ls_cn_to_rows(tmp, c, n, 1, out, D, c);
+	if (p->kind == POOL_AVGMAX) {
+		pool_adaptive(act, c, n, h, w, 1, 1, 0, tmp);
+		pool_cn_to_rows(tmp, c, n, 1, out, D, 0);
+		pool_adaptive(act, c, n, h, w, 1, 1, 1, tmp);
+		pool_cn_to_rows(tmp, c, n, 1, out, D, c);
 	} else {
-		ls_adaptive_pool(act, c, n, h, w, g, g, p->kind == LS_POOL_MAX, tmp);
-		ls_cn_to_rows(tmp, c, n, s, out, D, 0);
+		pool_adaptive(act, c, n, h, w, g, g, p->kind == POOL_MAX, tmp);
+		pool_cn_to_rows(tmp, c, n, s, out, D, 0);
 	}
 	free(tmp);
 	return 0;

@@ -1,4 +1,4 @@
-/* net_dnnl.c: convolutions through oneDNN (see net.h, ls_conv_dnnl).
+/* net_dnnl.c: convolutions through oneDNN (see net.h, conv_onednn).
  *
  * The activations stay CNHW in our buffers; oneDNN is told so with strides,
  * reorders them into the blocked layout its direct convolution wants, and
@@ -7,7 +7,7 @@
  * sgemm's K is small. In lazy mode (the network's) each of the caller's
  * buffers has a blocked "shadow" copy, so that a chain of convolutions (a
  * ResNet block, the residual summed in as a post-op) runs with no reorders
- * between them; the CNHW buffer is written only when ls_dnnl_sync asks.
+ * between them; the CNHW buffer is written only when onednn_sync asks.
  * Primitives and reorders are built once per thread, convolution and batch
  * shape, and kept; the blocked weights once per network (threads share one
  * engine and read the same weights). */
@@ -20,7 +20,7 @@
 #include "net.h"
 
 typedef struct {
-	const ls_conv *conv;
+	const conv_layer *conv;
 	int n, h, w, res;
 	dnnl_primitive_t prim, to_blocked, from_blocked, res_in;
 	dnnl_memory_t user_src, user_dst, user_res, bias;
@@ -42,17 +42,17 @@ typedef struct {
 	dnnl_memory_desc_t md;
 } shadow;
 
-typedef struct { const ls_conv *conv; dnnl_memory_t mem; } weights;
+typedef struct { const conv_layer *conv; dnnl_memory_t mem; } weights;
 
-struct ls_dnnl_engine {
+struct onednn_engine {
 	dnnl_engine_t eng;
 	pthread_mutex_t mu;
 	weights *w;
 	int n, cap;
 };
 
-struct ls_dnnl {
-	ls_dnnl_engine *shared;
+struct onednn {
+	onednn_engine *shared;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
 	entry *e;
@@ -73,7 +73,7 @@ static void *block_get(block *b, size_t bytes)
 	return b->p;
 }
 
-void ls_set_omp_threads(int n)
+void net_set_omp_threads(int n)
 {
 	/* libgomp is in the process (oneDNN and OpenBLAS use it) without being
 	 * linked by name, so its setter is looked up rather than called. */
@@ -85,17 +85,17 @@ void ls_set_omp_threads(int n)
 }
 
 #define TRY(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
-	snprintf(err, ST_ERRLEN, "oneDNN: %s failed (status %d)", #x, (int)s_); return -1; } } while (0)
+	err_set(err, "oneDNN: %s failed (status %d)", #x, (int)s_); return -1; } } while (0)
 
-ls_dnnl_engine *ls_dnnl_engine_new(char *err)
+onednn_engine *onednn_engine_new(char *err)
 {
-	ls_dnnl_engine *e = calloc(1, sizeof *e);
+	onednn_engine *e = calloc(1, sizeof *e);
 	if (!e) {
-		snprintf(err, ST_ERRLEN, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	if (dnnl_engine_create(&e->eng, dnnl_cpu, 0) != dnnl_success) {
-		snprintf(err, ST_ERRLEN, "oneDNN: no CPU engine");
+		err_set(err, "oneDNN: no CPU engine");
 		free(e);
 		return NULL;
 	}
@@ -103,7 +103,7 @@ ls_dnnl_engine *ls_dnnl_engine_new(char *err)
 	return e;
 }
 
-void ls_dnnl_engine_free(ls_dnnl_engine *e)
+void onednn_engine_free(onednn_engine *e)
 {
 	if (!e)
 		return;
@@ -115,16 +115,16 @@ void ls_dnnl_engine_free(ls_dnnl_engine *e)
 	free(e);
 }
 
-ls_dnnl *ls_dnnl_new(ls_dnnl_engine *shared, char *err)
+onednn *onednn_new(onednn_engine *shared, char *err)
 {
-	ls_dnnl *d = calloc(1, sizeof *d);
+	onednn *d = calloc(1, sizeof *d);
 	if (!d) {
-		snprintf(err, ST_ERRLEN, "out of memory");
+		err_set(err, "out of memory");
 		return NULL;
 	}
 	d->shared = shared, d->eng = shared->eng;
 	if (dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
-		snprintf(err, ST_ERRLEN, "oneDNN: no CPU stream");
+		err_set(err, "oneDNN: no CPU stream");
 		free(d);
 		return NULL;
 	}
@@ -143,7 +143,7 @@ static void entry_free(entry *e)
 			dnnl_memory_destroy(m[i]);
 }
 
-void ls_dnnl_free(ls_dnnl *d)
+void onednn_free(onednn *d)
 {
 	if (!d)
 		return;
@@ -168,7 +168,7 @@ static dnnl_status_t cnhw_md(dnnl_memory_desc_t *md, int n, int c, int h, int w)
 	return dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides);
 }
 
-static int reorder_prim(ls_dnnl *d, dnnl_memory_t from, dnnl_memory_t to, dnnl_primitive_t *p, char *err)
+static int reorder_prim(onednn *d, dnnl_memory_t from, dnnl_memory_t to, dnnl_primitive_t *p, char *err)
 {
 	const dnnl_memory_desc_t *a, *b;
 	dnnl_primitive_desc_t pd;
@@ -181,7 +181,7 @@ static int reorder_prim(ls_dnnl *d, dnnl_memory_t from, dnnl_memory_t to, dnnl_p
 	return 0;
 }
 
-static int run_reorder(ls_dnnl *d, dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to, char *err)
+static int run_reorder(onednn *d, dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to, char *err)
 {
 	dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
 	TRY(dnnl_primitive_execute(p, d->strm, 2, args));
@@ -189,7 +189,7 @@ static int run_reorder(ls_dnnl *d, dnnl_primitive_t p, dnnl_memory_t from, dnnl_
 }
 
 /* a memory of the primitive's layout with no bytes yet; bytes: its size */
-static int make_memory(ls_dnnl *d, dnnl_primitive_desc_t pd, dnnl_query_t what, dnnl_memory_t *m,
+static int make_memory(onednn *d, dnnl_primitive_desc_t pd, dnnl_query_t what, dnnl_memory_t *m,
 		       size_t *bytes, char *err)
 {
 	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, 0);
@@ -200,10 +200,10 @@ static int make_memory(ls_dnnl *d, dnnl_primitive_desc_t pd, dnnl_query_t what, 
 
 /* c's weights in the layout md, from the engine's store, reordered there
  * the first time any thread asks. */
-static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
+static int shared_weights(onednn *d, const conv_layer *c, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
 			  char *err)
 {
-	ls_dnnl_engine *e = d->shared;
+	onednn_engine *e = d->shared;
 	int rc = 0;
 	pthread_mutex_lock(&e->mu);
 	for (int i = 0; i < e->n && !*out; i++) {
@@ -223,7 +223,7 @@ static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t
 			if (w)
 				e->w = w, e->cap = cap;
 			else
-				rc = -1, snprintf(err, ST_ERRLEN, "out of memory");
+				rc = -1, err_set(err, "out of memory");
 		}
 		rc = rc || dnnl_memory_desc_init_by_tag(&plain_md, 4, wd, dnnl_f32, dnnl_oihw) != dnnl_success ||
 		     dnnl_memory_create(&plain, &plain_md, d->eng, c->w) != dnnl_success ||
@@ -241,7 +241,7 @@ static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t
 			if (blocked)
 				dnnl_memory_destroy(blocked);
 			if (!*err)
-				snprintf(err, ST_ERRLEN, "oneDNN: cannot reorder the weights");
+				err_set(err, "oneDNN: cannot reorder the weights");
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -250,10 +250,10 @@ static int shared_weights(ls_dnnl *d, const ls_conv *c, const dnnl_memory_desc_t
 
 /* The primitive of c on n x h x w inputs; with a residual, it is summed into
  * the destination (which holds it) before the ReLU. */
-static int build(ls_dnnl *d, entry *e, char *err)
+static int build(onednn *d, entry *e, char *err)
 {
-	const ls_conv *c = e->conv;
-	int oh = ls_conv_out(e->h, c->k, c->stride, c->pad), ow = ls_conv_out(e->w, c->k, c->stride, c->pad);
+	const conv_layer *c = e->conv;
+	int oh = conv_out_size(e->h, c->k, c->stride, c->pad), ow = conv_out_size(e->w, c->k, c->stride, c->pad);
 	dnnl_dims_t sd = {e->n, c->cin, e->h, e->w}, wd = {c->cout, c->cin, c->k, c->k}, bd = {c->cout},
 		    dd = {e->n, c->cout, oh, ow}, st = {c->stride, c->stride}, pad = {c->pad, c->pad};
 	dnnl_memory_desc_t src_any, w_any, dst_any, b_md, src_user, dst_user;
@@ -289,7 +289,7 @@ static int build(ls_dnnl *d, entry *e, char *err)
 	dnnl_primitive_desc_destroy(pd);
 	if (rc) {
 		if (!*err)
-			snprintf(err, ST_ERRLEN, "oneDNN: no convolution primitive (status %d)", (int)s);
+			err_set(err, "oneDNN: no convolution primitive (status %d)", (int)s);
 		return -1;
 	}
 	TRY(dnnl_memory_create(&e->bias, &b_md, d->eng, c->b));
@@ -301,7 +301,7 @@ static int build(ls_dnnl *d, entry *e, char *err)
 	       (e->res && reorder_prim(d, e->user_res, e->dst, &e->res_in, err)) ? -1 : 0;
 }
 
-static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int res, char *err)
+static entry *find(onednn *d, const conv_layer *c, int n, int h, int w, int res, char *err)
 {
 	for (int i = 0; i < d->n; i++)
 		if (d->e[i].conv == c && d->e[i].n == n && d->e[i].h == h && d->e[i].w == w &&
@@ -311,7 +311,7 @@ static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int res, c
 		int cap = d->cap ? 2 * d->cap : 64;
 		entry *e = realloc(d->e, cap * sizeof *e);
 		if (!e) {
-			snprintf(err, ST_ERRLEN, "out of memory");
+			err_set(err, "out of memory");
 			return NULL;
 		}
 		d->e = e, d->cap = cap;
@@ -328,7 +328,7 @@ static entry *find(ls_dnnl *d, const ls_conv *c, int n, int h, int w, int res, c
 	return e;
 }
 
-static shadow *sh_find(ls_dnnl *d, const float *p)
+static shadow *sh_find(onednn *d, const float *p)
 {
 	for (int i = 0; i < d->nsh; i++)
 		if (d->sh[i].key == p)
@@ -337,7 +337,7 @@ static shadow *sh_find(ls_dnnl *d, const float *p)
 }
 
 /* p's shadow, made (empty) if it has none; NULL when out of memory */
-static shadow *sh_get(ls_dnnl *d, const float *p)
+static shadow *sh_get(onednn *d, const float *p)
 {
 	shadow *s = sh_find(d, p);
 	if (s)
@@ -355,7 +355,7 @@ static shadow *sh_get(ls_dnnl *d, const float *p)
 	return s;
 }
 
-void ls_dnnl_forget(ls_dnnl *d, const float *p)
+void onednn_forget(onednn *d, const float *p)
 {
 	shadow *s = d ? sh_find(d, p) : NULL;
 	if (!s)
@@ -365,7 +365,7 @@ void ls_dnnl_forget(ls_dnnl *d, const float *p)
 }
 
 /* writes s's CNHW buffer from its blocked copy, if that is still owed */
-static int sh_sync(ls_dnnl *d, shadow *s, char *err)
+static int sh_sync(onednn *d, shadow *s, char *err)
 {
 	if (!s || !s->pend)
 		return 0;
@@ -379,7 +379,7 @@ static int sh_sync(ls_dnnl *d, shadow *s, char *err)
 	return 0;
 }
 
-int ls_dnnl_sync(ls_dnnl *d, const float *p, char *err)
+int onednn_sync(onednn *d, const float *p, char *err)
 {
 	return d ? sh_sync(d, sh_find(d, p), err) : 0;
 }
@@ -390,7 +390,7 @@ static int md_is(const dnnl_memory_t m, const dnnl_memory_desc_t *md)
 	return dnnl_memory_get_memory_desc(m, &have) == dnnl_success && dnnl_memory_desc_equal(have, md);
 }
 
-int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, int w,
+int conv_onednn(onednn *d, const conv_layer *c, const float *in, int n, int h, int w,
 		 const float *residual, float *out, int lazy, char *err)
 {
 	entry *e = find(d, c, n, h, w, residual != NULL, err);
@@ -406,7 +406,7 @@ int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, in
 			return -1;
 		if (lazy && (!si || !si->valid)) {   /* keep the copy: the input may be read again */
 			if (!(si = sh_get(d, in)))
-				return snprintf(err, ST_ERRLEN, "out of memory"), -1;
+				return err_set(err, "out of memory"), -1;
 			bsrc = block_get(&si->blk, e->src_bytes);
 			keep = 1;
 		} else
@@ -415,7 +415,7 @@ int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, in
 	}
 	if (lazy) {
 		if (!(so = sh_get(d, out)))
-			return snprintf(err, ST_ERRLEN, "out of memory"), -1;
+			return err_set(err, "out of memory"), -1;
 		si = sh_find(d, in), sr = residual ? sh_find(d, residual) : NULL;   /* sh_get may move them */
 		so->valid = 0, so->pend = 0;
 		if (sr && sr != si && sr->valid && md_is(e->dst, &sr->md)) {
@@ -427,12 +427,12 @@ int ls_conv_dnnl(ls_dnnl *d, const ls_conv *c, const float *in, int n, int h, in
 		}
 		bdst = block_get(&so->blk, e->dst_bytes);
 	} else {
-		ls_dnnl_forget(d, out);
+		onednn_forget(d, out);
 		bdst = block_get(&d->dst, e->dst_bytes);
 		si = sh_find(d, in), sr = residual ? sh_find(d, residual) : NULL;
 	}
 	if (!bsrc || !bdst) {
-		snprintf(err, ST_ERRLEN, "out of memory for a batch of %d", n);
+		err_set(err, "out of memory for a batch of %d", n);
 		return -1;
 	}
 	TRY(dnnl_memory_set_data_handle(e->src, bsrc));

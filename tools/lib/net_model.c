@@ -16,18 +16,18 @@
 enum { FAM_RESNET, FAM_VGG };
 enum { HEAD_FC, HEAD_VGG, HEAD_GAP };
 
-typedef struct { ls_conv c[3]; int nc, has_down; ls_conv down; } res_block;
+typedef struct { conv_layer c[3]; int nc, has_down; conv_layer down; } res_block;
 typedef struct { int in, out, relu; float *w, *b; } linear;
 /* the memory of one forward pass: activations, im2col columns, the head */
-typedef struct { ls_buf buf[NBUF], scratch, head; ls_dnnl *dnnl; } workspace;
+typedef struct { conv_buf buf[NBUF], scratch, head; onednn *dnnl; } workspace;
 
-struct ls_net {
+struct net_model {
 	int family, head;
-	ls_conv_engine engine;
-	ls_conv stem;                    /* ResNet */
+	conv_engine engine;
+	conv_layer stem;                    /* ResNet */
 	res_block *blocks;
 	int nblocks;
-	ls_conv *convs;                  /* VGG */
+	conv_layer *convs;                  /* VGG */
 	uint8_t *pool_after;
 	int nconv;
 	linear fc[3];
@@ -37,7 +37,7 @@ struct ls_net {
 	int *tap_c;
 	workspace *ws;   /* one per thread */
 	int nws;
-	ls_dnnl_engine *dnnl;
+	onednn_engine *dnnl;
 };
 
 static const struct { const char *name; int bottleneck, depth[4]; } resnets[] = {
@@ -77,11 +77,11 @@ static float *take(loader *L, const char *key, int ndim, const int64_t *want, in
 	st_tensor *t = st_find(L->f, key);
 	shape_str(ws, sizeof ws, ndim, want);
 	if (!t) {
-		snprintf(L->err, ST_ERRLEN, "missing weight '%s' (expected shape %s)", key, ws);
+		err_set(L->err, "missing weight '%s' (expected shape %s)", key, ws);
 		return NULL;
 	}
 	if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
-		snprintf(L->err, ST_ERRLEN, "weight '%s' has dtype %s, expected F32, F16 or BF16", key,
+		err_set(L->err, "weight '%s' has dtype %s, expected F32, F16 or BF16", key,
 			 st_dtype_name(t->dtype));
 		return NULL;
 	}
@@ -90,18 +90,18 @@ static float *take(loader *L, const char *key, int ndim, const int64_t *want, in
 		ok = want[i] < 0 ? t->shape[i] >= 1 && t->shape[i] <= MAX_CHANNELS : t->shape[i] == want[i];
 	if (!ok) {
 		shape_str(gs, sizeof gs, t->ndim, t->shape);
-		snprintf(L->err, ST_ERRLEN, "weight '%s' has shape %s, expected %s", key, gs, ws);
+		err_set(L->err, "weight '%s' has shape %s, expected %s", key, gs, ws);
 		return NULL;
 	}
 	float *v = st_to_f32(t);
 	if (!v) {
-		snprintf(L->err, ST_ERRLEN, "weight '%s': out of memory", key);
+		err_set(L->err, "weight '%s': out of memory", key);
 		return NULL;
 	}
 	int64_t n = st_numel(t);
 	for (int64_t i = 0; i < n; i++)
 		if (!isfinite(v[i])) {
-			snprintf(L->err, ST_ERRLEN, "weight '%s' holds %g at element %lld, expected a finite number",
+			err_set(L->err, "weight '%s' holds %g at element %lld, expected a finite number",
 				 key, v[i], (long long)i);
 			free(v);
 			return NULL;
@@ -120,7 +120,7 @@ static float *take1(loader *L, const char *prefix, const char *what, int64_t n)
 }
 
 /* eval-mode BatchNorm after the convolution: y = (x - mean) / sqrt(var + eps) * gamma + beta */
-static int fold_bn(loader *L, const char *bn, ls_conv *c)
+static int fold_bn(loader *L, const char *bn, conv_layer *c)
 {
 	static const char *parts[4] = {"weight", "bias", "running_mean", "running_var"};
 	float *p[4] = {0};
@@ -130,7 +130,7 @@ static int fold_bn(loader *L, const char *bn, ls_conv *c)
 	size_t K = (size_t)c->cin * c->k * c->k;
 	for (int co = 0; co < c->cout && !rc; co++) {
 		if (!(p[3][co] >= 0)) {
-			snprintf(L->err, ST_ERRLEN, "weight '%s.running_var' holds %g at element %d, expected >= 0",
+			err_set(L->err, "weight '%s.running_var' holds %g at element %d, expected >= 0",
 				 bn, p[3][co], co);
 			rc = -1;
 			break;
@@ -147,7 +147,7 @@ static int fold_bn(loader *L, const char *bn, ls_conv *c)
 
 /* CONV.weight [cout, cin, k, k] (cout < 0: any), CONV.bias when bias, then BN (NULL: none) */
 static int load_conv(loader *L, const char *conv, const char *bn, int cin, int cout, int k,
-		     int stride, int bias, int relu, ls_conv *c)
+		     int stride, int bias, int relu, conv_layer *c)
 {
 	char key[160];
 	int64_t want[4] = {cout, cin, k, k}, got[4];
@@ -156,7 +156,7 @@ static int load_conv(loader *L, const char *conv, const char *bn, int cin, int c
 		return -1;
 	c->cin = cin, c->cout = (int)got[0], c->k = k, c->stride = stride, c->pad = k / 2, c->relu = relu;
 	if (!(c->b = calloc(c->cout, sizeof(float)))) {
-		snprintf(L->err, ST_ERRLEN, "'%s': out of memory", conv);
+		err_set(L->err, "'%s': out of memory", conv);
 		return -1;
 	}
 	if (bias) {
@@ -180,7 +180,7 @@ static int load_linear(loader *L, const char *name, int in, int relu, linear *fc
 	return (fc->b = take1(L, name, "bias", fc->out)) ? 0 : -1;
 }
 
-static int add_tap(ls_net *net, const char *name, int channels)
+static int add_tap(net_model *net, const char *name, int channels)
 {
 	void *p = realloc(net->tap_name, (net->ntaps + 1) * sizeof *net->tap_name);
 	if (p)
@@ -195,7 +195,7 @@ static int add_tap(ls_net *net, const char *name, int channels)
 	return 0;
 }
 
-static int load_resnet(ls_net *net, loader *L, int bottleneck, const int depth[4])
+static int load_resnet(net_model *net, loader *L, int bottleneck, const int depth[4])
 {
 	char p[64], a[96], b[96];
 	if (load_conv(L, "conv1", "bn1", 3, -1, 7, 2, 0, 1, &net->stem) ||
@@ -235,7 +235,7 @@ static int load_resnet(ls_net *net, loader *L, int bottleneck, const int depth[4
 	return load_linear(L, "fc", cin, 0, &net->fc[0]);
 }
 
-static int load_vgg(ls_net *net, loader *L, int bn, const int convs[5])
+static int load_vgg(net_model *net, loader *L, int bn, const int convs[5])
 {
 	char a[64], b[64];
 	for (int s = 0; s < 5; s++)
@@ -278,34 +278,34 @@ static int check_leftovers(const loader *L, const char *arch)
 		size_t len = strlen(name), tail = strlen(".num_batches_tracked");
 		if (L->used[i] || (len > tail && !strcmp(name + len - tail, ".num_batches_tracked")))
 			continue;
-		snprintf(L->err, ST_ERRLEN, "weight '%s' is not part of %s (wrong --arch or --head?)", name, arch);
+		err_set(L->err, "weight '%s' is not part of %s (wrong --arch or --head?)", name, arch);
 		return -1;
 	}
 	return 0;
 }
 
-static int parse_head(const char *head, ls_net *net, char *err)
+static int parse_head(const char *head, net_model *net, char *err)
 {
 	if (!head || !*head || !strcmp(head, "torchvision"))
 		net->head = net->family == FAM_VGG ? HEAD_VGG : HEAD_FC;
 	else if (!strcmp(head, "gap"))
 		net->head = net->family == FAM_VGG ? HEAD_GAP : HEAD_FC;
 	else {
-		snprintf(err, ST_ERRLEN, "unknown head '%s': expected torchvision or gap", head);
+		err_set(err, "unknown head '%s': expected torchvision or gap", head);
 		return -1;
 	}
 	return 0;
 }
 
-ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, char *err)
+net_model *net_load(const st_file *weights, const char *arch, const char *head, char *err)
 {
-	ls_net *net = calloc(1, sizeof *net);
+	net_model *net = calloc(1, sizeof *net);
 	if (net)
 		net->threads = 1;
 	loader L = {weights, calloc(weights->n + 1, 1), err};
 	int rc = -1, found = 0;
 	if (!net || !L.used) {
-		snprintf(err, ST_ERRLEN, "out of memory");
+		err_set(err, "out of memory");
 		goto done;
 	}
 	*err = 0;
@@ -326,30 +326,30 @@ ls_net *ls_net_load(const st_file *weights, const char *arch, const char *head, 
 		}
 	}
 	if (!found)
-		snprintf(err, ST_ERRLEN, "unknown arch '%s': expected resnet18, resnet34, resnet50, resnet101, "
+		err_set(err, "unknown arch '%s': expected resnet18, resnet34, resnet50, resnet101, "
 			 "resnet152, vgg11, vgg13, vgg16, vgg19 or a vgg with _bn", arch);
 	if (!rc)
 		rc = check_leftovers(&L, arch);
 	if (!rc)
 		net->K = net->fc[net->nfc - 1].out;
 	else if (!*err)
-		snprintf(err, ST_ERRLEN, "out of memory");
+		err_set(err, "out of memory");
 done:
 	free(L.used);
 	if (rc) {
-		ls_net_free(net);
+		net_free(net);
 		return NULL;
 	}
 	return net;
 }
 
-static void conv_free(ls_conv *c)
+static void conv_free(conv_layer *c)
 {
 	free(c->w);
 	free(c->b);
 }
 
-void ls_net_free(ls_net *net)
+void net_free(net_model *net)
 {
 	if (!net)
 		return;
@@ -370,10 +370,10 @@ void ls_net_free(ls_net *net)
 			free(net->ws[k].buf[i].p);
 		free(net->ws[k].scratch.p);
 		free(net->ws[k].head.p);
-		ls_dnnl_free(net->ws[k].dnnl);
+		onednn_free(net->ws[k].dnnl);
 	}
 	free(net->ws);
-	ls_dnnl_engine_free(net->dnnl);
+	onednn_engine_free(net->dnnl);
 	free(net->blocks);
 	free(net->convs);
 	free(net->pool_after);
@@ -382,33 +382,33 @@ void ls_net_free(ls_net *net)
 	free(net);
 }
 
-void ls_net_set_engine(ls_net *net, ls_conv_engine e) { net->engine = e; }
+void net_set_engine(net_model *net, conv_engine e) { net->engine = e; }
 
-int ls_conv_engine_parse(const char *s, ls_conv_engine *e, char *err)
+int conv_engine_parse(const char *s, conv_engine *e, char *err)
 {
 	static const char *names[] = {"dnnl", "sgemm", "reference"};
 	for (int i = 0; i < 3; i++)
 		if (!strcmp(s, names[i])) {
-			*e = (ls_conv_engine)i;
+			*e = (conv_engine)i;
 			return 0;
 		}
-	snprintf(err, ST_ERRLEN, "bad --conv '%s': expected dnnl, sgemm or reference", s);
+	err_set(err, "bad --conv '%s': expected dnnl, sgemm or reference", s);
 	return -1;
 }
-int ls_net_ntaps(const ls_net *net) { return net->ntaps; }
-const char *ls_net_tap_name(const ls_net *net, int tap) { return net->tap_name[tap]; }
-int ls_net_tap_channels(const ls_net *net, int tap) { return net->tap_c[tap]; }
-int ls_net_classes(const ls_net *net) { return net->K; }
+int net_ntaps(const net_model *net) { return net->ntaps; }
+const char *net_tap_name(const net_model *net, int tap) { return net->tap_name[tap]; }
+int net_tap_channels(const net_model *net, int tap) { return net->tap_c[tap]; }
+int net_classes(const net_model *net) { return net->K; }
 
 /* ---- forward ----
  * One walk serves both the real pass and the FLOP count (dry: no data). */
 
 typedef struct {
-	ls_net *net;
+	net_model *net;
 	workspace *ws;
 	int row0;                   /* this part's first image in the batch */
 	int n, dry, c, h, w, cur;   /* the current activation: buf[cur], c x h x w per image */
-	ls_tap_fn tap;
+	net_tap_fn tap;
 	void *ctx;
 	double flops, *tap_flops;
 	char *err;
@@ -419,7 +419,7 @@ static float *cur(walk *r) { return r->ws->buf[r->cur].p; }
 /* the current activation, written out of oneDNN's copy first if still owed */
 static const float *cur_synced(walk *r)
 {
-	return ls_dnnl_sync(r->ws->dnnl, cur(r), r->err) ? NULL : cur(r);
+	return onednn_sync(r->ws->dnnl, cur(r), r->err) ? NULL : cur(r);
 }
 
 /* buf[i], to be written with per_image floats an image; mine: by us, not
@@ -429,28 +429,28 @@ static float *buf(walk *r, int i, size_t per_image, int mine)
 	if (r->dry)
 		return NULL;
 	float *old = r->ws->buf[i].p;
-	float *p = ls_buf_get(&r->ws->buf[i], per_image * r->n);
+	float *p = conv_buf_get(&r->ws->buf[i], per_image * r->n);
 	if (!p)
-		snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n);
+		err_set(r->err, "out of memory for a batch of %d", r->n);
 	if (old && (p != old || mine))
-		ls_dnnl_forget(r->ws->dnnl, old);
+		onednn_forget(r->ws->dnnl, old);
 	if (p && mine)
-		ls_dnnl_forget(r->ws->dnnl, p);
+		onednn_forget(r->ws->dnnl, p);
 	return p;
 }
 
 static int too_small(walk *r, const char *what)
 {
-	snprintf(r->err, ST_ERRLEN, "the input is too small for this network: nothing left after %s", what);
+	err_set(r->err, "the input is too small for this network: nothing left after %s", what);
 	return -1;
 }
 
 /* buf[dst] = conv(in), from in (c x h x w); with oneDNN, buf[dst] may be
  * written only when cur_synced asks for it, and res is consumed */
-static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *res, int dst,
+static int conv(walk *r, const conv_layer *c, int in, int h, int w, const float *res, int dst,
 		int *oh, int *ow)
 {
-	*oh = ls_conv_out(h, c->k, c->stride, c->pad), *ow = ls_conv_out(w, c->k, c->stride, c->pad);
+	*oh = conv_out_size(h, c->k, c->stride, c->pad), *ow = conv_out_size(w, c->k, c->stride, c->pad);
 	if (*oh < 1 || *ow < 1)
 		return too_small(r, "a convolution");
 	r->flops += 2.0 * c->cout * c->cin * c->k * c->k * *oh * *ow;
@@ -461,24 +461,24 @@ static int conv(walk *r, const ls_conv *c, int in, int h, int w, const float *re
 		return -1;
 	const float *x = r->ws->buf[in].p;
 	switch (r->net->engine) {
-	case LS_CONV_REFERENCE:
-		ls_conv_reference(c, x, r->n, h, w, res, out);
+	case CONV_REFERENCE:
+		conv_reference(c, x, r->n, h, w, res, out);
 		return 0;
-	case LS_CONV_SGEMM:
-		if (ls_conv_forward(c, x, r->n, h, w, res, out, &r->ws->scratch))
-			return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+	case CONV_SGEMM:
+		if (conv_forward(c, x, r->n, h, w, res, out, &r->ws->scratch))
+			return err_set(r->err, "out of memory for a batch of %d", r->n), -1;
 		return 0;
-	case LS_CONV_DNNL:
-		if (!r->ws->dnnl && !(r->ws->dnnl = ls_dnnl_new(r->net->dnnl, r->err)))
+	case CONV_DNNL:
+		if (!r->ws->dnnl && !(r->ws->dnnl = onednn_new(r->net->dnnl, r->err)))
 			return -1;
-		return ls_conv_dnnl(r->ws->dnnl, c, x, r->n, h, w, res, out, 1, r->err);
+		return conv_onednn(r->ws->dnnl, c, x, r->n, h, w, res, out, 1, r->err);
 	}
 	return 0;
 }
 
 static int maxpool(walk *r, int k, int stride, int pad, int dst)
 {
-	int oh = ls_conv_out(r->h, k, stride, pad), ow = ls_conv_out(r->w, k, stride, pad);
+	int oh = conv_out_size(r->h, k, stride, pad), ow = conv_out_size(r->w, k, stride, pad);
 	if (oh < 1 || ow < 1)
 		return too_small(r, "a max pool");
 	const float *in = r->dry ? NULL : cur_synced(r);
@@ -486,7 +486,7 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 	if (!r->dry && (!out || !in))
 		return -1;
 	if (!r->dry)
-		ls_maxpool(in, r->c, r->n, r->h, r->w, k, stride, pad, out);
+		pool_max(in, r->c, r->n, r->h, r->w, k, stride, pad, out);
 	r->cur = dst, r->h = oh, r->w = ow;
 	return 0;
 }
@@ -548,7 +548,7 @@ static void linear_forward(const linear *fc, const float *x, int n, int referenc
 
 static int head_forward(walk *r, float *logits)
 {
-	ls_net *net = r->net;
+	net_model *net = r->net;
 	int s = net->head == HEAD_VGG ? VGG_POOL : 1;
 	for (int i = 0; i < net->nfc; i++)
 		r->flops += 2.0 * net->fc[i].in * net->fc[i].out;
@@ -558,17 +558,17 @@ static int head_forward(walk *r, float *logits)
 	for (int i = 0; i < net->nfc; i++)
 		width = width > (size_t)net->fc[i].out ? width : (size_t)net->fc[i].out;
 	/* pooled [c][n][s*s], then rows ping-ponging between two halves */
-	float *p = ls_buf_get(&r->ws->head, width * r->n * 3);
+	float *p = conv_buf_get(&r->ws->head, width * r->n * 3);
 	if (!p)
-		return snprintf(r->err, ST_ERRLEN, "out of memory for a batch of %d", r->n), -1;
+		return err_set(r->err, "out of memory for a batch of %d", r->n), -1;
 	float *x = p + width * r->n, *y = x + width * r->n;
 	if (!cur_synced(r))
 		return -1;
-	ls_adaptive_pool(cur(r), r->c, r->n, r->h, r->w, s, s, 0, p);
-	ls_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
+	pool_adaptive(cur(r), r->c, r->n, r->h, r->w, s, s, 0, p);
+	pool_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
 	for (int i = 0; i < net->nfc; i++) {
 		float *o = i == net->nfc - 1 ? logits : y;
-		linear_forward(&net->fc[i], x, r->n, net->engine == LS_CONV_REFERENCE, o);
+		linear_forward(&net->fc[i], x, r->n, net->engine == CONV_REFERENCE, o);
 		y = x, x = o;
 	}
 	return 0;
@@ -606,7 +606,7 @@ static int resnet_forward(walk *r)
 static int vgg_forward(walk *r)
 {
 	for (int i = 0; i < r->net->nconv; i++) {
-		const ls_conv *c = &r->net->convs[i];
+		const conv_layer *c = &r->net->convs[i];
 		int dst = next_buf(r->cur), oh, ow;
 		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, &oh, &ow))
 			return -1;
@@ -617,16 +617,16 @@ static int vgg_forward(walk *r)
 	return 0;
 }
 
-static int run(ls_net *net, workspace *ws, const float *images, int n, int row0, int h, int w,
-	       ls_tap_fn fn, void *ctx, float *logits, double *tap_flops, char *err)
+static int run(net_model *net, workspace *ws, const float *images, int n, int row0, int h, int w,
+	       net_tap_fn fn, void *ctx, float *logits, double *tap_flops, char *err)
 {
 	walk r = {net, ws, row0, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, err};
 	if (n < 1 || h < 1 || w < 1) {
-		snprintf(err, ST_ERRLEN, "empty input: %d images of %dx%d", n, h, w);
+		err_set(err, "empty input: %d images of %dx%d", n, h, w);
 		return -1;
 	}
 	if ((int64_t)n * h * w > INT32_MAX) {   /* BLAS and the loops index a channel's plane with int */
-		snprintf(err, ST_ERRLEN, "%d images of %dx%d: more than 2^31 pixels a channel; use a smaller --batch",
+		err_set(err, "%d images of %dx%d: more than 2^31 pixels a channel; use a smaller --batch",
 			 n, h, w);
 		return -1;
 	}
@@ -638,20 +638,20 @@ static int run(ls_net *net, workspace *ws, const float *images, int n, int row0,
 	return 0;
 }
 
-void ls_net_set_threads(ls_net *net, int threads) { net->threads = threads < 1 ? 1 : threads; }
+void net_set_threads(net_model *net, int threads) { net->threads = threads < 1 ? 1 : threads; }
 
 /* A share of the batch, run on its own thread with its own workspace. */
 typedef struct {
-	ls_net *net;
+	net_model *net;
 	workspace *ws;
 	const float *images;
 	int n, row0, h, w, rc;
 	int omp;   /* oneDNN's threads inside this share */
-	ls_tap_fn tap;
+	net_tap_fn tap;
 	void *ctx;
 	float *logits;
 	double *flops;
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 } part;
 
 static void *part_main(void *arg)
@@ -664,11 +664,11 @@ static void *part_main(void *arg)
 
 static void *part_thread(void *arg)
 {
-	ls_set_omp_threads(((part *)arg)->omp);
+	net_set_omp_threads(((part *)arg)->omp);
 	return part_main(arg);
 }
 
-static int grow_workspaces(ls_net *net, int n)
+static int grow_workspaces(net_model *net, int n)
 {
 	if (n <= net->nws)
 		return 0;
@@ -685,7 +685,7 @@ static int grow_workspaces(ls_net *net, int n)
  * parallel too, with no synchronisation inside the pass. One image alone gets
  * OpenBLAS's threads instead; with fewer images than threads, each share's
  * oneDNN gets the threads left over. */
-int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap_fn tap,
+int net_forward(net_model *net, const float *images, int n, int h, int w, net_tap_fn tap,
 		   void *ctx, float *logits, char *err)
 {
 	int parts = net->threads < n ? net->threads : n;
@@ -696,8 +696,8 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	pthread_t *th = calloc(parts, sizeof *th);
 	int rc = !p || !flops || !th || grow_workspaces(net, parts) ? -1 : 0;
 	if (rc)
-		snprintf(err, ST_ERRLEN, "out of memory");
-	else if (net->engine == LS_CONV_DNNL && !net->dnnl && !(net->dnnl = ls_dnnl_engine_new(err)))
+		err_set(err, "out of memory");
+	else if (net->engine == CONV_DNNL && !net->dnnl && !(net->dnnl = onednn_engine_new(err)))
 		rc = -1;
 	size_t image = (size_t)3 * h * w;
 	for (int k = 0, row = 0; !rc && k < parts; k++) {
@@ -709,7 +709,7 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	}
 	if (!rc && parts == 1) {
 		openblas_set_num_threads(net->threads);
-		ls_set_omp_threads(net->threads);
+		net_set_omp_threads(net->threads);
 		part_main(&p[0]);
 	} else if (!rc) {
 		openblas_set_num_threads(1);
@@ -725,7 +725,7 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	}
 	for (int k = 0; !rc && k < parts; k++)
 		if (p[k].rc) {
-			snprintf(err, ST_ERRLEN, "%s", p[k].err);
+			err_set(err, "%s", p[k].err);
 			rc = -1;
 		}
 	free(p);
@@ -734,8 +734,8 @@ int ls_net_forward(ls_net *net, const float *images, int n, int h, int w, ls_tap
 	return rc;
 }
 
-int ls_net_flops(const ls_net *net, int h, int w, double *flops, char *err)
+int net_flops(const net_model *net, int h, int w, double *flops, char *err)
 {
 	workspace ws = {0};
-	return run((ls_net *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, err);
+	return run((net_model *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, err);
 }

@@ -1,6 +1,6 @@
 /* npy.c: NumPy .npy arrays in and out (format: numpy.lib.format). */
 #include "npy.h"
-#include "ls.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,39 +31,39 @@ static const char *dict_value(const char *hdr, const char *key)
 static st_dtype parse_descr(const char *hdr, const char *path)
 {
 	const char *v = dict_value(hdr, "descr");
-	if (!v || *v != '\'') ls_die("%s: not a .npy header: no 'descr' string", path);
+	if (!v || *v != '\'') cli_die("%s: not a .npy header: no 'descr' string", path);
 	v++;
 	const char *end = strchr(v, '\'');
-	if (!end || end - v < 2 || end - v > 8) ls_die("%s: unsupported dtype in .npy header", path);
+	if (!end || end - v < 2 || end - v > 8) cli_die("%s: unsupported dtype in .npy header", path);
 	char order = v[0];
-	if (order == '>' ) ls_die("%s: big-endian .npy arrays are not supported", path);
-	if (order != '<' && order != '|' && order != '=') ls_die("%s: unsupported dtype '%.*s'", path, (int)(end - v), v);
+	if (order == '>' ) cli_die("%s: big-endian .npy arrays are not supported", path);
+	if (order != '<' && order != '|' && order != '=') cli_die("%s: unsupported dtype '%.*s'", path, (int)(end - v), v);
 	for (size_t i = 0; i < sizeof descrs / sizeof *descrs; i++)
 		if ((size_t)(end - v - 1) == strlen(descrs[i].descr) && !strncmp(v + 1, descrs[i].descr, (size_t)(end - v - 1)))
 			return descrs[i].dtype;
-	ls_die("%s: dtype '%.*s' has no safetensors equivalent (F64 F32 F16 I64 I32 I16 I8 U8 BOOL)", path, (int)(end - v), v);
+	cli_die("%s: dtype '%.*s' has no safetensors equivalent (F64 F32 F16 I64 I32 I16 I8 U8 BOOL)", path, (int)(end - v), v);
 }
 
 static int parse_shape(const char *hdr, const char *path, int64_t *shape)
 {
 	const char *v = dict_value(hdr, "shape");
-	if (!v || *v != '(') ls_die("%s: not a .npy header: no 'shape' tuple", path);
+	if (!v || *v != '(') cli_die("%s: not a .npy header: no 'shape' tuple", path);
 	v++;
 	int nd = 0;
 	for (;;) {
 		while (isspace((unsigned char)*v)) v++;
 		if (*v == ')') break;
-		if (!isdigit((unsigned char)*v)) ls_die("%s: bad shape in .npy header", path);
-		if (nd == ST_MAX_DIMS) ls_die("%s: more than %d dimensions", path, ST_MAX_DIMS);
+		if (!isdigit((unsigned char)*v)) cli_die("%s: bad shape in .npy header", path);
+		if (nd == ST_MAX_DIMS) cli_die("%s: more than %d dimensions", path, ST_MAX_DIMS);
 		errno = 0;
 		char *end;
 		long long d = strtoll(v, &end, 10);
-		if (errno || d < 0) ls_die("%s: bad shape in .npy header", path);
+		if (errno || d < 0) cli_die("%s: bad shape in .npy header", path);
 		shape[nd++] = d;
 		v = end;
 		while (isspace((unsigned char)*v)) v++;
 		if (*v == ',') v++;
-		else if (*v != ')') ls_die("%s: bad shape in .npy header", path);
+		else if (*v != ')') cli_die("%s: bad shape in .npy header", path);
 	}
 	return nd;
 }
@@ -72,36 +72,36 @@ static char *read_header(FILE *fp, const char *path)
 {
 	unsigned char pre[12];
 	if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6))
-		ls_die("%s: not a .npy file (no \\x93NUMPY magic)", path);
+		cli_die("%s: not a .npy file (no \\x93NUMPY magic)", path);
 	uint32_t len;
 	if (pre[6] == 1) len = pre[8] | (uint32_t)pre[9] << 8;
 	else if (pre[6] == 2 || pre[6] == 3) {
-		if (fread(pre + 10, 1, 2, fp) != 2) ls_die("%s: truncated .npy header", path);
+		if (fread(pre + 10, 1, 2, fp) != 2) cli_die("%s: truncated .npy header", path);
 		len = pre[8] | (uint32_t)pre[9] << 8 | (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
-		if (len > (1u << 24)) ls_die("%s: .npy header of %u bytes is too long", path, len);
-	} else ls_die("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
-	char *hdr = ls_malloc((size_t)len + 1);
-	if (fread(hdr, 1, len, fp) != len) ls_die("%s: truncated .npy header", path);
+		if (len > (1u << 24)) cli_die("%s: .npy header of %u bytes is too long", path, len);
+	} else cli_die("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
+	char *hdr = cli_malloc((size_t)len + 1);
+	if (fread(hdr, 1, len, fp) != len) cli_die("%s: truncated .npy header", path);
 	hdr[len] = 0;
 	return hdr;
 }
 
 void npy_read_into(st_file *f, const char *name, const char *path)
 {
-	FILE *fp = ls_open_in(path);
+	FILE *fp = cli_open_in(path);
 	char *hdr = read_header(fp, path);
 	const char *fo = dict_value(hdr, "fortran_order");
-	if (!fo || strncmp(fo, "False", 5)) ls_die("%s: Fortran-order arrays are not supported (use numpy.ascontiguousarray)", path);
+	if (!fo || strncmp(fo, "False", 5)) cli_die("%s: Fortran-order arrays are not supported (use numpy.ascontiguousarray)", path);
 	int64_t shape[ST_MAX_DIMS];
 	st_dtype dt = parse_descr(hdr, path);
 	int nd = parse_shape(hdr, path, shape);
 	free(hdr);
 	st_tensor *t = st_add(f, name, dt, nd, shape, NULL, 1);
 	uint64_t nb = st_nbytes(t);
-	if (nb == UINT64_MAX || nb > SIZE_MAX) ls_die("%s: shape product overflows", path);
-	t->data = ls_malloc((size_t)nb);
-	if (fread(t->data, 1, (size_t)nb, fp) != nb) ls_die("%s: truncated .npy data: %" PRIu64 " bytes expected", path, nb);
-	if (fgetc(fp) != EOF) ls_die("%s: trailing bytes after the .npy data", path);
+	if (nb == UINT64_MAX || nb > SIZE_MAX) cli_die("%s: shape product overflows", path);
+	t->data = cli_malloc((size_t)nb);
+	if (fread(t->data, 1, (size_t)nb, fp) != nb) cli_die("%s: truncated .npy data: %" PRIu64 " bytes expected", path, nb);
+	if (fgetc(fp) != EOF) cli_die("%s: trailing bytes after the .npy data", path);
 	if (fp != stdin) fclose(fp);
 }
 

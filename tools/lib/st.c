@@ -26,35 +26,6 @@ int st_dtype_parse(const char *s, st_dtype *out)
 	return -1;
 }
 
-int st_fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, ST_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* A name from untrusted input as it may appear in a one-line message:
- * control characters escaped, long names cut. Four rotating buffers, so
- * one message can show several. */
-static const char *esc(const char *s)
-{
-	static __thread char bufs[4][96];
-	static __thread int next;
-	char *b = bufs[next++ & 3];
-	size_t k = 0;
-	for (; *s && k < sizeof bufs[0] - 8; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '\n') { b[k++] = '\\'; b[k++] = 'n'; }
-		else if (c < 0x20 || c == 0x7F) k += (size_t)snprintf(b + k, 8, "\\x%02x", c);
-		else b[k++] = (char)c;
-	}
-	if (*s) { memcpy(b + k, "...", 3); k += 3; }
-	b[k] = 0;
-	return b;
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -302,22 +273,22 @@ static int json_uint(const cJSON *j, uint64_t *out)
 
 static int parse_shape(const cJSON *j, st_tensor *t, char *err)
 {
-	if (!cJSON_IsArray(j)) return st_fail(err, "bad shape: tensor '%s': shape is not an array", esc(t->name));
+	if (!cJSON_IsArray(j)) return err_set(err, "bad shape: tensor '%s': shape is not an array", err_esc(t->name));
 	int n = cJSON_GetArraySize(j);
-	if (n > ST_MAX_DIMS) return st_fail(err, "bad shape: tensor '%s': %d dimensions, at most %d supported", esc(t->name), n, ST_MAX_DIMS);
+	if (n > ST_MAX_DIMS) return err_set(err, "bad shape: tensor '%s': %d dimensions, at most %d supported", err_esc(t->name), n, ST_MAX_DIMS);
 	t->ndim = 0;
 	for (const cJSON *e = j->child; e; e = e->next) {
 		uint64_t d;
 		if (!json_uint(e, &d)) {
 			char *s = cJSON_PrintUnformatted(e);
-			st_fail(err, "bad shape: tensor '%s': dimension %s is not a non-negative integer", esc(t->name), s ? s : "?");
+			err_set(err, "bad shape: tensor '%s': dimension %s is not a non-negative integer", err_esc(t->name), s ? s : "?");
 			cJSON_free(s);
 			return -1;
 		}
 		t->shape[t->ndim++] = (int64_t)d;
 	}
 	if (st_numel(t) < 0 || st_nbytes(t) == UINT64_MAX)
-		return st_fail(err, "shape product overflows: tensor '%s'", esc(t->name));
+		return err_set(err, "shape product overflows: tensor '%s'", err_esc(t->name));
 	return 0;
 }
 
@@ -325,42 +296,42 @@ static int parse_offsets(const cJSON *j, st_tensor *t, char *err)
 {
 	if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != 2 ||
 	    !json_uint(j->child, &t->begin) || !json_uint(j->child->next, &t->end))
-		return st_fail(err, "bad data_offsets: tensor '%s': expected [begin, end] of non-negative integers below 2^53", esc(t->name));
+		return err_set(err, "bad data_offsets: tensor '%s': expected [begin, end] of non-negative integers below 2^53", err_esc(t->name));
 	if (t->end < t->begin)
-		return st_fail(err, "data_offsets end before begin: tensor '%s': [%" PRIu64 ", %" PRIu64 "]", esc(t->name), t->begin, t->end);
+		return err_set(err, "data_offsets end before begin: tensor '%s': [%" PRIu64 ", %" PRIu64 "]", err_esc(t->name), t->begin, t->end);
 	uint64_t want = st_nbytes(t);
 	if (t->end - t->begin != want)
-		return st_fail(err, "size does not match dtype and shape: tensor '%s': %" PRIu64 " bytes in data_offsets, %s x %" PRId64 " elements = %" PRIu64 " bytes",
-			    esc(t->name), t->end - t->begin, st_dtype_name(t->dtype), st_numel(t), want);
+		return err_set(err, "size does not match dtype and shape: tensor '%s': %" PRIu64 " bytes in data_offsets, %s x %" PRId64 " elements = %" PRIu64 " bytes",
+			    err_esc(t->name), t->end - t->begin, st_dtype_name(t->dtype), st_numel(t), want);
 	return 0;
 }
 
 static int parse_entry(const cJSON *e, st_tensor *t, char *err)
 {
-	if (!cJSON_IsObject(e)) return st_fail(err, "entry is not an object: tensor '%s'", esc(t->name));
+	if (!cJSON_IsObject(e)) return err_set(err, "entry is not an object: tensor '%s'", err_esc(t->name));
 	const cJSON *dt = NULL, *shape = NULL, *off = NULL;
 	for (const cJSON *f = e->child; f; f = f->next) {
 		const cJSON **slot = strcmp(f->string, "dtype") == 0 ? &dt : strcmp(f->string, "shape") == 0 ? &shape
 				   : strcmp(f->string, "data_offsets") == 0 ? &off : NULL;
-		if (!slot) return st_fail(err, "unknown field: tensor '%s' has field '%s' (expected dtype, shape, data_offsets)", esc(t->name), esc(f->string));
-		if (*slot) return st_fail(err, "duplicate field: tensor '%s' has field '%s' twice", esc(t->name), esc(f->string));
+		if (!slot) return err_set(err, "unknown field: tensor '%s' has field '%s' (expected dtype, shape, data_offsets)", err_esc(t->name), err_esc(f->string));
+		if (*slot) return err_set(err, "duplicate field: tensor '%s' has field '%s' twice", err_esc(t->name), err_esc(f->string));
 		*slot = f;
 	}
 	if (!dt || !shape || !off)
-		return st_fail(err, "missing field: tensor '%s' has no '%s'", esc(t->name), !dt ? "dtype" : !shape ? "shape" : "data_offsets");
-	if (!cJSON_IsString(dt)) return st_fail(err, "unknown dtype: tensor '%s': dtype is not a string", esc(t->name));
+		return err_set(err, "missing field: tensor '%s' has no '%s'", err_esc(t->name), !dt ? "dtype" : !shape ? "shape" : "data_offsets");
+	if (!cJSON_IsString(dt)) return err_set(err, "unknown dtype: tensor '%s': dtype is not a string", err_esc(t->name));
 	if (st_dtype_parse(dt->valuestring, &t->dtype))
-		return st_fail(err, "unknown dtype: tensor '%s': '%.40s' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)", esc(t->name), esc(dt->valuestring));
+		return err_set(err, "unknown dtype: tensor '%s': '%.40s' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)", err_esc(t->name), err_esc(dt->valuestring));
 	if (parse_shape(shape, t, err)) return -1;
 	return parse_offsets(off, t, err);
 }
 
 static int parse_metadata(const cJSON *m, st_file *out, char *err)
 {
-	if (!cJSON_IsObject(m)) return st_fail(err, "__metadata__ is not an object");
+	if (!cJSON_IsObject(m)) return err_set(err, "__metadata__ is not an object");
 	for (const cJSON *e = m->child; e; e = e->next) {
-		if (!cJSON_IsString(e)) return st_fail(err, "metadata value is not a string: key '%s'", esc(e->string));
-		if (st_meta_get(out, e->string)) return st_fail(err, "duplicate metadata key: '%s'", esc(e->string));
+		if (!cJSON_IsString(e)) return err_set(err, "metadata value is not a string: key '%s'", err_esc(e->string));
+		if (st_meta_get(out, e->string)) return err_set(err, "duplicate metadata key: '%s'", err_esc(e->string));
 		st_meta_set(out, e->string, e->valuestring);
 	}
 	return 0;
@@ -381,15 +352,15 @@ static int check_layout(st_file *f, uint64_t data_size, char *err)
 	for (int i = 0; i < f->n; i++) {
 		st_tensor *t = &f->t[i];
 		if (t->begin > pos)
-			return st_fail(err, "data section has a hole: tensor '%s' begins at %" PRIu64 ", previous data end at %" PRIu64, esc(t->name), t->begin, pos);
+			return err_set(err, "data section has a hole: tensor '%s' begins at %" PRIu64 ", previous data end at %" PRIu64, err_esc(t->name), t->begin, pos);
 		if (t->begin < pos)
-			return st_fail(err, "data sections overlap: tensor '%s' begins at %" PRIu64 ", before the previous end %" PRIu64, esc(t->name), t->begin, pos);
+			return err_set(err, "data sections overlap: tensor '%s' begins at %" PRIu64 ", before the previous end %" PRIu64, err_esc(t->name), t->begin, pos);
 		pos = t->end;
 	}
 	if (data_size != UINT64_MAX && pos < data_size)
-		return st_fail(err, "trailing bytes after the data: %" PRIu64 " bytes of data described, %" PRIu64 " present", pos, data_size);
+		return err_set(err, "trailing bytes after the data: %" PRIu64 " bytes of data described, %" PRIu64 " present", pos, data_size);
 	if (data_size != UINT64_MAX && pos > data_size)
-		return st_fail(err, "truncated data: %" PRIu64 " bytes of data described, %" PRIu64 " present", pos, data_size);
+		return err_set(err, "truncated data: %" PRIu64 " bytes of data described, %" PRIu64 " present", pos, data_size);
 	return 0;
 }
 
@@ -405,7 +376,7 @@ static int check_unique_names(const st_file *f, char *err)
 	if (f->n) qsort(names, (size_t)f->n, sizeof *names, by_name);
 	int rc = 0;
 	for (int i = 1; i < f->n && !rc; i++)
-		if (strcmp(names[i - 1], names[i]) == 0) rc = st_fail(err, "duplicate tensor name: '%s'", esc(names[i]));
+		if (strcmp(names[i - 1], names[i]) == 0) rc = err_set(err, "duplicate tensor name: '%s'", err_esc(names[i]));
 	free(names);
 	return rc;
 }
@@ -415,7 +386,7 @@ static int parse_object(const cJSON *root, st_file *out, char *err)
 	int seen_metadata = 0;
 	for (const cJSON *e = root->child; e; e = e->next) {
 		if (strcmp(e->string, "__metadata__") == 0) {
-			if (seen_metadata++) return st_fail(err, "duplicate tensor name: '__metadata__'");
+			if (seen_metadata++) return err_set(err, "duplicate tensor name: '__metadata__'");
 			if (parse_metadata(e, out, err)) return -1;
 			continue;
 		}
@@ -428,19 +399,19 @@ static int parse_object(const cJSON *root, st_file *out, char *err)
 int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *out, char *err)
 {
 	size_t bad;
-	if (memchr(json, 0, len)) return st_fail(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
-	if (!valid_utf8((const unsigned char *)json, len, &bad)) return st_fail(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
-	if (raw_control_in_string(json, len, &bad)) return st_fail(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
+	if (memchr(json, 0, len)) return err_set(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
+	if (!valid_utf8((const unsigned char *)json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
+	if (raw_control_in_string(json, len, &bad)) return err_set(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-	if (!root) return st_fail(err, "header is not valid JSON: near offset %zu", end ? (size_t)(end - json) : (size_t)0);
+	if (!root) return err_set(err, "header is not valid JSON: near offset %zu", end ? (size_t)(end - json) : (size_t)0);
 	for (const char *p = end; p < json + len; p++)
 		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
 			cJSON_Delete(root);
-			return st_fail(err, "header is not valid JSON: text after the object at offset %zu", (size_t)(p - json));
+			return err_set(err, "header is not valid JSON: text after the object at offset %zu", (size_t)(p - json));
 		}
 	int rc = cJSON_IsObject(root) ? parse_object(root, out, err)
-		 : st_fail(err, "header is not a JSON object");
+		 : err_set(err, "header is not a JSON object");
 	cJSON_Delete(root);
 	if (rc == 0) rc = check_layout(out, data_size, err);
 	return rc;
@@ -471,16 +442,16 @@ static int read_header(st_reader *r, char *err)
 {
 	unsigned char lenbuf[8];
 	size_t got = read_full(r->fp, lenbuf, 8);
-	if (ferror(r->fp)) return st_fail(err, "read error: %s", strerror(errno));
-	if (got < 8) return st_fail(err, "file too short for the header length: %zu bytes", got);
+	if (ferror(r->fp)) return err_set(err, "read error: %s", strerror(errno));
+	if (got < 8) return err_set(err, "file too short for the header length: %zu bytes", got);
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--) n = (n << 8) | lenbuf[i];
-	if (n > ST_MAX_HEADER) return st_fail(err, "header length %" PRIu64 " exceeds the limit of 100000000 bytes", n);
+	if (n > ST_MAX_HEADER) return err_set(err, "header length %" PRIu64 " exceeds the limit of 100000000 bytes", n);
 	struct stat sb;
 	uint64_t data_size = UINT64_MAX;
 	if (fstat(fileno(r->fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
 		uint64_t size = (uint64_t)sb.st_size;
-		if (size < 8 + n) return st_fail(err, "truncated header: length %" PRIu64 ", %" PRIu64 " bytes follow", n, size - 8);
+		if (size < 8 + n) return err_set(err, "truncated header: length %" PRIu64 ", %" PRIu64 " bytes follow", n, size - 8);
 		data_size = size - 8 - n;
 		r->known_size = 1;
 	}
@@ -488,8 +459,8 @@ static int read_header(st_reader *r, char *err)
 	got = read_full(r->fp, json, n);
 	if (got < n) {
 		free(json);
-		return ferror(r->fp) ? st_fail(err, "read error: %s", strerror(errno))
-				     : st_fail(err, "truncated header: length %" PRIu64 ", %zu bytes follow", n, got);
+		return ferror(r->fp) ? err_set(err, "read error: %s", strerror(errno))
+				     : err_set(err, "truncated header: length %" PRIu64 ", %zu bytes follow", n, got);
 	}
 	int rc = st_parse_header(json, n, data_size, r->f, err);
 	free(json);
@@ -513,11 +484,11 @@ static FILE *open_input(const char *path, int *own, char *err)
 	*own = strcmp(path, "-") != 0;
 	if (!*own) return stdin;
 	FILE *fp = fopen(path, "rb");
-	if (!fp) { st_fail(err, "cannot open: %s", strerror(errno)); return NULL; }
+	if (!fp) { err_set(err, "cannot open: %s", strerror(errno)); return NULL; }
 	struct stat sb;
 	if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		fclose(fp);
-		st_fail(err, "cannot read: is a directory");
+		err_set(err, "cannot read: is a directory");
 		return NULL;
 	}
 	return fp;
@@ -535,14 +506,14 @@ st_file *st_reader_file(st_reader *r) { return r->f; }
 static int check_next(st_reader *r, const st_tensor *t, char *err)
 {
 	if (t->begin != r->pos)
-		return st_fail(err, "tensor '%s' read out of order (at %" PRIu64 ", stream at %" PRIu64 ")", esc(t->name), t->begin, r->pos);
+		return err_set(err, "tensor '%s' read out of order (at %" PRIu64 ", stream at %" PRIu64 ")", err_esc(t->name), t->begin, r->pos);
 	return 0;
 }
 
 static int short_read(st_reader *r, const st_tensor *t, uint64_t got, char *err)
 {
-	if (ferror(r->fp)) return st_fail(err, "read error in tensor '%s': %s", esc(t->name), strerror(errno));
-	return st_fail(err, "truncated data: tensor '%s' needs %" PRIu64 " bytes, %" PRIu64 " present", esc(t->name), t->end - t->begin, got);
+	if (ferror(r->fp)) return err_set(err, "read error in tensor '%s': %s", err_esc(t->name), strerror(errno));
+	return err_set(err, "truncated data: tensor '%s' needs %" PRIu64 " bytes, %" PRIu64 " present", err_esc(t->name), t->end - t->begin, got);
 }
 
 /* Reads in growing chunks so that a header lying about a pipe's size fails
@@ -551,11 +522,11 @@ int st_read_data(st_reader *r, st_tensor *t, char *err)
 {
 	if (check_next(r, t, err)) return -1;
 	const uint64_t n = t->end - t->begin, first = (uint64_t)64 << 20;
-	if (n > SIZE_MAX / 2) return st_fail(err, "tensor '%s' too large for memory: %" PRIu64 " bytes", esc(t->name), n);
+	if (n > SIZE_MAX / 2) return err_set(err, "tensor '%s' too large for memory: %" PRIu64 " bytes", err_esc(t->name), n);
 	uint64_t cap = r->known_size || n < first ? n : first, got = 0;
 	char *buf = malloc(cap ? (size_t)cap : 1);
 	for (;;) {
-		if (!buf) return st_fail(err, "cannot allocate %" PRIu64 " bytes for tensor '%s'", cap, esc(t->name));
+		if (!buf) return err_set(err, "cannot allocate %" PRIu64 " bytes for tensor '%s'", cap, err_esc(t->name));
 		got += read_full(r->fp, buf + got, (size_t)(cap - got));
 		if (got < cap) { free(buf); return short_read(r, t, got, err); }
 		if (got == n) break;
@@ -579,7 +550,7 @@ int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err)
 		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
 		size_t k = read_full(r->fp, buf, want);
 		got += k;
-		if (out && k && fwrite(buf, 1, k, out) != k) return st_fail(err, "write error: %s", strerror(errno));
+		if (out && k && fwrite(buf, 1, k, out) != k) return err_set(err, "write error: %s", strerror(errno));
 		if (k < want) return short_read(r, t, got, err);
 		left -= k;
 	}
@@ -602,7 +573,7 @@ int st_skip_data(st_reader *r, st_tensor *t, char *err)
 int st_check_end(st_reader *r, char *err)
 {
 	if (!r->known_size && fgetc(r->fp) != EOF)
-		return st_fail(err, "trailing bytes after the data: more than the %" PRIu64 " bytes described", r->pos);
+		return err_set(err, "trailing bytes after the data: more than the %" PRIu64 " bytes described", r->pos);
 	return 0;
 }
 
@@ -724,12 +695,12 @@ static int write_spool(const st_tensor *t, FILE *out, char *err)
 {
 	static __thread char buf[1 << 20];
 	uint64_t left = st_nbytes(t);
-	if (fseeko(t->spool, 0, SEEK_SET)) return st_fail(err, "cannot rewind the spool of tensor '%s': %s", esc(t->name), strerror(errno));
+	if (fseeko(t->spool, 0, SEEK_SET)) return err_set(err, "cannot rewind the spool of tensor '%s': %s", err_esc(t->name), strerror(errno));
 	while (left) {
 		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
 		if (read_full(t->spool, buf, want) != want)
-			return st_fail(err, "spool of tensor '%s' is short", esc(t->name));
-		if (fwrite(buf, 1, want, out) != want) return st_fail(err, "write error: %s", strerror(errno));
+			return err_set(err, "spool of tensor '%s' is short", err_esc(t->name));
+		if (fwrite(buf, 1, want, out) != want) return err_set(err, "write error: %s", strerror(errno));
 		left -= want;
 	}
 	return 0;
@@ -738,22 +709,22 @@ static int write_spool(const st_tensor *t, FILE *out, char *err)
 int st_write(const st_file *f, FILE *out, char *err)
 {
 	for (int i = 0; i < f->n; i++)
-		if (st_nbytes(&f->t[i]) == UINT64_MAX) return st_fail(err, "shape product overflows: tensor '%s'", f->t[i].name);
+		if (st_nbytes(&f->t[i]) == UINT64_MAX) return err_set(err, "shape product overflows: tensor '%s'", f->t[i].name);
 	size_t n;
 	char *json = st_header_json(f, &n);
 	unsigned char lenbuf[8];
 	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)n >> (8 * i));
 	int ok = fwrite(lenbuf, 1, 8, out) == 8 && fwrite(json, 1, n, out) == n;
 	free(json);
-	if (!ok) return st_fail(err, "write error: %s", strerror(errno));
+	if (!ok) return err_set(err, "write error: %s", strerror(errno));
 	for (int i = 0; i < f->n; i++) {
 		const st_tensor *t = &f->t[i];
 		uint64_t nb = st_nbytes(t);
 		if (t->spool) {
 			if (write_spool(t, out, err)) return -1;
 		} else if (nb) {
-			if (!t->data) return st_fail(err, "tensor '%s' has no data", esc(t->name));
-			if (fwrite(t->data, 1, (size_t)nb, out) != nb) return st_fail(err, "write error: %s", strerror(errno));
+			if (!t->data) return err_set(err, "tensor '%s' has no data", err_esc(t->name));
+			if (fwrite(t->data, 1, (size_t)nb, out) != nb) return err_set(err, "write error: %s", strerror(errno));
 		}
 	}
 	return 0;

@@ -2,10 +2,10 @@
  *
  * Two layers:
  *  - error-returning core (st_parse_header, st_open, st_read_data, st_write):
- *    never exits, reports through a caller's char err[ST_ERRLEN]; the fuzzer
+ *    never exits, reports through a caller's char err[ERR_LEN]; the fuzzer
  *    and tests use it directly;
  *  - the dying convenience layer for tool front ends lives in ls.h
- *    (ls_load, ls_get, ls_write).
+ *    (cli_load, cli_get, cli_write).
  *
  * Reading streams: the header is parsed and checked, tensors are sorted by
  * offset and their data are read (or skipped) in that order, so a pipe works
@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "err.h"
 
-#define ST_ERRLEN 512
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER 100000000ULL
 
@@ -26,8 +26,6 @@ typedef enum {
 	ST_NDTYPES
 } st_dtype;
 
-/* Formats a message into err[ST_ERRLEN]; returns -1, so `return st_fail(err, ...)` reports. */
-__attribute__((format(printf, 2, 3))) int st_fail(char *err, const char *fmt, ...);
 
 size_t st_dtype_size(st_dtype d);
 const char *st_dtype_name(st_dtype d);

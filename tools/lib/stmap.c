@@ -83,7 +83,7 @@ st_map *st_map_open(const char *path)
 	for (int i = 7; i >= 0; i--)   /* little-endian on any host */
 		hlen = hlen << 8 | b[i];
 	st_map *m = calloc(1, sizeof *m);
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	if (m && hlen <= ST_MAX_HEADER && hlen <= len - 8) {
 		m->base = base, m->len = len, m->f = st_file_new();
 		if (st_parse_header((const char *)b + 8, (size_t)hlen, len - 8 - hlen, m->f, err) == 0 &&

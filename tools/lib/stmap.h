@@ -9,7 +9,7 @@
  * pointer is aligned.
  *
  * st_map_open returns NULL whenever the file is not a regular file or not a
- * valid safetensors file: the caller then reads it the ordinary way (ls_load),
+ * valid safetensors file: the caller then reads it the ordinary way (cli_load),
  * which reports what is wrong. */
 #ifndef LS_STMAP_H
 #define LS_STMAP_H

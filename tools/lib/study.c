@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ls.h"
+#include "cli.h"
 #include "study.h"
 
 const char *const study_split_names[3] = { "train", "val", "test" };
@@ -17,13 +17,13 @@ static int is_distance(float v) { return !isinf(v); }
  * that does not (freed first: a dying tool leaks nothing under LeakSanitizer) */
 static float *checked_f32(const st_tensor *t, const char *fname, int (*ok)(float), const char *expect)
 {
-	float *v = ls_f32(t, fname, 0);
+	float *v = cli_f32(t, fname, 0);
 	int64_t n = st_numel(t);
 	for (int64_t i = 0; i < n; i++)
 		if (!ok(v[i])) {
 			float bad = v[i];
 			free(v);
-			ls_die("%s: tensor '%s': value %g at %lld, expected %s", fname, t->name, bad,
+			cli_die("%s: tensor '%s': value %g at %lld, expected %s", fname, t->name, bad,
 			       (long long)i, expect);
 		}
 	return v;
@@ -33,7 +33,7 @@ uint8_t *study_u8(const st_tensor *t, const char *fname)
 {
 	float *v = checked_f32(t, fname, is_01, "0 or 1");
 	int64_t n = st_numel(t);
-	uint8_t *out = ls_malloc(n > 0 ? (size_t)n : 1);
+	uint8_t *out = cli_malloc(n > 0 ? (size_t)n : 1);
 	for (int64_t i = 0; i < n; i++)
 		out[i] = v[i] != 0;
 	free(v);
@@ -42,12 +42,12 @@ uint8_t *study_u8(const st_tensor *t, const char *fname)
 
 static void load_prob(study *s)
 {
-	st_tensor *t = ls_get(s->f, s->fname, "prob");
+	st_tensor *t = cli_get(s->f, s->fname, "prob");
 	int64_t any3[3] = { -1, -1, -1 };
-	ls_check_shape(t, s->fname, 3, any3);
+	cli_check_shape(t, s->fname, 3, any3);
 	if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1 || t->shape[0] > 100000 ||
 	    t->shape[2] > 1000000)
-		ls_die("%s: tensor 'prob': shape [%lld,%lld,%lld], expected [L>=1,N>=1,K>=1]", s->fname,
+		cli_die("%s: tensor 'prob': shape [%lld,%lld,%lld], expected [L>=1,N>=1,K>=1]", s->fname,
 		       (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2]);
 	s->L = (int)t->shape[0];
 	s->N = t->shape[1];
@@ -57,26 +57,26 @@ static void load_prob(study *s)
 
 static void load_context(study *s)
 {
-	st_tensor *y = ls_get(s->f, s->fname, "labels");
+	st_tensor *y = cli_get(s->f, s->fname, "labels");
 	if (!s->prob) {
 		int64_t any2[2] = { -1, -1 };
-		ls_check_shape(y, s->fname, 2, any2);
+		cli_check_shape(y, s->fname, 2, any2);
 		s->N = y->shape[0];
 		s->K = (int)y->shape[1];
 	}
 	int64_t nk[2] = { s->N, s->K }, n1[1] = { s->N };
-	ls_check_shape(y, s->fname, 2, nk);
+	cli_check_shape(y, s->fname, 2, nk);
 	s->labels = study_u8(y, s->fname);
 	st_tensor *ig = st_find(s->f, "ignore");
 	if (ig) {
-		ls_check_shape(ig, s->fname, 2, nk);
+		cli_check_shape(ig, s->fname, 2, nk);
 		s->ignore = study_u8(ig, s->fname);
 	}
 	st_tensor *sp = st_find(s->f, "split");
 	if (sp) {
-		ls_check_shape(sp, s->fname, 1, n1);
+		cli_check_shape(sp, s->fname, 1, n1);
 		float *v = checked_f32(sp, s->fname, is_split, "0 (train), 1 (val) or 2 (test)");
-		s->split = ls_malloc(s->N > 0 ? (size_t)s->N : 1);
+		s->split = cli_malloc(s->N > 0 ? (size_t)s->N : 1);
 		for (int64_t i = 0; i < s->N; i++)
 			s->split[i] = (uint8_t)v[i];
 		free(v);
@@ -98,7 +98,7 @@ void study_load(study *s, const char *path, int need_prob)
 {
 	memset(s, 0, sizeof *s);
 	s->fname = path && strcmp(path, "-") ? path : "(stdin)";
-	s->f = ls_load(path ? path : "-");
+	s->f = cli_load(path ? path : "-");
 	if (need_prob || st_find(s->f, "prob"))
 		load_prob(s);
 	load_context(s);
@@ -127,12 +127,12 @@ int study_split_id(const char *name)
 			return i;
 	if (!strcmp(name, "all"))
 		return -1;
-	ls_usage("bad split '%s': expected train, val, test or all", name);
+	cli_usage("bad split '%s': expected train, val, test or all", name);
 }
 
 int64_t *study_rows(const study *s, int split, int64_t *n)
 {
-	int64_t *rows = ls_malloc(ls_mul((size_t)s->N + 1, sizeof *rows, "rows"));
+	int64_t *rows = cli_malloc(cli_mul((size_t)s->N + 1, sizeof *rows, "rows"));
 	*n = 0;
 	for (int64_t i = 0; i < s->N; i++)
 		if (split < 0 || !s->split || s->split[i] == split)
@@ -156,11 +156,11 @@ const char *study_layer_name(const study *s, int l, char buf[32])
 
 float *study_profile(study *s, const char *name, int *L)
 {
-	st_tensor *t = ls_get(s->f, s->fname, name);
+	st_tensor *t = cli_get(s->f, s->fname, name);
 	int64_t dims[2] = { s->prob ? s->L : -1, s->N };
-	ls_check_shape(t, s->fname, 2, dims);
+	cli_check_shape(t, s->fname, 2, dims);
 	if (t->shape[0] < 1 || t->shape[0] > 100000)
-		ls_die("%s: tensor '%s': %lld layers, expected 1 to 100000", s->fname, name,
+		cli_die("%s: tensor '%s': %lld layers, expected 1 to 100000", s->fname, name,
 		       (long long)t->shape[0]);
 	*L = (int)t->shape[0];
 	if (!s->prob && !s->layers) {   /* a distances file: its layers are the profile's */

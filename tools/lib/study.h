@@ -1,6 +1,6 @@
 /* study.h: what the study tools (early-exit, classify-samples, plot) read
  * from a probabilities file, checked once: prob [L,N,K], labels and ignore
- * [N,K], split [N], the layer names. Dies through ls_die on bad input. */
+ * [N,K], split [N], the layer names. Dies through cli_die on bad input. */
 #ifndef LS_STUDY_H
 #define LS_STUDY_H
 

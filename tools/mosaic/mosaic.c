@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ls.h"
+#include "cli.h"
 
 void mosaic_rng_seed(mosaic_rng *r, uint64_t seed, uint64_t stream)
 {
@@ -51,7 +51,7 @@ static void shuffle(uint32_t *a, uint32_t n, mosaic_rng *r)
 void mosaic_pool_init(mosaic_pool *p, uint32_t lo, uint32_t hi)
 {
 	p->n = hi - lo;
-	p->order = ls_malloc(ls_mul(p->n, sizeof *p->order, "item pool"));
+	p->order = cli_malloc(cli_mul(p->n, sizeof *p->order, "item pool"));
 	for (uint32_t i = 0; i < p->n; i++) p->order[i] = lo + i;
 	p->next = p->n;   /* shuffled at the first draw */
 }
@@ -130,7 +130,7 @@ int mosaic_jpeg(const uint8_t *img, int size, int quality, uint8_t **out, size_t
 	if (setjmp(je.jump)) {
 		char msg[JMSG_LENGTH_MAX];
 		je.pub.format_message((j_common_ptr)&c, msg);
-		snprintf(err, MOSAIC_ERRLEN, "JPEG encoding: %.200s", msg);
+		err_set(err, "JPEG encoding: %.200s", msg);
 		jpeg_destroy_compress(&c);
 		free(buf);
 		return -1;

@@ -8,11 +8,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "err.h"
 
 #define MOSAIC_GRID 2
 #define MOSAIC_CELLS (MOSAIC_GRID * MOSAIC_GRID)
 #define MOSAIC_ITEM 28      /* Fashion-MNIST items are 28x28 */
-#define MOSAIC_ERRLEN 256
 
 /* splitmix64: small, fast, and the same on every platform */
 typedef struct { uint64_t s; } mosaic_rng;
@@ -40,7 +40,7 @@ unsigned mosaic_draw_cells(mosaic_rng *r, double cell_prob);
 void mosaic_place(uint8_t *img, int size, int cell, const uint8_t *item);
 
 /* Encodes a grey size x size image as a baseline JPEG; *out is malloc'ed.
- * Returns 0, or -1 with a message in err[MOSAIC_ERRLEN]. */
+ * Returns 0, or -1 with a message in err[ERR_LEN]. */
 int mosaic_jpeg(const uint8_t *img, int size, int quality, uint8_t **out, size_t *len, char *err);
 
 #endif

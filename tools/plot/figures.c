@@ -5,7 +5,7 @@
 #include <string.h>
 #include "dataset.h"
 #include "image.h"
-#include "ls.h"
+#include "cli.h"
 #include "plot.h"
 
 /* ---- shared pieces ---- */
@@ -13,7 +13,7 @@
 void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
 		 double *mean, double *q1, double *q3)
 {
-	double *v = ls_malloc(ls_mul((size_t)nrows + 1, sizeof *v, "layer statistics"));
+	double *v = cli_malloc(cli_mul((size_t)nrows + 1, sizeof *v, "layer statistics"));
 	for (int l = 0; l < L; l++) {
 		int64_t n = 0;
 		double sum = 0;
@@ -44,14 +44,14 @@ static char *run_name(const plot_opts *o, int i, const study *s, const char *pat
 			p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
 		if (p && *p) {
 			size_t len = strcspn(p, ",");
-			char *r = ls_malloc(len + 1);
+			char *r = cli_malloc(len + 1);
 			memcpy(r, p, len);
 			r[len] = 0;
 			return r;
 		}
 	}
 	const char *arch = st_meta_get(s->f, "arch");
-	return ls_strdup(arch ? arch : base_name(path));
+	return cli_strdup(arch ? arch : base_name(path));
 }
 
 static void gp_title(FILE *gp, const plot_opts *o, const char *fallback)
@@ -109,7 +109,7 @@ static int64_t *split_rows(const plot_opts *o, const study *s, int64_t *n)
 {
 	int64_t *rows = study_rows(s, study_split_id(o->split), n);
 	if (!*n)
-		ls_die("%s: no rows with split = %s", s->fname, o->split);
+		cli_die("%s: no rows with split = %s", s->fname, o->split);
 	return rows;
 }
 
@@ -137,7 +137,7 @@ void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 	else
 		fprintf(gp, "set xlabel \"%s\"\n", same ? "layer" : "relative depth (layer / last layer)");
 	for (int r = 0; r < n; r++) {
-		double *buf = ls_calloc(4 * (size_t)L[r], sizeof *buf), *x = buf + 3 * L[r];
+		double *buf = cli_calloc(4 * (size_t)L[r], sizeof *buf), *x = buf + 3 * L[r];
 		int64_t nrows, *rows = split_rows(o, &s[r], &nrows);
 		layer_stats(w[r], L[r], s[r].N, rows, nrows, buf, buf + L[r], buf + 2 * L[r]);
 		for (int l = 0; l < L[r]; l++)
@@ -163,7 +163,7 @@ static void load_with_prob(study *s, const plot_opts *o, const char *path)
 	if (s->prob)
 		return;
 	if (!o->prob_path)
-		ls_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
+		cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
 	study p;
 	study_load(&p, o->prob_path, 1);
 	if (p.N != s->N || p.K != s->K) {
@@ -171,7 +171,7 @@ static void load_with_prob(study *s, const plot_opts *o, const char *path)
 		int64_t pn = p.N;
 		int pk = p.K;
 		study_free(&p);
-		ls_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", o->prob_path, pl,
+		cli_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", o->prob_path, pl,
 		       (long long)pn, pk, s->fname, (long long)s->N, s->K);
 	}
 	s->prob = p.prob, s->L = p.L, p.prob = NULL;
@@ -197,12 +197,12 @@ static int chosen_layers(const plot_opts *o, int L, int *out, int max)
 		char *end;
 		long v = strtol(p, &end, 10);
 		if (end == p || v < 0 || v >= L || (*end && *end != ','))
-			ls_usage("--layers %s: expected layer numbers 0..%d, comma-separated", o->layers, L - 1);
+			cli_usage("--layers %s: expected layer numbers 0..%d, comma-separated", o->layers, L - 1);
 		out[n++] = (int)v;
 		p = *end ? end + 1 : end;
 	}
 	if (!n)
-		ls_usage("--layers: no layer given");
+		cli_usage("--layers: no layer given");
 	return n;
 }
 
@@ -283,7 +283,7 @@ void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 	study s;
 	load_with_prob(&s, o, files[0]);
 	if (o->sample < 0 || o->sample >= s.N)
-		ls_usage("--sample %d: %s has rows 0..%lld", o->sample, s.fname, (long long)s.N - 1);
+		cli_usage("--sample %d: %s has rows 0..%lld", o->sample, s.fname, (long long)s.N - 1);
 	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
 	float *w = NULL;
 	if (st_find(s.f, o->tensor)) {   /* the distances in the legend when FILE has them */
@@ -311,7 +311,7 @@ static int *int_list(const study *s, const char *key, int want)
 	if (!v) {
 		/* numbers are written unquoted by some tools: parse the JSON by hand */
 		const char *raw = st_meta_get(s->f, key);
-		int *out = ls_calloc((size_t)want + 1, sizeof *out), k = 0;
+		int *out = cli_calloc((size_t)want + 1, sizeof *out), k = 0;
 		for (const char *p = raw ? strchr(raw, '[') : NULL; p && k < want; k++) {
 			char *end;
 			out[k] = (int)strtol(p + 1, &end, 10);
@@ -326,7 +326,7 @@ static int *int_list(const study *s, const char *key, int want)
 	}
 	int *out = NULL;
 	if (n == want) {
-		out = ls_malloc((size_t)n * sizeof *out + 1);
+		out = cli_malloc((size_t)n * sizeof *out + 1);
 		for (int i = 0; i < n; i++)
 			out[i] = atoi(v[i]);
 	}
@@ -338,8 +338,8 @@ static int *int_list(const study *s, const char *key, int want)
 static void epoch_curves(plot_job *j, const float *v, int E, int Ls, int64_t Ns,
 			 const int *epochs, char **layers, int shift)
 {
-	double *buf = ls_calloc(4 * (size_t)E + 4, sizeof *buf);
-	float *col = ls_malloc(ls_mul((size_t)E, (size_t)Ns + 1, "epochs") * sizeof *col);
+	double *buf = cli_calloc(4 * (size_t)E + 4, sizeof *buf);
+	float *col = cli_malloc(cli_mul((size_t)E, (size_t)Ns + 1, "epochs") * sizeof *col);
 	char name[32], t[32];
 	for (int l = 0; l < Ls; l++) {
 		for (int e = 0; e < E; e++)
@@ -360,7 +360,7 @@ static void epoch_curves(plot_job *j, const float *v, int E, int Ls, int64_t Ns,
 /* total variation of consecutive snapshots' normalised distributions, [E-1,L',N'] */
 static float *adjacent_tv(const float *pe, int E, int Ls, int64_t Ns, int K)
 {
-	float *tv = ls_malloc(ls_mul((size_t)(E - 1) * Ls, (size_t)Ns + 1, "adjacent") * sizeof *tv);
+	float *tv = cli_malloc(cli_mul((size_t)(E - 1) * Ls, (size_t)Ns + 1, "adjacent") * sizeof *tv);
 	for (int e = 0; e + 1 < E; e++)
 		for (int64_t r = 0; r < (int64_t)Ls * Ns; r++) {
 			const float *a = pe + ((int64_t)e * Ls * Ns + r) * K, *b = a + (int64_t)Ls * Ns * K;
@@ -380,16 +380,16 @@ void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjace
 	study s;
 	study_load(&s, files[0], 0);
 	const char *name = adjacent ? "prob_epochs" : "wdist_epochs";
-	st_tensor *t = ls_get(s.f, s.fname, name);
+	st_tensor *t = cli_get(s.f, s.fname, name);
 	int64_t dims[4] = { -1, -1, -1, -1 };
-	ls_check_shape(t, s.fname, adjacent ? 4 : 3, dims);
+	cli_check_shape(t, s.fname, adjacent ? 4 : 3, dims);
 	int E = (int)t->shape[0], Ls = (int)t->shape[1];
 	int64_t Ns = t->shape[2];
 	if (E < 1 + adjacent || Ls < 1 || Ls > 64 || Ns < 1 || (adjacent && t->shape[3] != s.K))
-		ls_die("%s: tensor '%s': shape [%lld,%lld,%lld%s], expected %s epochs, 1 to 64 layers, %s",
+		cli_die("%s: tensor '%s': shape [%lld,%lld,%lld%s], expected %s epochs, 1 to 64 layers, %s",
 		       s.fname, name, (long long)E, (long long)Ls, (long long)Ns, adjacent ? ",K" : "",
 		       adjacent ? ">= 2" : ">= 1", adjacent ? "K as labels" : ">= 1 sample");
-	float *v = ls_f32(t, s.fname, 1);
+	float *v = cli_f32(t, s.fname, 1);
 	int *epochs = int_list(&s, "snapshot_epochs", E), nl = 0;
 	char **layers = st_meta_get_list(s.f, "snapshot_layers", &nl);   /* train-probe: layer names */
 	if (layers && nl != Ls) {
@@ -430,7 +430,7 @@ void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
 		if (st_find(s.f, all[i]))
 			have[m++] = all[i];
 	if (!m)
-		ls_die("%s: none of the tensors wdist, cheb, jsd, kl, tv", s.fname);
+		cli_die("%s: none of the tensors wdist, cheb, jsd, kl, tv", s.fname);
 	job_start(j, o, 420 * m, 460);
 	fprintf(j->gp, "set multiplot layout 1,%d title ", m);
 	gp_str(j->gp, o->title ? o->title : "Distance measures per layer (mean, interquartile band)");
@@ -439,7 +439,7 @@ void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
 	for (int i = 0; i < m; i++) {
 		int L;
 		float *w = study_profile(&s, have[i], &L);
-		double *buf = ls_calloc(4 * (size_t)L, sizeof *buf);
+		double *buf = cli_calloc(4 * (size_t)L, sizeof *buf);
 		layer_stats(w, L, s.N, rows, nrows, buf, buf + L, buf + 2 * L);
 		for (int l = 0; l < L; l++)
 			buf[3 * L + l] = l;
@@ -463,11 +463,11 @@ void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
 
 static const double *vector_of(const study *s, const char *name, int64_t len)
 {
-	st_tensor *t = ls_get(s->f, s->fname, name);
+	st_tensor *t = cli_get(s->f, s->fname, name);
 	int64_t dims[1] = { len };
-	ls_check_shape(t, s->fname, 1, dims);
+	cli_check_shape(t, s->fname, 1, dims);
 	if (t->dtype != ST_F64)
-		ls_die("%s: tensor '%s' has dtype %s, expected F64 (an early-exit output)", s->fname, name,
+		cli_die("%s: tensor '%s' has dtype %s, expected F64 (an early-exit output)", s->fname, name,
 		       st_dtype_name(t->dtype));
 	return t->data;
 }
@@ -483,9 +483,9 @@ void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int n)
 	for (int r = 0; r < n; r++) {
 		study s;
 		study_load(&s, files[r], 0);
-		st_tensor *ot = ls_get(s.f, s.fname, "overthinking");
+		st_tensor *ot = cli_get(s.f, s.fname, "overthinking");
 		if (ot->ndim != 1 || ot->shape[0] < 1 || ot->shape[0] > 100000)
-			ls_die("%s: tensor 'overthinking': expected [L]", s.fname);
+			cli_die("%s: tensor 'overthinking': expected [L]", s.fname);
 		int L = (int)ot->shape[0];
 		const double *first = vector_of(&s, "overthinking", L), *right = vector_of(&s, "overthinking_right", L);
 		char name[32];
@@ -533,45 +533,45 @@ typedef struct { int w, h, c; uint8_t *px; } picture;   /* c = 1 grey, 3 RGB */
 
 static void picture_from_tensor(st_file *f, const char *fname, int64_t i, int64_t N, picture *p)
 {
-	st_tensor *t = ls_get(f, fname, "images");
+	st_tensor *t = cli_get(f, fname, "images");
 	if ((t->ndim != 3 && !(t->ndim == 4 && t->shape[3] == 3)) || t->shape[0] != N || t->dtype != ST_U8 ||
 	    t->shape[1] < 1 || t->shape[2] < 1 || t->shape[1] > 4096 || t->shape[2] > 4096)
-		ls_die("%s: tensor 'images': expected U8 [%lld,H,W] or [%lld,H,W,3], H and W up to 4096",
+		cli_die("%s: tensor 'images': expected U8 [%lld,H,W] or [%lld,H,W,3], H and W up to 4096",
 		       fname, (long long)N, (long long)N);
 	p->h = (int)t->shape[1], p->w = (int)t->shape[2], p->c = t->ndim == 4 ? 3 : 1;
 	size_t sz = (size_t)p->h * p->w * p->c;
-	p->px = ls_malloc(sz);
+	p->px = cli_malloc(sz);
 	memcpy(p->px, (uint8_t *)t->data + (size_t)i * sz, sz);
 }
 
-static void picture_from_dataset(const plot_opts *o, const study *s, int64_t i, ls_dataset *d, picture *p)
+static void picture_from_dataset(const plot_opts *o, const study *s, int64_t i, ds_dataset *d, picture *p)
 {
 	int nids = 0;
 	char **ids = st_meta_get_list(s->f, "ids", &nids);
 	if (!ids || nids != s->N)
-		ls_die("%s: --dataset needs metadata ids with %lld names", s->fname, (long long)s->N);
+		cli_die("%s: --dataset needs metadata ids with %lld names", s->fname, (long long)s->N);
 	int found = -1;
 	for (int k = 0; k < d->n && found < 0; k++)
 		if (!strcmp(d->ids[k], ids[i]))
 			found = k;
 	if (found < 0)
-		ls_die("%s: sample '%s' is not in the data set", o->dataset, ids[i]);
+		cli_die("%s: sample '%s' is not in the data set", o->dataset, ids[i]);
 	st_list_free(ids, nids);
-	char err[ST_ERRLEN];
+	char err[ERR_LEN];
 	size_t len;
-	uint8_t *buf = ls_dataset_read(d, found, &len, err);
-	ls_image im;
-	if (!buf || ls_image_decode(buf, len, &im, err))
-		ls_die("%s: %s", o->dataset, err);
+	uint8_t *buf = ds_read(d, found, &len, err);
+	img_rgb im;
+	if (!buf || img_decode(buf, len, &im, err))
+		cli_die("%s: %s", o->dataset, err);
 	free(buf);
 	/* nearest-neighbour reduction to at most 160 px: the panel is small */
 	int step = (im.w > im.h ? im.w : im.h) / 160 + 1;
 	p->w = im.w / step, p->h = im.h / step, p->c = 3;
-	p->px = ls_malloc((size_t)p->w * p->h * 3);
+	p->px = cli_malloc((size_t)p->w * p->h * 3);
 	for (int y = 0; y < p->h; y++)
 		for (int x = 0; x < p->w; x++)
 			memcpy(p->px + ((size_t)y * p->w + x) * 3, im.px + ((size_t)y * step * im.w + x * step) * 3, 3);
-	ls_image_free(&im);
+	img_free(&im);
 }
 
 static void plot_picture(plot_job *j, const char *name, const picture *p, const char *title)
@@ -624,25 +624,25 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 	load_with_prob(&s, o, files[0]);
 	int L;
 	float *w = study_profile(&s, o->tensor, &L);
-	st_tensor *ex = ls_get(s.f, s.fname, "examples");
+	st_tensor *ex = cli_get(s.f, s.fname, "examples");
 	int64_t edims[2] = { 4, -1 };
-	ls_check_shape(ex, s.fname, 2, edims);
+	cli_check_shape(ex, s.fname, 2, edims);
 	if (ex->dtype != ST_I64)
-		ls_die("%s: tensor 'examples' has dtype %s, expected I64", s.fname, st_dtype_name(ex->dtype));
+		cli_die("%s: tensor 'examples' has dtype %s, expected I64", s.fname, st_dtype_name(ex->dtype));
 	if (o->example < 0 || o->example >= ex->shape[1])
-		ls_usage("--example %d: the file has %lld examples per category", o->example, (long long)ex->shape[1]);
+		cli_usage("--example %d: the file has %lld examples per category", o->example, (long long)ex->shape[1]);
 	const int64_t *exv = ex->data;
 	st_tensor *cp = st_find(s.f, "category_profile");
 	const double *mean = cp && cp->dtype == ST_F64 && cp->ndim == 2 && cp->shape[0] == 4 && cp->shape[1] == L
 		? cp->data : NULL;
 	st_file *img = NULL;
-	ls_dataset *d = NULL;
+	ds_dataset *d = NULL;
 	if (o->dataset) {
-		char err[ST_ERRLEN];
-		if (!(d = ls_dataset_open(o->dataset, NULL, err)))
-			ls_die("%s: %s", o->dataset, err);
+		char err[ERR_LEN];
+		if (!(d = ds_open(o->dataset, NULL, err)))
+			cli_die("%s: %s", o->dataset, err);
 	} else if (o->images_path)
-		img = ls_load(o->images_path);
+		img = cli_load(o->images_path);
 	st_file *imgsrc = img ? img : (st_find(s.f, "images") ? s.f : NULL);
 	const char *imgname = img ? o->images_path : s.fname;
 	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
@@ -684,7 +684,7 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 	}
 	fprintf(j->gp, "unset multiplot\n");
 	if (d)
-		ls_dataset_free(d);
+		ds_free(d);
 	st_file_free(img);
 	free(w);
 	study_free(&s);

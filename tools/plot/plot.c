@@ -1,6 +1,6 @@
 /* plot: the study's figures through gnuplot (docs/plot.md). This file runs a
  * job: a folder with plot.gp and its data, gnuplot started there, the image
- * copied to -o through ls_out so that it appears whole or not at all. */
+ * copied to -o through cli_out so that it appears whole or not at all. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "ls.h"
+#include "cli.h"
 #include "plot.h"
 
 static const char *usage = "plot KIND [options] FILE...";
@@ -41,12 +41,12 @@ static const char *extension(const plot_opts *o)
 {
 	if (!strcmp(o->format, "png") || !strcmp(o->format, "svg") || !strcmp(o->format, "pdf"))
 		return o->format;
-	ls_usage("--format %s: expected png, svg or pdf", o->format);
+	cli_usage("--format %s: expected png, svg or pdf", o->format);
 }
 
 static char *path_in(const plot_job *j, const char *name)
 {
-	char *p = ls_malloc(strlen(j->dir) + strlen(name) + 2);
+	char *p = cli_malloc(strlen(j->dir) + strlen(name) + 2);
 	sprintf(p, "%s/%s", j->dir, name);
 	return p;
 }
@@ -67,20 +67,20 @@ FILE *job_data(plot_job *j, const char *name)
 	char *p = path_in(j, name);
 	FILE *fp = fopen(p, "w");
 	if (!fp)
-		ls_die("%s: cannot write: %s", p, strerror(errno));
+		cli_die("%s: cannot write: %s", p, strerror(errno));
 	free(p);
-	j->files = ls_realloc(j->files, (j->nfiles + 1) * sizeof *j->files);
-	j->files[j->nfiles++] = ls_strdup(name);
+	j->files = cli_realloc(j->files, (j->nfiles + 1) * sizeof *j->files);
+	j->files[j->nfiles++] = cli_strdup(name);
 	return fp;
 }
 
 void job_data_close(plot_job *j, FILE *fp)
 {
 	if (ferror(fp) | fclose(fp))
-		ls_die("%s: write error: %s", j->dir, strerror(errno));
+		cli_die("%s: write error: %s", j->dir, strerror(errno));
 }
 
-/* a job that dies (ls_die exits) still removes its temporary folder */
+/* a job that dies (cli_die exits) still removes its temporary folder */
 static plot_job *running;
 
 static void remove_files(plot_job *j)
@@ -122,15 +122,15 @@ void job_start(plot_job *j, const plot_opts *o, int w, int h)
 	h = o->height > 0 ? o->height : h;
 	if (o->script_dir) {
 		if (mkdir(o->script_dir, 0777) && errno != EEXIST)
-			ls_die("%s: cannot make the folder: %s", o->script_dir, strerror(errno));
-		j->dir = ls_strdup(o->script_dir);
+			cli_die("%s: cannot make the folder: %s", o->script_dir, strerror(errno));
+		j->dir = cli_strdup(o->script_dir);
 	} else {
 		const char *tmp = getenv("TMPDIR");
 		char tmpl[4096];
 		snprintf(tmpl, sizeof tmpl, "%s/plot.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(tmpl))
-			ls_die("%s: cannot make a temporary folder: %s", tmpl, strerror(errno));
-		j->dir = ls_strdup(tmpl);
+			cli_die("%s: cannot make a temporary folder: %s", tmpl, strerror(errno));
+		j->dir = cli_strdup(tmpl);
 		j->temp = 1;
 	}
 	running = j;
@@ -154,7 +154,7 @@ static void run_gnuplot(const plot_job *j)
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
-		ls_die("cannot start gnuplot: %s", strerror(errno));
+		cli_die("cannot start gnuplot: %s", strerror(errno));
 	if (pid == 0) {
 		if (chdir(j->dir) || dup2(2, 1) < 0)
 			_exit(127);
@@ -164,11 +164,11 @@ static void run_gnuplot(const plot_job *j)
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			ls_die("waiting for gnuplot: %s", strerror(errno));
+			cli_die("waiting for gnuplot: %s", strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		ls_die("cannot run gnuplot: not found (install the Debian package gnuplot-nox)");
+		cli_die("cannot run gnuplot: not found (install the Debian package gnuplot-nox)");
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		ls_die("gnuplot failed on %s/plot.gp (status %d)", j->dir, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		cli_die("gnuplot failed on %s/plot.gp (status %d)", j->dir, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 static void copy_figure(const plot_job *j, const char *out)
@@ -178,29 +178,29 @@ static void copy_figure(const plot_job *j, const char *out)
 	char *p = path_in(j, name);
 	FILE *in = fopen(p, "rb");
 	if (!in)
-		ls_die("%s: gnuplot wrote no figure: %s", p, strerror(errno));
-	ls_out *o = ls_out_open(out);
+		cli_die("%s: gnuplot wrote no figure: %s", p, strerror(errno));
+	cli_out *o = cli_out_open(out);
 	char buf[65536];
 	size_t n, total = 0;
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
 		total += n;
-		if (fwrite(buf, 1, n, ls_out_fp(o)) != n)
+		if (fwrite(buf, 1, n, cli_out_fp(o)) != n)
 			break;
 	}
 	fclose(in);
 	if (!total)
-		ls_die("%s: gnuplot wrote an empty figure", p);
+		cli_die("%s: gnuplot wrote an empty figure", p);
 	unlink(p);
 	free(p);
-	ls_out_close(o);
+	cli_out_close(o);
 }
 
 void job_finish(plot_job *j, const char *out)
 {
 	if (ferror(j->gp) | fclose(j->gp))
-		ls_die("%s/plot.gp: write error: %s", j->dir, strerror(errno));
+		cli_die("%s/plot.gp: write error: %s", j->dir, strerror(errno));
 	if (j->o->script_dir)
-		ls_info("wrote %s/plot.gp and its data: run (cd %s && gnuplot plot.gp)", j->dir, j->dir);
+		cli_info("wrote %s/plot.gp and its data: run (cd %s && gnuplot plot.gp)", j->dir, j->dir);
 	else {
 		run_gnuplot(j);
 		copy_figure(j, out);
@@ -214,40 +214,40 @@ void job_finish(plot_job *j, const char *out)
 int main(int argc, char **argv)
 {
 	plot_opts o = { "png", NULL, NULL, "wdist", NULL, NULL, NULL, NULL, NULL, "test", 0, 0, 0, 0 };
-	ls_opt opts[] = {
-		{ "format", 0, LS_STR, &o.format, "FMT", "png (cairo), svg or pdf" },
-		{ "script", 0, LS_STR, &o.script_dir, "DIR", "write plot.gp and its data to DIR, do not run gnuplot" },
-		{ "title", 0, LS_STR, &o.title, "TEXT", "the figure's title (default: from the data)" },
-		{ "tensor", 0, LS_STR, &o.tensor, "NAME", "the distance tensor of layers/categories" },
-		{ "names", 0, LS_STR, &o.names, "A,B,...", "run names (default: metadata arch, else the file name)" },
-		{ "split", 0, LS_STR, &o.split, "SPLIT", "rows to draw: train, val, test or all" },
-		{ "sample", 0, LS_INT, &o.sample, "I", "sample: the row to draw" },
-		{ "layers", 0, LS_STR, &o.layers, "L,L,...", "sample/categories: layers whose distributions to draw (default first, middle, last)" },
-		{ "example", 0, LS_INT, &o.example, "E", "categories: which example of each category (0 = most typical)" },
-		{ "prob", 0, LS_STR, &o.prob_path, "FILE", "sample, categories: prob when FILE has none" },
-		{ "images", 0, LS_STR, &o.images_path, "FILE", "categories: a file with `images` [N,H,W(,3)] U8" },
-		{ "dataset", 0, LS_STR, &o.dataset, "SPEC", "categories: read the images from the data set (voc:, coco:, list:), matched by ids" },
-		{ "width", 0, LS_INT, &o.width, "PX", "width in pixels (default: by kind)" },
-		{ "height", 0, LS_INT, &o.height, "PX", "height in pixels (default: by kind)" },
+	cli_opt opts[] = {
+		{ "format", 0, CLI_STR, &o.format, "FMT", "png (cairo), svg or pdf" },
+		{ "script", 0, CLI_STR, &o.script_dir, "DIR", "write plot.gp and its data to DIR, do not run gnuplot" },
+		{ "title", 0, CLI_STR, &o.title, "TEXT", "the figure's title (default: from the data)" },
+		{ "tensor", 0, CLI_STR, &o.tensor, "NAME", "the distance tensor of layers/categories" },
+		{ "names", 0, CLI_STR, &o.names, "A,B,...", "run names (default: metadata arch, else the file name)" },
+		{ "split", 0, CLI_STR, &o.split, "SPLIT", "rows to draw: train, val, test or all" },
+		{ "sample", 0, CLI_INT, &o.sample, "I", "sample: the row to draw" },
+		{ "layers", 0, CLI_STR, &o.layers, "L,L,...", "sample/categories: layers whose distributions to draw (default first, middle, last)" },
+		{ "example", 0, CLI_INT, &o.example, "E", "categories: which example of each category (0 = most typical)" },
+		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "sample, categories: prob when FILE has none" },
+		{ "images", 0, CLI_STR, &o.images_path, "FILE", "categories: a file with `images` [N,H,W(,3)] U8" },
+		{ "dataset", 0, CLI_STR, &o.dataset, "SPEC", "categories: read the images from the data set (voc:, coco:, list:), matched by ids" },
+		{ "width", 0, CLI_INT, &o.width, "PX", "width in pixels (default: by kind)" },
+		{ "height", 0, CLI_INT, &o.height, "PX", "height in pixels (default: by kind)" },
 		{ 0 }
 	};
-	ls_init(argc, argv, "plot");
-	int arg = ls_parse(argc, argv, opts, usage, about);
+	cli_init(argc, argv, "plot");
+	int arg = cli_parse(argc, argv, opts, usage, about);
 	if (arg >= argc)
-		ls_usage("no KIND given");
+		cli_usage("no KIND given");
 	extension(&o);
 	if ((o.width && (o.width < 64 || o.width > 10000)) || (o.height && (o.height < 64 || o.height > 10000)))
-		ls_usage("--width/--height: expected 64 to 10000 pixels");
+		cli_usage("--width/--height: expected 64 to 10000 pixels");
 	study_split_id(o.split);
 	const char *kind = argv[arg];
 	char **files = argv + arg + 1;
 	int n = argc - arg - 1;
 	if (n < 1)
-		ls_usage("%s: give at least one input FILE", kind);
+		cli_usage("%s: give at least one input FILE", kind);
 	if (n > 1 && strcmp(kind, "layers") && strcmp(kind, "overthinking"))
-		ls_usage("%s: one input FILE", kind);
+		cli_usage("%s: one input FILE", kind);
 	if (n > 8)
-		ls_usage("%s: at most 8 inputs", kind);
+		cli_usage("%s: at most 8 inputs", kind);
 	plot_job j;
 	if (!strcmp(kind, "layers"))
 		fig_layers(&j, &o, files, n);
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(kind, "categories"))
 		fig_categories(&j, &o, files, n);
 	else
-		ls_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, measures, overthinking or categories", kind);
-	job_finish(&j, ls_opts.output);
+		cli_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, measures, overthinking or categories", kind);
+	job_finish(&j, cli_opts.output);
 	return 0;
 }

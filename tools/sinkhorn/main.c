@@ -1,7 +1,7 @@
 /* sinkhorn: per-layer, per-sample entropic Wasserstein distance of the
  * predicted label distribution to the target (contract section 7); the
  * numerical core is tools/lib/sinkhorn.c. */
-#include "ls.h"
+#include "cli.h"
 #include "sinkhorn.h"
 
 #include <inttypes.h>
@@ -42,20 +42,20 @@ static const char *loss_name = "divergence", *measure_list = "";
 static double p_exp = 2, eps = 0.01, tol = 1e-6, omega = 1.5;
 static int max_iter = 1000, no_normalize, skip_empty;
 
-static const ls_opt opts[] = {
-	{"source", 0, LS_STR, &source_name, "NAME", "histograms [..., K] to measure"},
-	{"target", 0, LS_STR, &target_name, "NAME", "targets [..., K], a suffix of the source's leading shape"},
-	{"embeddings", 0, LS_STR, &embed_spec, "FILE[:NAME]", "label embeddings [K,D] (NAME default embeddings)"},
-	{"cost", 0, LS_STR, &cost_spec, "FILE[:NAME]", "cost matrix [K,K], used as given (NAME default cost)"},
-	{"p", 0, LS_DOUBLE, &p_exp, "P", "exponent of the embedding distance"},
-	{"eps", 0, LS_DOUBLE, &eps, "EPS", "entropic regularisation"},
-	{"tol", 0, LS_DOUBLE, &tol, "TOL", "marginal error (L1, both marginals) to stop at"},
-	{"max-iter", 0, LS_INT, &max_iter, "N", "iteration cap per problem"},
-	{"omega", 0, LS_DOUBLE, &omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
-	{"no-normalize", 0, LS_FLAG, &no_normalize, NULL, "keep the embedding cost unscaled"},
-	{"skip-empty", 0, LS_FLAG, &skip_empty, NULL, "write NaN for a row that sums to 0"},
-	{"loss", 0, LS_STR, &loss_name, "LOSS", "divergence, entropic or transport"},
-	{"measure", 0, LS_STR, &measure_list, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
+static const cli_opt opts[] = {
+	{"source", 0, CLI_STR, &source_name, "NAME", "histograms [..., K] to measure"},
+	{"target", 0, CLI_STR, &target_name, "NAME", "targets [..., K], a suffix of the source's leading shape"},
+	{"embeddings", 0, CLI_STR, &embed_spec, "FILE[:NAME]", "label embeddings [K,D] (NAME default embeddings)"},
+	{"cost", 0, CLI_STR, &cost_spec, "FILE[:NAME]", "cost matrix [K,K], used as given (NAME default cost)"},
+	{"p", 0, CLI_DOUBLE, &p_exp, "P", "exponent of the embedding distance"},
+	{"eps", 0, CLI_DOUBLE, &eps, "EPS", "entropic regularisation"},
+	{"tol", 0, CLI_DOUBLE, &tol, "TOL", "marginal error (L1, both marginals) to stop at"},
+	{"max-iter", 0, CLI_INT, &max_iter, "N", "iteration cap per problem"},
+	{"omega", 0, CLI_DOUBLE, &omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
+	{"no-normalize", 0, CLI_FLAG, &no_normalize, NULL, "keep the embedding cost unscaled"},
+	{"skip-empty", 0, CLI_FLAG, &skip_empty, NULL, "write NaN for a row that sums to 0"},
+	{"loss", 0, CLI_STR, &loss_name, "LOSS", "divergence, entropic or transport"},
+	{"measure", 0, CLI_STR, &measure_list, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{0},
 };
 
@@ -71,10 +71,10 @@ static void *hold(void *p)
 	return p;
 }
 
-/* ls_f32 without its finiteness check, which would leave its copy behind */
+/* cli_f32 without its finiteness check, which would leave its copy behind */
 static float *values(const st_tensor *t, const char *fname)
 {
-	return hold(ls_f32(t, fname, 0));
+	return hold(cli_f32(t, fname, 0));
 }
 
 static const char *const measure_opt[4] = {"chebyshev", "js", "kl", "tv"};
@@ -86,19 +86,19 @@ static sk_loss parse_loss(void)
 	for (int i = 0; i < 3; i++)
 		if (strcmp(loss_name, names[i]) == 0)
 			return (sk_loss)i;
-	ls_usage("option --loss: '%s', expected divergence, entropic or transport", loss_name);
+	cli_usage("option --loss: '%s', expected divergence, entropic or transport", loss_name);
 }
 
 static int parse_measures(void)
 {
 	int mask = 0;
-	char *list = ls_strdup(measure_list), *save = NULL;
+	char *list = cli_strdup(measure_list), *save = NULL;
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int q = 0;
 		while (q < 4 && strcmp(tok, measure_opt[q]))
 			q++;
 		if (q == 4)
-			ls_usage("option --measure: '%s', expected chebyshev, js, kl or tv", tok);
+			cli_usage("option --measure: '%s', expected chebyshev, js, kl or tv", tok);
 		mask |= 1 << q;
 	}
 	free(list);
@@ -108,31 +108,31 @@ static int parse_measures(void)
 static void check_options(void)
 {
 	if (!(eps > 0) || !isfinite(eps))
-		ls_usage("option --eps: %g, expected a finite number > 0", eps);
+		cli_usage("option --eps: %g, expected a finite number > 0", eps);
 	if (!(tol >= 0) || !isfinite(tol))
-		ls_usage("option --tol: %g, expected a finite number >= 0", tol);
+		cli_usage("option --tol: %g, expected a finite number >= 0", tol);
 	if (max_iter < 1)
-		ls_usage("option --max-iter: %d, expected >= 1", max_iter);
+		cli_usage("option --max-iter: %d, expected >= 1", max_iter);
 	if (!(omega >= 1 && omega < 2))
-		ls_usage("option --omega: %g, expected 1 <= W < 2", omega);
+		cli_usage("option --omega: %g, expected 1 <= W < 2", omega);
 	if (!(p_exp > 0) || !isfinite(p_exp))
-		ls_usage("option --p: %g, expected a finite number > 0", p_exp);
+		cli_usage("option --p: %g, expected a finite number > 0", p_exp);
 	if (embed_spec && cost_spec)
-		ls_usage("--embeddings and --cost both given: choose one");
+		cli_usage("--embeddings and --cost both given: choose one");
 }
 
 /* FILE[:NAME]: the whole spec when such a file exists, else split at the last ':' */
 static st_tensor *load_named(const char *spec, const char *dflt, st_file **file, char **path)
 {
-	*path = hold(ls_strdup(spec));
+	*path = hold(cli_strdup(spec));
 	const char *name = dflt;
 	char *colon = strrchr(*path, ':');
 	if (access(*path, F_OK) != 0 && colon) {
 		*colon = 0;
 		name = colon + 1;
 	}
-	*file = hold(ls_load(*path));
-	return ls_get(*file, *path, name);
+	*file = hold(cli_load(*path));
+	return cli_get(*file, *path, name);
 }
 
 /* The rows of the embedding file in the data's label order. */
@@ -143,7 +143,7 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 	float *e = values(t, path);
 	for (int64_t i = 0; i < ke * d; i++)
 		if (!isfinite(e[i]))
-			ls_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values", path,
+			cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values", path,
 			       t->name, e[i], i);
 	int nl = 0, ne = 0;
 	char **labels = hold(st_meta_get_list(in, "labels", &nl));
@@ -152,17 +152,17 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 		st_list_free(labels, nl);
 		st_list_free(names, ne);
 		if (ke != k)
-			ls_die("%s: tensor '%s' has %" PRId64 " rows, expected K = %d (matched by position: "
+			cli_die("%s: tensor '%s' has %" PRId64 " rows, expected K = %d (matched by position: "
 			       "no `labels` names in %s)", path, t->name, ke, k, labels ? path : "the input");
 		return e;
 	}
 	if (nl != k)
-		ls_die("input: metadata `labels` lists %d names, expected K = %d", nl, k);
+		cli_die("input: metadata `labels` lists %d names, expected K = %d", nl, k);
 	if (ne != ke)
-		ls_die("%s: metadata `labels` lists %d names for %" PRId64 " rows of '%s'", path, ne, ke, t->name);
-	float *out = hold(ls_malloc(ls_mul((size_t)k, (size_t)d, "embeddings") * sizeof *out));
+		cli_die("%s: metadata `labels` lists %d names for %" PRId64 " rows of '%s'", path, ne, ke, t->name);
+	float *out = hold(cli_malloc(cli_mul((size_t)k, (size_t)d, "embeddings") * sizeof *out));
 	size_t cap = 256, len = 0;
-	char *missing = hold(ls_malloc(cap));
+	char *missing = hold(cli_malloc(cap));
 	missing[0] = 0;
 	for (int i = 0; i < k; i++) {
 		int j = 0;
@@ -174,11 +174,11 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 		}
 		size_t need = len + strlen(labels[i]) + 3;
 		if (need > cap)
-			missing = hold(ls_realloc(missing, cap = 2 * need));
+			missing = hold(cli_realloc(missing, cap = 2 * need));
 		len += (size_t)sprintf(missing + len, "%s'%s'", len ? ", " : "", labels[i]);
 	}
 	if (len)
-		ls_die("%s: no embedding for the labels %s", path, missing);
+		cli_die("%s: no embedding for the labels %s", path, missing);
 	free(missing);
 	free(e);
 	st_list_free(labels, nl);
@@ -195,30 +195,30 @@ static double *make_cost(const st_file *in, int k)
 	double *c;
 	if (cost_spec) {
 		st_tensor *t = load_named(cost_spec, "cost", &f, &path);
-		ls_check_shape(t, path, 2, (const int64_t[]){k, k});
+		cli_check_shape(t, path, 2, (const int64_t[]){k, k});
 		c = hold(st_to_f64(t));
 		if (!c)
-			ls_die("%s: tensor '%s' is too large", path, t->name);
+			cli_die("%s: tensor '%s' is too large", path, t->name);
 		int64_t at;
 		if (sk_cost_check(c, k, &at))
-			ls_die("%s: tensor '%s' has %g at [%" PRId64 ",%" PRId64 "], expected finite costs >= 0",
+			cli_die("%s: tensor '%s' has %g at [%" PRId64 ",%" PRId64 "], expected finite costs >= 0",
 			       path, t->name, c[at], at / k, at % k);
 	} else {
 		st_tensor *t = load_named(embed_spec, "embeddings", &f, &path);
-		ls_check_shape(t, path, 2, (const int64_t[]){-1, -1});
+		cli_check_shape(t, path, 2, (const int64_t[]){-1, -1});
 		if (t->shape[1] < 1 || t->shape[1] > INT32_MAX)
-			ls_die("%s: tensor '%s' has shape [%" PRId64 ",%" PRId64 "], expected [K,D] with D >= 1",
+			cli_die("%s: tensor '%s' has shape [%" PRId64 ",%" PRId64 "], expected [K,D] with D >= 1",
 			       path, t->name, t->shape[0], t->shape[1]);
 		float *e = embedding_rows(t, f, path, in, k);
 		c = hold(sk_cost_embed(e, k, (int)t->shape[1], p_exp));
 		free(e);
 		if (!c)
-			ls_die("cost: out of memory for %d x %d", k, k);
+			cli_die("cost: out of memory for %d x %d", k, k);
 		if (!no_normalize && sk_cost_normalize(c, k))
-			ls_die("%s: tensor '%s': every embedding is the same, the cost is 0", path, t->name);
+			cli_die("%s: tensor '%s': every embedding is the same, the cost is 0", path, t->name);
 		int64_t at;
 		if (sk_cost_check(c, k, &at))
-			ls_die("%s: tensor '%s' gives cost %g at [%" PRId64 ",%" PRId64 "], expected finite",
+			cli_die("%s: tensor '%s' gives cost %g at [%" PRId64 ",%" PRId64 "], expected finite",
 			       path, t->name, c[at], at / k, at % k);
 	}
 	st_file_free(f);
@@ -232,14 +232,14 @@ static float *histograms(const st_tensor *t, const char *fname, int64_t rows, in
 	float *x = values(t, fname);
 	int64_t bad = sk_hist_bad(x, rows, k);
 	if (bad >= 0)
-		ls_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values >= 0",
+		cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values >= 0",
 		       fname, t->name, x[bad], bad);
 	for (int64_t r = 0; r < rows && !skip_empty; r++) {
 		double s = 0;
 		for (int j = 0; j < k; j++)
 			s += x[r * k + j];
 		if (s == 0)
-			ls_die("%s: tensor '%s' row %" PRId64 " sums to 0 (no label or no mass); "
+			cli_die("%s: tensor '%s' row %" PRId64 " sums to 0 (no label or no mass); "
 			       "--skip-empty writes NaN for it", fname, t->name, r);
 	}
 	return x;
@@ -260,14 +260,14 @@ static void check_broadcast(const st_tensor *s, const st_tensor *t, const char *
 	for (int d = 1; ok && d <= t->ndim; d++)
 		ok = t->shape[t->ndim - d] == s->shape[s->ndim - d];
 	if (!ok)
-		ls_die("%s: tensor '%s' (%d dims) does not match '%s' (%d dims): expected [..., K] with "
+		cli_die("%s: tensor '%s' (%d dims) does not match '%s' (%d dims): expected [..., K] with "
 		       "the trailing dims of '%s' (K = %" PRId64 ")", fname, t->name, t->ndim, s->name,
 		       s->ndim, s->name, s->shape[s->ndim - 1]);
 }
 
 static void add_f32(st_file *out, const char *name, const st_tensor *like, const double *v, int64_t n)
 {
-	float *x = ls_malloc(ls_mul((size_t)n, sizeof *x, name));
+	float *x = cli_malloc(cli_mul((size_t)n, sizeof *x, name));
 	for (int64_t i = 0; i < n; i++)
 		x[i] = (float)v[i];
 	int ndim = like->ndim > 1 ? like->ndim - 1 : 1;
@@ -284,31 +284,31 @@ typedef struct {
 
 static void report(const char *what, const sk_stats *st)
 {
-	ls_info("%s: %" PRId64 " transport problems, %" PRId64 " did not converge within %d iterations "
+	cli_info("%s: %" PRId64 " transport problems, %" PRId64 " did not converge within %d iterations "
 		"(tol %g), worst marginal error %.3g, %" PRId64 " solved in the log domain", what,
 		st->problems, st->unconverged, max_iter, tol, st->worst_err, st->fallback);
 }
 
 static void show_progress(void *ctx, int64_t done)
 {
-	ls_progress_update(ctx, (uint64_t)done);
+	cli_progress_update(ctx, (uint64_t)done);
 }
 
 static void distances(st_file *out, const char *name, const st_tensor *s, const pairs *pr,
 		      const double *c, int k, const sk_params *p)
 {
-	double *v = ls_malloc(ls_mul((size_t)pr->n, sizeof *v, name));
+	double *v = cli_malloc(cli_mul((size_t)pr->n, sizeof *v, name));
 	sk_stats st = {0};
-	double t0 = ls_now();
+	double t0 = cli_now();
 	sk_params q = *p;
-	q.progress_ctx = ls_progress_start(name, (uint64_t)pr->n, "rows");
+	q.progress_ctx = cli_progress_start(name, (uint64_t)pr->n, "rows");
 	q.progress = q.progress_ctx ? show_progress : NULL;
 	if (sk_batch(&q, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
-		ls_die("%s: out of memory", name);
-	ls_progress_end(q.progress_ctx);
+		cli_die("%s: out of memory", name);
+	cli_progress_end(q.progress_ctx);
 	report(name, &st);
-	double dt = ls_now() - t0;
-	ls_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
+	double dt = cli_now() - t0;
+	cli_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
 		"kernel products", name, pr->n, dt, st.problems ? (double)st.iterations / st.problems : 0.0,
 		dt > 0 ? st.flops / dt * 1e-9 : 0.0);
 	add_f32(out, name, s, v, pr->n);
@@ -317,10 +317,10 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 
 int main(int argc, char **argv)
 {
-	ls_init(argc, argv, "sinkhorn");
-	int i = ls_parse(argc, argv, opts, "sinkhorn [options] [INPUT]", about);
+	cli_init(argc, argv, "sinkhorn");
+	int i = cli_parse(argc, argv, opts, "sinkhorn [options] [INPUT]", about);
 	if (argc - i > 1)
-		ls_usage("one INPUT at most, got %d", argc - i);
+		cli_usage("one INPUT at most, got %d", argc - i);
 	check_options();
 	sk_params p;
 	sk_params_default(&p);
@@ -329,22 +329,22 @@ int main(int argc, char **argv)
 	p.max_iter = max_iter;
 	p.omega = omega;
 	p.loss = parse_loss();
-	p.threads = ls_opts.threads;
+	p.threads = cli_opts.threads;
 	int mask = parse_measures();
 	const char *fname = i < argc ? argv[i] : "-";
-	st_file *in = hold(ls_load(fname));
-	st_tensor *s = ls_get(in, fname, source_name), *t = ls_get(in, fname, target_name);
+	st_file *in = hold(cli_load(fname));
+	st_tensor *s = cli_get(in, fname, source_name), *t = cli_get(in, fname, target_name);
 	if (s->ndim < 1 || s->shape[s->ndim - 1] < 1 || s->shape[s->ndim - 1] > 100000)
-		ls_die("%s: tensor '%s' has %d dims, expected [..., K] with 1 <= K <= 100000", fname,
+		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with 1 <= K <= 100000", fname,
 		       s->name, s->ndim);
 	check_broadcast(s, t, fname);
 	const int k = (int)s->shape[s->ndim - 1];
 	pairs pr = {.n = leading(s), .nt = leading(t)};
 	double *c = hold(make_cost(in, k));
 	if (!c)
-		ls_die("cost: out of memory for %d x %d", k, k);
+		cli_die("cost: out of memory for %d x %d", k, k);
 	if (pr.nt == 0 && pr.n > 0)
-		ls_die("%s: tensor '%s' is empty", fname, t->name);
+		cli_die("%s: tensor '%s' is empty", fname, t->name);
 	pr.src = histograms(s, fname, pr.n, k);
 	pr.tgt = histograms(t, fname, pr.nt, k);
 	st_file *out = st_file_new();
@@ -353,9 +353,9 @@ int main(int argc, char **argv)
 		double *m[4] = {0};
 		for (int q = 0; q < 4; q++)
 			if (mask & 1 << q)
-				m[q] = ls_malloc(ls_mul((size_t)pr.n, sizeof(double), measure_out[q]));
+				m[q] = cli_malloc(cli_mul((size_t)pr.n, sizeof(double), measure_out[q]));
 		if (sk_measure_batch(k, pr.n, pr.src, pr.nt, pr.tgt, m))
-			ls_die("measures: out of memory");
+			cli_die("measures: out of memory");
 		for (int q = 0; q < 4; q++)
 			if (m[q]) {
 				add_f32(out, measure_out[q], s, m[q], pr.n);
@@ -370,8 +370,8 @@ int main(int argc, char **argv)
 		distances(out, "wdist_epochs", ep, &pe, c, k, &p);
 		free(pe.src);
 	}
-	ls_forward_context(out, in);
-	ls_write(out, ls_opts.output);
+	cli_forward_context(out, in);
+	cli_write(out, cli_opts.output);
 	free(pr.src);
 	free(pr.tgt);
 	free(c);

@@ -1,5 +1,5 @@
 /* tensors: look into, cut and join safetensors files; NumPy interop. */
-#include "ls.h"
+#include "cli.h"
 #include "npy.h"
 
 #include <inttypes.h>
@@ -26,14 +26,14 @@ static const char *about =
 	"  tensors cat shard0.st shard1.st -o all.st";
 
 static const char *rows_opt, *input_opt = "-";
-static ls_list meta_opts;
+static cli_list meta_opts;
 
 /* KEY of a --meta KEY=VALUE (allocated), checked */
 static char *meta_key(const char *kv)
 {
 	const char *eq = strchr(kv, '=');
-	if (!eq || eq == kv) ls_usage("--meta '%s': expected KEY=VALUE", kv);
-	char *key = ls_strdup(kv);
+	if (!eq || eq == kv) cli_usage("--meta '%s': expected KEY=VALUE", kv);
+	char *key = cli_strdup(kv);
 	key[eq - kv] = 0;
 	return key;
 }
@@ -61,7 +61,7 @@ static void apply_meta(st_file *out)
 
 static void usage_die(void)
 {
-	ls_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
+	cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
 }
 
 /* ---- info ---- */
@@ -110,19 +110,19 @@ static void print_info(FILE *out, const st_file *f, const char *name)
 /* Reads the header and runs through the data, so truncation is still caught. */
 static int cmd_info(int argc, char **argv)
 {
-	const char *path = argc > 0 ? argv[0] : "-", *name = ls_name(path);
-	if (argc > 1) ls_usage("info takes one FILE");
-	char err[ST_ERRLEN];
-	FILE *fp = ls_open_in(path);
+	const char *path = argc > 0 ? argv[0] : "-", *name = cli_name(path);
+	if (argc > 1) cli_usage("info takes one FILE");
+	char err[ERR_LEN];
+	FILE *fp = cli_open_in(path);
 	st_reader *r = st_open_fp(fp, fp != stdin, err);
-	if (!r) ls_die("%s: %s", name, err);
+	if (!r) cli_die("%s: %s", name, err);
 	st_file *f = st_reader_file(r);
 	for (int i = 0; i < f->n; i++)
-		if (st_skip_data(r, &f->t[i], err)) ls_die("%s: %s", name, err);
-	if (st_check_end(r, err)) ls_die("%s: %s", name, err);
-	ls_out *o = ls_out_open_text(ls_opts.output);
-	print_info(ls_out_fp(o), f, name);
-	ls_out_close(o);
+		if (st_skip_data(r, &f->t[i], err)) cli_die("%s: %s", name, err);
+	if (st_check_end(r, err)) cli_die("%s: %s", name, err);
+	cli_out *o = cli_out_open_text(cli_opts.output);
+	print_info(cli_out_fp(o), f, name);
+	cli_out_close(o);
 	st_abort(r);
 	return 0;
 }
@@ -153,28 +153,28 @@ static void parse_rows(const char *s, int64_t nrows, int64_t *a, int64_t *b)
 	if (!s) return;
 	char *end;
 	const char *colon = strchr(s, ':');
-	if (!colon) ls_usage("--rows '%s': expected A:B", s);
-	if (colon != s) { *a = strtoll(s, &end, 10); if (end != colon) ls_usage("--rows '%s': A is not an integer", s); }
-	if (colon[1]) { *b = strtoll(colon + 1, &end, 10); if (*end) ls_usage("--rows '%s': B is not an integer", s); }
+	if (!colon) cli_usage("--rows '%s': expected A:B", s);
+	if (colon != s) { *a = strtoll(s, &end, 10); if (end != colon) cli_usage("--rows '%s': A is not an integer", s); }
+	if (colon[1]) { *b = strtoll(colon + 1, &end, 10); if (*end) cli_usage("--rows '%s': B is not an integer", s); }
 	if (*a < 0) *a += nrows;
 	if (*b < 0) *b += nrows;
 	if (*a < 0 || *b > nrows || *a > *b)
-		ls_usage("--rows %s: out of range for %" PRId64 " rows", s, nrows);
+		cli_usage("--rows %s: out of range for %" PRId64 " rows", s, nrows);
 }
 
 static int keep_one(const char *name, void *ctx) { return strcmp(name, ctx) == 0; }
 
 static int cmd_dump(int argc, char **argv)
 {
-	if (argc < 1 || argc > 2) ls_usage("dump takes NAME [FILE]");
+	if (argc < 1 || argc > 2) cli_usage("dump takes NAME [FILE]");
 	const char *name = argv[0], *path = argc > 1 ? argv[1] : "-";
-	st_file *f = ls_load_some(path, keep_one, (void *)name);
-	st_tensor *t = ls_get(f, path, name);
+	st_file *f = cli_load_some(path, keep_one, (void *)name);
+	st_tensor *t = cli_get(f, path, name);
 	int64_t nrows = t->ndim ? t->shape[0] : 1, a, b;
 	int64_t per = nrows ? st_numel(t) / nrows : 0;
 	parse_rows(rows_opt, nrows, &a, &b);
-	ls_out *o = ls_out_open_text(ls_opts.output);
-	FILE *out = ls_out_fp(o);
+	cli_out *o = cli_out_open_text(cli_opts.output);
+	FILE *out = cli_out_fp(o);
 	for (int64_t r = a; r < b; r++) {
 		for (int64_t j = 0; j < per; j++) {
 			if (j) fputc('\t', out);
@@ -182,7 +182,7 @@ static int cmd_dump(int argc, char **argv)
 		}
 		fputc('\n', out);
 	}
-	ls_out_close(o);
+	cli_out_close(o);
 	st_file_free(f);
 	return 0;
 }
@@ -197,33 +197,33 @@ static int listed(const char *name, char **names, int n)
 
 static int cmd_select(int argc, char **argv, int keep)
 {
-	if (argc < 1) ls_usage("%s takes at least one NAME", keep ? "pick" : "drop");
-	char err[ST_ERRLEN];
-	FILE *fp = ls_open_in(input_opt);
-	const char *shown = ls_name(input_opt);
+	if (argc < 1) cli_usage("%s takes at least one NAME", keep ? "pick" : "drop");
+	char err[ERR_LEN];
+	FILE *fp = cli_open_in(input_opt);
+	const char *shown = cli_name(input_opt);
 	st_reader *r = st_open_fp(fp, fp != stdin, err);
-	if (!r) ls_die("%s: %s", shown, err);
+	if (!r) cli_die("%s: %s", shown, err);
 	st_file *in = st_reader_file(r), *out = st_file_new();
 	for (int i = 0; i < argc; i++)
-		if (!st_find(in, argv[i])) ls_die("%s: missing tensor '%s'", shown, argv[i]);
+		if (!st_find(in, argv[i])) cli_die("%s: missing tensor '%s'", shown, argv[i]);
 	for (int i = 0; i < in->n; i++)
 		if (listed(in->t[i].name, argv, argc) == keep) st_add(out, in->t[i].name, in->t[i].dtype, in->t[i].ndim, in->t[i].shape, NULL, 1);
 	st_meta_copy(out, in);
 	apply_meta(out);
-	ls_history_append(out);
+	cli_history_append(out);
 	size_t hlen;
 	char *json = st_header_json(out, &hlen);
-	ls_out *o = ls_out_open(ls_opts.output);
-	FILE *w = ls_out_fp(o);
+	cli_out *o = cli_out_open(cli_opts.output);
+	FILE *w = cli_out_fp(o);
 	unsigned char lenbuf[8];
 	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) ls_die("write error");
+	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) cli_die("write error");
 	for (int i = 0; i < in->n; i++) {
 		int rc = listed(in->t[i].name, argv, argc) == keep ? st_copy_data(r, &in->t[i], w, err) : st_skip_data(r, &in->t[i], err);
-		if (rc) ls_die("%s: %s", shown, err);
+		if (rc) cli_die("%s: %s", shown, err);
 	}
-	if (st_close(r, err)) ls_die("%s: %s", shown, err);
-	ls_out_close(o);
+	if (st_close(r, err)) cli_die("%s: %s", shown, err);
+	cli_out_close(o);
 	free(json);
 	st_file_free(out);
 	return 0;
@@ -233,12 +233,12 @@ static int cmd_select(int argc, char **argv, int keep)
 
 static st_file **load_all(int argc, char **argv)
 {
-	if (argc < 1) ls_usage("give at least one FILE");
+	if (argc < 1) cli_usage("give at least one FILE");
 	int stdin_uses = 0;
 	for (int i = 0; i < argc; i++) stdin_uses += strcmp(argv[i], "-") == 0;
-	if (stdin_uses > 1) ls_usage("standard input ('-') can be given once");
-	st_file **fs = ls_calloc((size_t)argc, sizeof *fs);
-	for (int i = 0; i < argc; i++) fs[i] = ls_load(argv[i]);
+	if (stdin_uses > 1) cli_usage("standard input ('-') can be given once");
+	st_file **fs = cli_calloc((size_t)argc, sizeof *fs);
+	for (int i = 0; i < argc; i++) fs[i] = cli_load(argv[i]);
 	return fs;
 }
 
@@ -254,7 +254,7 @@ static int cmd_merge(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		for (int k = 0; k < fs[i]->n; k++) {
 			st_tensor *t = &fs[i]->t[k];
-			if (st_find(out, t->name)) ls_die("%s: tensor '%s' is also in an earlier file", argv[i], t->name);
+			if (st_find(out, t->name)) cli_die("%s: tensor '%s' is also in an earlier file", argv[i], t->name);
 			st_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 1);
 			t->data = NULL;   /* moved */
 		}
@@ -262,7 +262,7 @@ static int cmd_merge(int argc, char **argv)
 			if (!st_meta_get(out, fs[i]->meta[k].key)) st_meta_set(out, fs[i]->meta[k].key, fs[i]->meta[k].value);
 	}
 	apply_meta(out);
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 	free_all(fs, argc);
 	st_file_free(out);
 	return 0;
@@ -277,18 +277,18 @@ static void check_same_metadata(st_file **fs, char **argv, int argc)
 			if (!strcmp(key, "ids") || !strcmp(key, "history") || meta_given(key)) continue;
 			const char *va = st_meta_get(a, key), *vb = st_meta_get(b, key);
 			if (!va || !vb || strcmp(va, vb))
-				ls_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
+				cli_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
 		}
 	}
 }
 
 static void check_shard(const st_tensor *t0, const st_tensor *t, const char *file)
 {
-	if (!t) ls_die("%s: missing tensor '%s' (present in the first file)", file, t0->name);
-	if (t->dtype != t0->dtype) ls_die("%s: tensor '%s' is %s, %s in the first file", file, t->name, st_dtype_name(t->dtype), st_dtype_name(t0->dtype));
+	if (!t) cli_die("%s: missing tensor '%s' (present in the first file)", file, t0->name);
+	if (t->dtype != t0->dtype) cli_die("%s: tensor '%s' is %s, %s in the first file", file, t->name, st_dtype_name(t->dtype), st_dtype_name(t0->dtype));
 	int same = t->ndim == t0->ndim && t->ndim > 0;
 	for (int d = 1; same && d < t->ndim; d++) same = t->shape[d] == t0->shape[d];
-	if (!same) ls_die("%s: tensor '%s' cannot be joined along axis 0: dimensions after the first differ from the first file's (or it is a scalar)", file, t->name);
+	if (!same) cli_die("%s: tensor '%s' cannot be joined along axis 0: dimensions after the first differ from the first file's (or it is a scalar)", file, t->name);
 }
 
 static void join_ids(st_file *out, st_file **fs, int argc)
@@ -299,8 +299,8 @@ static void join_ids(st_file *out, st_file **fs, int argc)
 	for (int i = 0; i < argc; i++) {
 		int n = 0;
 		char **ids = st_meta_get_list(fs[i], "ids", &n);
-		if (!ids) ls_die("file %d: metadata 'ids' is missing or not a JSON list of strings", i + 1);
-		all = ls_realloc(all, sizeof *all * (size_t)(total + n));
+		if (!ids) cli_die("file %d: metadata 'ids' is missing or not a JSON list of strings", i + 1);
+		all = cli_realloc(all, sizeof *all * (size_t)(total + n));
 		if (n) memcpy(all + total, ids, sizeof *ids * (size_t)n);
 		total += n;
 		free(ids);   /* the strings now belong to all */
@@ -324,7 +324,7 @@ static int cmd_cat(int argc, char **argv)
 			if (i) shape[0] += t->shape[0];
 			bytes += st_nbytes(t);
 		}
-		char *data = ls_malloc(bytes), *p = data;
+		char *data = cli_malloc(bytes), *p = data;
 		for (int i = 0; i < argc; i++) {
 			const st_tensor *t = st_find(fs[i], t0->name);
 			memcpy(p, t->data, st_nbytes(t));
@@ -333,11 +333,11 @@ static int cmd_cat(int argc, char **argv)
 		st_add(out, t0->name, t0->dtype, t0->ndim, shape, data, 1);
 	}
 	for (int i = 1; i < argc; i++)
-		if (fs[i]->n != fs[0]->n) ls_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
+		if (fs[i]->n != fs[0]->n) cli_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
 	st_meta_copy(out, fs[0]);
 	join_ids(out, fs, argc);
 	apply_meta(out);
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 	free_all(fs, argc);
 	st_file_free(out);
 	return 0;
@@ -348,45 +348,45 @@ static int cmd_cat(int argc, char **argv)
 
 static int cmd_from_npy(int argc, char **argv)
 {
-	if (argc < 1) ls_usage("from-npy takes NAME=FILE.npy ...");
+	if (argc < 1) cli_usage("from-npy takes NAME=FILE.npy ...");
 	st_file *out = st_file_new();
 	for (int i = 0; i < argc; i++) {
-		char *name = ls_strdup(argv[i]), *eq = strchr(name, '=');
-		if (!eq || eq == name || !eq[1]) ls_usage("'%s': expected NAME=FILE.npy", argv[i]);
+		char *name = cli_strdup(argv[i]), *eq = strchr(name, '=');
+		if (!eq || eq == name || !eq[1]) cli_usage("'%s': expected NAME=FILE.npy", argv[i]);
 		*eq = 0;
-		if (st_find(out, name)) ls_usage("tensor '%s' given twice", name);
+		if (st_find(out, name)) cli_usage("tensor '%s' given twice", name);
 		npy_read_into(out, name, eq + 1);
 		free(name);
 	}
 	apply_meta(out);
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 	st_file_free(out);
 	return 0;
 }
 
 static int cmd_to_npy(int argc, char **argv)
 {
-	if (argc < 1 || argc > 2) ls_usage("to-npy takes NAME [FILE]");
+	if (argc < 1 || argc > 2) cli_usage("to-npy takes NAME [FILE]");
 	const char *name = argv[0], *path = argc > 1 ? argv[1] : "-";
-	st_file *f = ls_load_some(path, keep_one, (void *)name);
-	st_tensor *t = ls_get(f, path, name);
-	ls_out *o = ls_out_open(ls_opts.output);
-	npy_write(ls_out_fp(o), t);
-	ls_out_close(o);
+	st_file *f = cli_load_some(path, keep_one, (void *)name);
+	st_tensor *t = cli_get(f, path, name);
+	cli_out *o = cli_out_open(cli_opts.output);
+	npy_write(cli_out_fp(o), t);
+	cli_out_close(o);
 	st_file_free(f);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	ls_init(argc, argv, "tensors");
-	static const ls_opt opts[] = {
-		{"rows", 'r', LS_STR, &rows_opt, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
-		{"input", 'i', LS_STR, &input_opt, "FILE", "pick, drop: the input file"},
-		{"meta", 0, LS_LIST, &meta_opts, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
+	cli_init(argc, argv, "tensors");
+	static const cli_opt opts[] = {
+		{"rows", 'r', CLI_STR, &rows_opt, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
+		{"input", 'i', CLI_STR, &input_opt, "FILE", "pick, drop: the input file"},
+		{"meta", 0, CLI_LIST, &meta_opts, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
 		{0},
 	};
-	int first = ls_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
+	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
 	if (first >= argc) usage_die();
 	const char *cmd = argv[first];
 	int n = argc - first - 1;
@@ -399,5 +399,5 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "cat")) return cmd_cat(n, args);
 	if (!strcmp(cmd, "from-npy")) return cmd_from_npy(n, args);
 	if (!strcmp(cmd, "to-npy")) return cmd_to_npy(n, args);
-	ls_usage("unknown command '%s'", cmd);
+	cli_usage("unknown command '%s'", cmd);
 }

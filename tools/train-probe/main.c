@@ -1,6 +1,6 @@
 /* train-probe: one linear probe per layer on frozen features (contract
  * section 6; docs/train-probe.md). The training itself is tools/lib/probe.c. */
-#include "ls.h"
+#include "cli.h"
 #include "probe.h"
 #include "stmap.h"
 
@@ -47,26 +47,26 @@ static int snapshot_every = 1, no_head;
 static double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
 static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern;
 
-static const ls_opt opts[] = {
-	{"epochs", 'e', LS_INT, &epochs, "N", "training epochs"},
-	{"lr", 0, LS_DOUBLE, &lr, "X", "initial learning rate"},
-	{"lr-step", 0, LS_INT, &lr_step, "N", "divide the learning rate by 10 every N epochs (0: never)"},
-	{"batch", 'b', LS_INT, &batch, "N", "batch size"},
-	{"momentum", 0, LS_DOUBLE, &momentum, "X", "SGD momentum"},
-	{"weight-decay", 0, LS_DOUBLE, &weight_decay, "X", "L2 weight decay (on weights and biases)"},
-	{"seed", 's', LS_INT, &seed, "N", "seed of the initialisation and the shuffles"},
-	{"train-split", 0, LS_INT, &train_split, "S", "train on the rows whose split is S"},
-	{"standardize", 0, LS_FLAG, &standardize, NULL, "z-score every feature with the training rows' mean and std"},
-	{"patience", 0, LS_INT, &patience, "N",
+static const cli_opt opts[] = {
+	{"epochs", 'e', CLI_INT, &epochs, "N", "training epochs"},
+	{"lr", 0, CLI_DOUBLE, &lr, "X", "initial learning rate"},
+	{"lr-step", 0, CLI_INT, &lr_step, "N", "divide the learning rate by 10 every N epochs (0: never)"},
+	{"batch", 'b', CLI_INT, &batch, "N", "batch size"},
+	{"momentum", 0, CLI_DOUBLE, &momentum, "X", "SGD momentum"},
+	{"weight-decay", 0, CLI_DOUBLE, &weight_decay, "X", "L2 weight decay (on weights and biases)"},
+	{"seed", 's', CLI_INT, &seed, "N", "seed of the initialisation and the shuffles"},
+	{"train-split", 0, CLI_INT, &train_split, "S", "train on the rows whose split is S"},
+	{"standardize", 0, CLI_FLAG, &standardize, NULL, "z-score every feature with the training rows' mean and std"},
+	{"patience", 0, CLI_INT, &patience, "N",
 	 "stop a layer after N epochs without a lower val loss (split 1) and keep its best epoch; 0: off"},
-	{"snapshots", 0, LS_STR, &snapshots, "LAYERS",
+	{"snapshots", 0, CLI_STR, &snapshots, "LAYERS",
 	 "write prob_epochs for these probe layers: 'all' or indices/names, comma-separated"},
-	{"snapshot-every", 0, LS_INT, &snapshot_every, "E", "snapshot after every E epochs"},
-	{"apply", 0, LS_STR, &apply_path, "FILE", "apply the probes of FILE instead of training"},
-	{"keep", 0, LS_STR, &keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
-	{"no-head", 0, LS_FLAG, &no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
-	{"init", 0, LS_STR, &init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
-	{"order", 0, LS_STR, &order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
+	{"snapshot-every", 0, CLI_INT, &snapshot_every, "E", "snapshot after every E epochs"},
+	{"apply", 0, CLI_STR, &apply_path, "FILE", "apply the probes of FILE instead of training"},
+	{"keep", 0, CLI_STR, &keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
+	{"no-head", 0, CLI_FLAG, &no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
+	{"init", 0, CLI_STR, &init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
+	{"order", 0, CLI_STR, &order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
 	{0},
 };
 
@@ -81,12 +81,12 @@ static void release(void *x)
 }
 
 /* A regular file is mapped (no copy of the features, no fresh pages to
- * zero); a pipe, or a file the mapping refuses, is read and checked by ls_load. */
+ * zero); a pipe, or a file the mapping refuses, is read and checked by cli_load. */
 static st_file *load_input(void)
 {
 	if (strcmp(input, "-") != 0 && (in_map = st_map_open(input)))
 		return st_map_file(in_map);
-	return ls_load(input);
+	return cli_load(input);
 }
 
 static const char *shown(const char *path)
@@ -125,14 +125,14 @@ static void check_finite(float *x, const st_tensor *t, const char *fname)
 		if (!isfinite(x[i])) {
 			double v = x[i];
 			release(x);
-			ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
+			cli_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
 			       t->name, v, i);
 		}
 }
 
 static float *f32_finite(const st_tensor *t, const char *fname)
 {
-	float *x = ls_f32(t, fname, 0);
+	float *x = cli_f32(t, fname, 0);
 	check_finite(x, t, fname);
 	return x;
 }
@@ -153,7 +153,7 @@ static int feat_cmp(const void *a, const void *b)
 
 static feat *find_feats(st_file *f, int *nfeat)
 {
-	feat *fs = ls_calloc((size_t)f->n + 1, sizeof *fs);
+	feat *fs = cli_calloc((size_t)f->n + 1, sizeof *fs);
 	int n = 0;
 	for (int i = 0; i < f->n; i++) {
 		const char *name = f->t[i].name, *s = name + 5;
@@ -163,16 +163,16 @@ static feat *find_feats(st_file *f, int *nfeat)
 		for (const char *p = s; *p; p++)
 			digits &= isdigit((unsigned char)*p) != 0;
 		if (!*s || !digits || strlen(s) > 9)
-			ls_die("%s: tensor '%s': expected feat.NN with NN a layer number", shown(input), name);
+			cli_die("%s: tensor '%s': expected feat.NN with NN a layer number", shown(input), name);
 		fs[n++] = (feat){&f->t[i], s, strtol(s, NULL, 10)};
 	}
 	qsort(fs, (size_t)n, sizeof *fs, feat_cmp);
 	for (int i = 1; i < n; i++)
 		if (fs[i].num == fs[i - 1].num)
-			ls_die("%s: tensors '%s' and '%s' are the same layer", shown(input), fs[i - 1].t->name,
+			cli_die("%s: tensors '%s' and '%s' are the same layer", shown(input), fs[i - 1].t->name,
 			       fs[i].t->name);
 	if (n == 0)
-		ls_die("%s: no feat.NN tensor: nothing to train", shown(input));
+		cli_die("%s: no feat.NN tensor: nothing to train", shown(input));
 	*nfeat = n;
 	return fs;
 }
@@ -184,12 +184,12 @@ static char **layer_names(const st_file *in, const feat *fs, int nfeat, int head
 {
 	int nm = 0;
 	char **meta = st_meta_get_list(in, "layers", &nm);
-	char **names = ls_calloc((size_t)nfeat + 2, sizeof *names);
+	char **names = cli_calloc((size_t)nfeat + 2, sizeof *names);
 	int use = meta && fs[nfeat - 1].num < nm;   /* fs is sorted: the last has the largest NN */
 	for (int i = 0; i < nfeat; i++)
-		names[i] = ls_strdup(use ? meta[fs[i].num] : fs[i].t->name);
+		names[i] = cli_strdup(use ? meta[fs[i].num] : fs[i].t->name);
 	if (head)
-		names[nfeat] = ls_strdup("head");
+		names[nfeat] = cli_strdup("head");
 	if (meta)
 		st_list_free(meta, nm);
 	return names;
@@ -216,7 +216,7 @@ static void select_flops(st_file *out, const feat *fs, int nfeat, int head)
 		st_meta_set(out, "layer_flops", js);
 		cJSON_free(js);
 	} else {
-		ls_warn("metadata layer_flops does not match the feat.NN tensors: left out");
+		cli_warn("metadata layer_flops does not match the feat.NN tensors: left out");
 		st_meta_del(out, "layer_flops");
 	}
 	cJSON_Delete(a);
@@ -226,12 +226,12 @@ static void select_flops(st_file *out, const feat *fs, int nfeat, int head)
 static void check_feature(const feat *f, int64_t n)
 {
 	int64_t want[2] = {n, -1};
-	ls_check_shape(f->t, input, 2, want);
+	cli_check_shape(f->t, input, 2, want);
 	if (f->t->shape[1] <= 0 || f->t->shape[1] > INT_MAX)
-		ls_die("%s: tensor '%s' has %" PRId64 " features, expected 1 to %d", shown(input), f->t->name,
+		cli_die("%s: tensor '%s' has %" PRId64 " features, expected 1 to %d", shown(input), f->t->name,
 		       f->t->shape[1], INT_MAX);
 	if (f->t->dtype != ST_F32 && f->t->dtype != ST_F16 && f->t->dtype != ST_BF16)
-		ls_die("%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", shown(input), f->t->name,
+		cli_die("%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", shown(input), f->t->name,
 		       st_dtype_name(f->t->dtype));
 }
 
@@ -260,7 +260,7 @@ static float *features(const feat *f, int64_t n)
 		x = f->t->data;
 		f->t->data = NULL;
 	} else {
-		x = ls_f32(f->t, input, 0);
+		x = cli_f32(f->t, input, 0);
 		drop_data(f->t);
 	}
 	check_finite(x, f->t, input);
@@ -278,32 +278,32 @@ typedef struct {
 
 static void load_targets(st_file *in, targets *tg)
 {
-	st_tensor *lt = ls_get(in, input, "labels");
-	ls_check_shape(lt, input, 2, NULL);
+	st_tensor *lt = cli_get(in, input, "labels");
+	cli_check_shape(lt, input, 2, NULL);
 	tg->n = lt->shape[0], tg->k = lt->shape[1];
 	if (tg->k == 0)
-		ls_die("%s: tensor 'labels' has shape [%" PRId64 ",0]: K = 0 labels, expected at least 1",
+		cli_die("%s: tensor 'labels' has shape [%" PRId64 ",0]: K = 0 labels, expected at least 1",
 		       shown(input), tg->n);
 	if (tg->n == 0)
-		ls_die("%s: tensor 'labels' has no rows", shown(input));
+		cli_die("%s: tensor 'labels' has no rows", shown(input));
 	if (tg->n > INT_MAX)
-		ls_die("%s: tensor 'labels' has %" PRId64 " rows, at most %d are supported", shown(input), tg->n, INT_MAX);
+		cli_die("%s: tensor 'labels' has %" PRId64 " rows, at most %d are supported", shown(input), tg->n, INT_MAX);
 	tg->y = f32_finite(lt, input);
 	for (int64_t i = 0; i < tg->n * tg->k; i++)
 		if (tg->y[i] != 0 && tg->y[i] != 1)
-			ls_die("%s: tensor 'labels' has value %g at row %" PRId64 ", expected 0 or 1", shown(input),
+			cli_die("%s: tensor 'labels' has value %g at row %" PRId64 ", expected 0 or 1", shown(input),
 			       tg->y[i], i / tg->k);
-	st_tensor *st = ls_get(in, input, "split");
+	st_tensor *st = cli_get(in, input, "split");
 	int64_t want[1] = {tg->n};
-	ls_check_shape(st, input, 1, want);
+	cli_check_shape(st, input, 1, want);
 	if (st->dtype != ST_U8)
-		ls_die("%s: tensor 'split' has dtype %s, expected U8", shown(input), st_dtype_name(st->dtype));
+		cli_die("%s: tensor 'split' has dtype %s, expected U8", shown(input), st_dtype_name(st->dtype));
 	tg->split = st->data;
-	tg->train = ls_malloc(ls_mul((size_t)tg->n, sizeof(int64_t), "rows"));
-	tg->val = ls_malloc(ls_mul((size_t)tg->n, sizeof(int64_t), "rows"));
+	tg->train = cli_malloc(cli_mul((size_t)tg->n, sizeof(int64_t), "rows"));
+	tg->val = cli_malloc(cli_mul((size_t)tg->n, sizeof(int64_t), "rows"));
 	for (int64_t i = 0; i < tg->n; i++) {
 		if (tg->split[i] > 2)
-			ls_die("%s: tensor 'split' has value %d at row %" PRId64 ", expected 0 (train), 1 (val) or 2 (test)",
+			cli_die("%s: tensor 'split' has value %d at row %" PRId64 ", expected 0 (train), 1 (val) or 2 (test)",
 			       shown(input), tg->split[i], i);
 		if (tg->split[i] == train_split)
 			tg->train[tg->ntrain++] = i;
@@ -311,24 +311,24 @@ static void load_targets(st_file *in, targets *tg)
 			tg->val[tg->nval++] = i;
 	}
 	if (tg->ntrain == 0)
-		ls_die("%s: tensor 'split' has no row with value %d: no training rows", shown(input), train_split);
+		cli_die("%s: tensor 'split' has no row with value %d: no training rows", shown(input), train_split);
 	if (patience && tg->nval == 0)
-		ls_die("%s: --patience needs val rows, but tensor 'split' has no row with value 1", shown(input));
+		cli_die("%s: --patience needs val rows, but tensor 'split' has no row with value 1", shown(input));
 }
 
 /* ---- testing inputs: initial probes and batch orders ---- */
 
 static void load_init(probe_layer *ly, const feat *fs, int nfeat, int64_t k)
 {
-	st_file *f = ls_load(init_path);
+	st_file *f = cli_load(init_path);
 	for (int l = 0; l < nfeat; l++) {
 		char name[64];
 		const float *src[2];
 		int64_t shape[2][2] = {{k, ly[l].d}, {k, 0}};
 		for (int part = 0; part < 2; part++) {
 			snprintf(name, sizeof name, "probe.%s.%s", fs[l].suffix, part ? "bias" : "weight");
-			st_tensor *t = ls_get(f, init_path, name);
-			ls_check_shape(t, init_path, 2 - part, shape[part]);
+			st_tensor *t = cli_get(f, init_path, name);
+			cli_check_shape(t, init_path, 2 - part, shape[part]);
 			src[part] = f32_finite(t, init_path);
 		}
 		memcpy(ly[l].w, src[0], (size_t)(k * ly[l].d) * sizeof(float));
@@ -341,25 +341,25 @@ static void load_init(probe_layer *ly, const feat *fs, int nfeat, int64_t k)
 
 static int64_t *load_order(const targets *tg)
 {
-	st_file *f = ls_load(order_path);
-	st_tensor *t = ls_get(f, order_path, "order");
+	st_file *f = cli_load(order_path);
+	st_tensor *t = cli_get(f, order_path, "order");
 	int64_t want[2] = {-1, tg->ntrain};
-	ls_check_shape(t, order_path, 2, want);
+	cli_check_shape(t, order_path, 2, want);
 	if (t->shape[0] < epochs)
-		ls_die("%s: tensor 'order' has %" PRId64 " epochs, expected at least %d", order_path, t->shape[0], epochs);
+		cli_die("%s: tensor 'order' has %" PRId64 " epochs, expected at least %d", order_path, t->shape[0], epochs);
 	if (t->dtype != ST_I64 && t->dtype != ST_I32 && t->dtype != ST_I16 && t->dtype != ST_U8 && t->dtype != ST_I8)
-		ls_die("%s: tensor 'order' has dtype %s, expected an integer type", order_path, st_dtype_name(t->dtype));
+		cli_die("%s: tensor 'order' has dtype %s, expected an integer type", order_path, st_dtype_name(t->dtype));
 	double *v = st_to_f64(t);
 	if (!v)
-		ls_die("%s: tensor 'order' is too large", order_path);
-	int64_t m = tg->ntrain, *order = ls_malloc(ls_mul(ls_mul((size_t)epochs, (size_t)m, "order"), sizeof *order, "order"));
-	int *seen = ls_calloc((size_t)tg->n, sizeof *seen);
+		cli_die("%s: tensor 'order' is too large", order_path);
+	int64_t m = tg->ntrain, *order = cli_malloc(cli_mul(cli_mul((size_t)epochs, (size_t)m, "order"), sizeof *order, "order"));
+	int *seen = cli_calloc((size_t)tg->n, sizeof *seen);
 	for (int e = 0; e < epochs; e++)
 		for (int64_t i = 0; i < m; i++) {
 			double r = v[(int64_t)e * m + i];
 			if (r < 0 || r >= (double)tg->n || tg->split[(int64_t)r] != train_split || seen[(int64_t)r] == e + 1) {
 				free(v), free(order), free(seen);
-				ls_die("%s: tensor 'order' has value %.0f in epoch %d, expected each training row once",
+				cli_die("%s: tensor 'order' has value %.0f in epoch %d, expected each training row once",
 				       order_path, r, e);
 			}
 			seen[(int64_t)r] = e + 1;
@@ -376,7 +376,7 @@ static int64_t *load_order(const targets *tg)
 /* Probe layer indices named by --snapshots; *n receives the count. */
 static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *n)
 {
-	int *sel = ls_calloc((size_t)nfeat, sizeof *sel), *out = ls_malloc((size_t)nfeat * sizeof *out);
+	int *sel = cli_calloc((size_t)nfeat, sizeof *sel), *out = cli_malloc((size_t)nfeat * sizeof *out);
 	*n = 0;
 	if (strcmp(snapshots, "all") == 0) {
 		for (int l = 0; l < nfeat; l++)
@@ -384,7 +384,7 @@ static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *
 		free(sel);
 		return out;
 	}
-	char *list = ls_strdup(snapshots), *save = NULL;
+	char *list = cli_strdup(snapshots), *save = NULL;
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int l = -1;
 		for (int i = 0; i < nfeat && l < 0; i++)
@@ -395,13 +395,13 @@ static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *
 		if (l < 0 && *tok && !*end && v >= 0 && v < nfeat)
 			l = (int)v;
 		if (l < 0)
-			ls_usage("option --snapshots: '%s' is not a probe layer (0 to %d or a layer name)", tok, nfeat - 1);
+			cli_usage("option --snapshots: '%s' is not a probe layer (0 to %d or a layer name)", tok, nfeat - 1);
 		if (sel[l]++)
-			ls_usage("option --snapshots: layer '%s' given twice", tok);
+			cli_usage("option --snapshots: layer '%s' given twice", tok);
 		out[(*n)++] = l;
 	}
 	if (*n == 0)
-		ls_usage("option --snapshots: no layer given");
+		cli_usage("option --snapshots: no layer given");
 	free(list);
 	free(sel);
 	return out;
@@ -409,9 +409,9 @@ static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *
 
 static void set_list_int(st_file *f, const char *key, const int *v, int n)
 {
-	char **s = ls_calloc((size_t)n + 1, sizeof *s);
+	char **s = cli_calloc((size_t)n + 1, sizeof *s);
 	for (int i = 0; i < n; i++) {
-		s[i] = ls_malloc(16);
+		s[i] = cli_malloc(16);
 		snprintf(s[i], 16, "%d", v[i]);
 	}
 	st_meta_set_list(f, key, s, n);
@@ -425,25 +425,25 @@ static void set_list_int(st_file *f, const char *key, const int *v, int n)
 static void check_options(void)
 {
 	if (epochs < 1)
-		ls_usage("option --epochs: %d, expected at least 1", epochs);
+		cli_usage("option --epochs: %d, expected at least 1", epochs);
 	if (batch < 1)
-		ls_usage("option --batch: %d, expected at least 1", batch);
+		cli_usage("option --batch: %d, expected at least 1", batch);
 	if (lr_step < 0 || patience < 0 || seed < 0)
-		ls_usage("options --lr-step, --patience and --seed must be >= 0");
+		cli_usage("options --lr-step, --patience and --seed must be >= 0");
 	if (lr < 0 || weight_decay < 0 || momentum < 0 || momentum >= 1)
-		ls_usage("options --lr and --weight-decay must be >= 0, --momentum in [0,1)");
+		cli_usage("options --lr and --weight-decay must be >= 0, --momentum in [0,1)");
 	if (train_split < 0 || train_split > 2)
-		ls_usage("option --train-split: %d, expected 0, 1 or 2", train_split);
+		cli_usage("option --train-split: %d, expected 0, 1 or 2", train_split);
 	if (snapshot_every < 1 || snapshot_every > epochs)
-		ls_usage("option --snapshot-every: %d, expected 1 to --epochs (%d)", snapshot_every, epochs);
+		cli_usage("option --snapshot-every: %d, expected 1 to --epochs (%d)", snapshot_every, epochs);
 	if (apply_path && (snapshots || init_path || order_path || patience || standardize))
-		ls_usage("--apply takes no training option (--snapshots, --init, --order, --patience, --standardize)");
+		cli_usage("--apply takes no training option (--snapshots, --init, --order, --patience, --standardize)");
 }
 
 static void progress_tick(void *ctx)
 {
 	static uint64_t done;
-	ls_progress_update(ctx, ++done);
+	cli_progress_update(ctx, ++done);
 }
 
 /* The head's logits, checked before any training is spent; NULL with --no-head. */
@@ -451,9 +451,9 @@ static float *head_logits(st_file *in, int64_t n, int64_t k)
 {
 	if (no_head)
 		return NULL;
-	st_tensor *t = ls_get(in, input, "logits");
+	st_tensor *t = cli_get(in, input, "logits");
 	int64_t want[2] = {n, k};
-	ls_check_shape(t, input, 2, want);
+	cli_check_shape(t, input, 2, want);
 	return f32_finite(t, input);
 }
 
@@ -467,7 +467,7 @@ static void head_layer(float *z, int64_t n, int64_t k, float *dst)
 
 static float *alloc_f32(size_t a, size_t b, size_t c, const char *what)
 {
-	return ls_malloc(ls_mul(ls_mul(ls_mul(a, b, what), c, what), sizeof(float), what));
+	return cli_malloc(cli_mul(cli_mul(cli_mul(a, b, what), c, what), sizeof(float), what));
 }
 
 static void add_f32(st_file *out, const char *name, int ndim, const int64_t *shape, float *data)
@@ -502,8 +502,8 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	float *logits = head_logits(in, n, k);
 	probe_recipe r = {.epochs = epochs, .batch = batch, .lr_step = lr_step, .patience = patience,
 			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed};
-	probe_layer *ly = ls_calloc((size_t)nfeat, sizeof *ly);
-	float **xs = ls_calloc((size_t)nfeat, sizeof *xs);
+	probe_layer *ly = cli_calloc((size_t)nfeat, sizeof *ly);
+	float **xs = cli_calloc((size_t)nfeat, sizeof *xs);
 	int nsnap = 0, *snap = snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
 	int64_t ns = epochs / snapshot_every;
 	float *snapbuf = snap ? alloc_f32((size_t)(ns * nsnap), (size_t)n, (size_t)k, "prob_epochs") : NULL;
@@ -518,7 +518,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		if (standardize) {
 			float *mean = alloc_f32((size_t)d, 1, 1, "mean"), *scale = alloc_f32((size_t)d, 1, 1, "scale");
 			if (probe_standardize(xs[l], n, d, tg.train, tg.ntrain, mean, scale))
-				ls_die("--standardize: out of memory");
+				cli_die("--standardize: out of memory");
 			add_probe(out, fs[l].suffix, &ly[l], k, mean, scale);
 		} else {
 			add_probe(out, fs[l].suffix, &ly[l], k, NULL, NULL);
@@ -529,23 +529,23 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	if (init_path)
 		load_init(ly, fs, nfeat, k);
 	int64_t *order = order_path ? load_order(&tg)
-				    : ls_malloc(ls_mul(ls_mul((size_t)epochs, (size_t)tg.ntrain, "order"), sizeof(int64_t), "order"));
+				    : cli_malloc(cli_mul(cli_mul((size_t)epochs, (size_t)tg.ntrain, "order"), sizeof(int64_t), "order"));
 	if (!order_path)
 		probe_shuffle(order, tg.train, tg.ntrain, epochs, r.seed);
 	probe_data dt = {.n = n, .k = k, .y = tg.y, .ntrain = tg.ntrain, .order = order, .nval = tg.nval,
 			 .val = tg.val, .snap_every = snap ? snapshot_every : 0, .snap_stride = (int64_t)nsnap * n * k};
 
-	ls_progress *pg = ls_progress_start("train-probe", (uint64_t)nfeat * (uint64_t)epochs, "epochs");
-	double t0 = ls_now();
-	if (probe_train(&dt, &r, ly, nfeat, ls_opts.threads, pg ? progress_tick : NULL, pg))
-		ls_die("training: out of memory");
-	ls_progress_end(pg);
-	ls_info("trained %d probes on %" PRId64 " rows x %d epochs in %.2f s", nfeat, tg.ntrain, epochs, ls_now() - t0);
+	cli_progress *pg = cli_progress_start("train-probe", (uint64_t)nfeat * (uint64_t)epochs, "epochs");
+	double t0 = cli_now();
+	if (probe_train(&dt, &r, ly, nfeat, cli_opts.threads, pg ? progress_tick : NULL, pg))
+		cli_die("training: out of memory");
+	cli_progress_end(pg);
+	cli_info("trained %d probes on %" PRId64 " rows x %d epochs in %.2f s", nfeat, tg.ntrain, epochs, cli_now() - t0);
 
 	int L = nfeat + !no_head;
 	float *prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
 	float *loss = alloc_f32((size_t)nfeat, (size_t)epochs, 1, "loss");
-	int *best = ls_calloc((size_t)nfeat, sizeof *best);
+	int *best = cli_calloc((size_t)nfeat, sizeof *best);
 	for (int l = 0; l < nfeat; l++) {
 		probe_predict(xs[l], n, ly[l].d, ly[l].w, ly[l].b, k, prob + (int64_t)l * n * k);
 		memcpy(loss + (int64_t)l * epochs, ly[l].loss, (size_t)epochs * sizeof(float));
@@ -563,8 +563,8 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	if (snap) {
 		int64_t es[4] = {ns, nsnap, n, k};
 		add_f32(out, "prob_epochs", 4, es, snapbuf);
-		int *ep = ls_malloc((size_t)ns * sizeof *ep);
-		char **sn = ls_calloc((size_t)nsnap + 1, sizeof *sn);
+		int *ep = cli_malloc((size_t)ns * sizeof *ep);
+		char **sn = cli_calloc((size_t)nsnap + 1, sizeof *sn);
 		for (int64_t s = 0; s < ns; s++)
 			ep[s] = (int)(s + 1) * snapshot_every;
 		for (int s = 0; s < nsnap; s++)
@@ -581,35 +581,35 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 /* --apply: prob from stored probes */
 static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 {
-	st_file *pf = ls_load(apply_path);
+	st_file *pf = cli_load(apply_path);
 	int64_t n = -1, k = -1;
 	float *prob = NULL;
 	int L = nfeat + !no_head;
 	for (int l = 0; l < nfeat; l++) {
 		char name[64];
 		snprintf(name, sizeof name, "probe.%s.weight", fs[l].suffix);
-		st_tensor *wt = ls_get(pf, apply_path, name);
+		st_tensor *wt = cli_get(pf, apply_path, name);
 		if (n < 0) {
-			ls_check_shape(fs[l].t, input, 2, NULL);
-			ls_check_shape(wt, apply_path, 2, NULL);
+			cli_check_shape(fs[l].t, input, 2, NULL);
+			cli_check_shape(wt, apply_path, 2, NULL);
 			n = fs[l].t->shape[0], k = wt->shape[0];
 			if (k == 0)
-				ls_die("%s: tensor '%s' has K = 0 labels, expected at least 1", apply_path, name);
+				cli_die("%s: tensor '%s' has K = 0 labels, expected at least 1", apply_path, name);
 			prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
 		}
 		check_feature(&fs[l], n);
 		int64_t d = fs[l].t->shape[1], ws[2] = {k, d}, vs[1] = {k}, ds[1] = {d};
-		ls_check_shape(wt, apply_path, 2, ws);
+		cli_check_shape(wt, apply_path, 2, ws);
 		snprintf(name, sizeof name, "probe.%s.bias", fs[l].suffix);
-		st_tensor *bt = ls_get(pf, apply_path, name);
-		ls_check_shape(bt, apply_path, 1, vs);
+		st_tensor *bt = cli_get(pf, apply_path, name);
+		cli_check_shape(bt, apply_path, 1, vs);
 		snprintf(name, sizeof name, "probe.%s.mean", fs[l].suffix);
 		st_tensor *mt = st_find(pf, name), *sc = NULL;
 		if (mt) {
-			ls_check_shape(mt, apply_path, 1, ds);
+			cli_check_shape(mt, apply_path, 1, ds);
 			snprintf(name, sizeof name, "probe.%s.scale", fs[l].suffix);
-			sc = ls_get(pf, apply_path, name);
-			ls_check_shape(sc, apply_path, 1, ds);
+			sc = cli_get(pf, apply_path, name);
+			cli_check_shape(sc, apply_path, 1, ds);
 		}
 		float *x = features(&fs[l], n);
 		if (mt) {
@@ -618,7 +618,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 				if (!(scale[j] > 0)) {
 					double v = scale[j];
 					free(mean), free(scale);
-					ls_die("%s: tensor '%s' has value %g, expected > 0", apply_path, name, v);
+					cli_die("%s: tensor '%s' has value %g, expected > 0", apply_path, name, v);
 				}
 			probe_apply_standardize(x, n, d, mean, scale);
 			free(mean), free(scale);
@@ -637,12 +637,12 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 
 int main(int argc, char **argv)
 {
-	ls_init(argc, argv, "train-probe");
-	int i = ls_parse(argc, argv, opts, usage, about);
+	cli_init(argc, argv, "train-probe");
+	int i = cli_parse(argc, argv, opts, usage, about);
 	if (i < argc)
 		input = argv[i++];
 	if (i < argc)
-		ls_usage("one input only; extra argument '%s'", argv[i]);
+		cli_usage("one input only; extra argument '%s'", argv[i]);
 	check_options();
 
 	st_file *in = load_input();
@@ -650,17 +650,17 @@ int main(int argc, char **argv)
 	feat *fs = find_feats(in, &nfeat);
 	char **names = layer_names(in, fs, nfeat, !no_head);
 	st_file *out = st_file_new();
-	ls_forward_context(out, in);   /* first: our own metadata keys win */
+	cli_forward_context(out, in);   /* first: our own metadata keys win */
 	if (apply_path)
 		apply(in, out, fs, nfeat);
 	else
 		train(in, out, fs, nfeat, names);
 	for (int t = 0; t < in->n; t++)
 		if (keep_tensor(in->t[t].name))
-			ls_forward_tensor(out, in, in->t[t].name);
+			cli_forward_tensor(out, in, in->t[t].name);
 	st_meta_set_list(out, "layers", names, nfeat + !no_head);
 	select_flops(out, fs, nfeat, !no_head);
-	ls_write(out, ls_opts.output);
+	cli_write(out, cli_opts.output);
 
 	st_list_free(names, nfeat + !no_head);
 	st_file_free(out);

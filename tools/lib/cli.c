@@ -1,5 +1,5 @@
-/* ls.c: the command-line conventions every tool shares (contract section 2). */
-#include "ls.h"
+/* cli.c: the command-line layer every tool shares (contract section 2). */
+#include "cli.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-const char *ls_prog = "layerscope";
-ls_common ls_opts = {"-", 0, 0, 0};
+const char *cli_prog = "layerscope";
+cli_common cli_opts = {"-", 0, 0, 0};
 static int saved_argc;
 static char **saved_argv;
 static const char *saved_usage;
@@ -39,16 +39,16 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-void ls_init(int argc, char **argv, const char *prog)
+void cli_init(int argc, char **argv, const char *prog)
 {
-	ls_prog = prog;
+	cli_prog = prog;
 	/* getopt permutes argv: keep the order as typed for `history` */
 	saved_argc = argc;
-	saved_argv = ls_malloc(sizeof *saved_argv * (size_t)(argc + 1));
-	for (int i = 0; i < argc; i++) saved_argv[i] = ls_strdup(argv[i]);
+	saved_argv = cli_malloc(sizeof *saved_argv * (size_t)(argc + 1));
+	for (int i = 0; i < argc; i++) saved_argv[i] = cli_strdup(argv[i]);
 	saved_argv[argc] = NULL;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	ls_opts.threads = n > 0 ? (int)n : 1;
+	cli_opts.threads = n > 0 ? (int)n : 1;
 	/* Large per-batch buffers come and go: keeping them in the heap spares the
 	 * kernel zeroing fresh pages each time (a third of decode CPU, measured). */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
@@ -63,7 +63,7 @@ void ls_init(int argc, char **argv, const char *prog)
 static void vmessage(const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	fprintf(stderr, "%s: ", ls_prog);
+	fprintf(stderr, "%s: ", cli_prog);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -77,7 +77,7 @@ __attribute__((noreturn)) static void fail_exit(int status)
 	_exit(status);
 }
 
-void ls_die(const char *fmt, ...)
+void cli_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -87,67 +87,67 @@ void ls_die(const char *fmt, ...)
 	fail_exit(1);
 }
 
-void ls_usage(const char *fmt, ...)
+void cli_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vmessage(fmt, ap);
 	va_end(ap);
 	if (saved_usage) fprintf(stderr, "Usage: %s\n", saved_usage);
-	fprintf(stderr, "Try '%s --help' for more information.\n", ls_prog);
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
 	remove_pending();
 	fail_exit(2);
 }
 
-void ls_warn(const char *fmt, ...)
+void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: warning: ", ls_prog);
+	fprintf(stderr, "%s: warning: ", cli_prog);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
 }
 
-void ls_info(const char *fmt, ...)
+void cli_info(const char *fmt, ...)
 {
-	if (ls_opts.quiet) return;
+	if (cli_opts.quiet) return;
 	va_list ap;
 	va_start(ap, fmt);
 	vmessage(fmt, ap);
 	va_end(ap);
 }
 
-void *ls_malloc(size_t n)
+void *cli_malloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
-	if (!p) ls_die("out of memory: cannot allocate %zu bytes", n);
+	if (!p) cli_die("out of memory: cannot allocate %zu bytes", n);
 	return p;
 }
 
-void *ls_calloc(size_t n, size_t size)
+void *cli_calloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p) ls_die("out of memory: cannot allocate %zu x %zu bytes", n, size);
+	if (!p) cli_die("out of memory: cannot allocate %zu x %zu bytes", n, size);
 	return p;
 }
 
-void *ls_realloc(void *p, size_t n)
+void *cli_realloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
-	if (!p) ls_die("out of memory: cannot allocate %zu bytes", n);
+	if (!p) cli_die("out of memory: cannot allocate %zu bytes", n);
 	return p;
 }
 
-char *ls_strdup(const char *s)
+char *cli_strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	return memcpy(ls_malloc(n), s, n);
+	return memcpy(cli_malloc(n), s, n);
 }
 
-size_t ls_mul(size_t a, size_t b, const char *what)
+size_t cli_mul(size_t a, size_t b, const char *what)
 {
-	if (b && a > SIZE_MAX / b) ls_die("%s: size overflows (%zu x %zu)", what, a, b);
+	if (b && a > SIZE_MAX / b) cli_die("%s: size overflows (%zu x %zu)", what, a, b);
 	return a * b;
 }
 
@@ -155,33 +155,33 @@ size_t ls_mul(size_t a, size_t b, const char *what)
 
 static int threads_opt;   /* -t value before it is applied */
 
-static const ls_opt common_opts[] = {
-	{"output", 'o', LS_STR, &ls_opts.output, "FILE", "write to FILE ('-' = standard output)"},
-	{"threads", 't', LS_INT, &threads_opt, "N", "threads (default: all cores)"},
-	{"quiet", 'q', LS_FLAG, &ls_opts.quiet, NULL, "no progress or information on standard error"},
-	{"progress", 0, LS_FLAG, &ls_opts.progress, NULL, "progress bar even when standard error is not a terminal"},
+static const cli_opt common_opts[] = {
+	{"output", 'o', CLI_STR, &cli_opts.output, "FILE", "write to FILE ('-' = standard output)"},
+	{"threads", 't', CLI_INT, &threads_opt, "N", "threads (default: all cores)"},
+	{"quiet", 'q', CLI_FLAG, &cli_opts.quiet, NULL, "no progress or information on standard error"},
+	{"progress", 0, CLI_FLAG, &cli_opts.progress, NULL, "progress bar even when standard error is not a terminal"},
 	{0},
 };
 
-static int count_opts(const ls_opt *o)
+static int count_opts(const cli_opt *o)
 {
 	int n = 0;
 	while (o && o[n].name) n++;
 	return n;
 }
 
-static void format_default(const ls_opt *o, char *buf, size_t n)
+static void format_default(const cli_opt *o, char *buf, size_t n)
 {
 	buf[0] = 0;
 	switch (o->kind) {
-	case LS_INT: snprintf(buf, n, "%d", *(int *)o->dst); break;
-	case LS_DOUBLE: snprintf(buf, n, "%g", *(double *)o->dst); break;
-	case LS_STR: if (*(const char **)o->dst) snprintf(buf, n, "%s", *(const char **)o->dst); break;
-	case LS_FLAG: case LS_LIST: break;
+	case CLI_INT: snprintf(buf, n, "%d", *(int *)o->dst); break;
+	case CLI_DOUBLE: snprintf(buf, n, "%g", *(double *)o->dst); break;
+	case CLI_STR: if (*(const char **)o->dst) snprintf(buf, n, "%s", *(const char **)o->dst); break;
+	case CLI_FLAG: case CLI_LIST: break;
 	}
 }
 
-static void help_line(FILE *fp, const ls_opt *o)
+static void help_line(FILE *fp, const cli_opt *o)
 {
 	char lhs[64], def[64];
 	snprintf(lhs, sizeof lhs, "%c%c%s --%s%s%s", o->shortname ? '-' : ' ', o->shortname ? o->shortname : ' ',
@@ -192,7 +192,7 @@ static void help_line(FILE *fp, const ls_opt *o)
 	fputc('\n', fp);
 }
 
-void ls_help(FILE *fp, const ls_opt *opts, const char *usage, const char *about)
+void cli_help(FILE *fp, const cli_opt *opts, const char *usage, const char *about)
 {
 	fprintf(fp, "Usage: %s\n", usage);
 	if (about) fprintf(fp, "\n%s\n", about);
@@ -203,31 +203,31 @@ void ls_help(FILE *fp, const ls_opt *opts, const char *usage, const char *about)
 	fprintf(fp, "      --version              show the version and exit\n");
 }
 
-static void set_opt(const ls_opt *o, const char *arg)
+static void set_opt(const cli_opt *o, const char *arg)
 {
 	char *end;
 	switch (o->kind) {
-	case LS_FLAG: *(int *)o->dst = 1; break;
-	case LS_STR: *(const char **)o->dst = arg; break;
-	case LS_LIST: {
-		ls_list *l = o->dst;
-		l->v = ls_realloc(l->v, sizeof *l->v * (size_t)(l->n + 1));
+	case CLI_FLAG: *(int *)o->dst = 1; break;
+	case CLI_STR: *(const char **)o->dst = arg; break;
+	case CLI_LIST: {
+		cli_list *l = o->dst;
+		l->v = cli_realloc(l->v, sizeof *l->v * (size_t)(l->n + 1));
 		l->v[l->n++] = arg;
 		break;
 	}
-	case LS_INT: {
+	case CLI_INT: {
 		errno = 0;
 		long v = strtol(arg, &end, 10);
 		if (errno || *end || end == arg || v < INT32_MIN || v > INT32_MAX)
-			ls_usage("option --%s: '%s' is not an integer", o->name, arg);
+			cli_usage("option --%s: '%s' is not an integer", o->name, arg);
 		*(int *)o->dst = (int)v;
 		break;
 	}
-	case LS_DOUBLE: {
+	case CLI_DOUBLE: {
 		errno = 0;
 		double v = strtod(arg, &end);
 		if (errno || *end || end == arg || !isfinite(v))
-			ls_usage("option --%s: '%s' is not a finite number", o->name, arg);
+			cli_usage("option --%s: '%s' is not a finite number", o->name, arg);
 		*(double *)o->dst = v;
 		break;
 	}
@@ -235,20 +235,20 @@ static void set_opt(const ls_opt *o, const char *arg)
 }
 
 /* One getopt_long table for the tool's options and the common ones; val indexes all[]. */
-int ls_parse(int argc, char **argv, const ls_opt *opts, const char *usage, const char *about)
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, const char *about)
 {
 	int n = count_opts(opts), nc = count_opts(common_opts), total = n + nc;
-	const ls_opt **all = ls_malloc(sizeof *all * (size_t)total);
-	struct option *lo = ls_calloc((size_t)total + 3, sizeof *lo);
+	const cli_opt **all = cli_malloc(sizeof *all * (size_t)total);
+	struct option *lo = cli_calloc((size_t)total + 3, sizeof *lo);
 	char shorts[3 * 64 + 4] = "h";
 	size_t sl = strlen(shorts);
 	for (int i = 0; i < total; i++) {
-		const ls_opt *o = i < n ? &opts[i] : &common_opts[i - n];
+		const cli_opt *o = i < n ? &opts[i] : &common_opts[i - n];
 		all[i] = o;
-		lo[i] = (struct option){o->name, o->kind == LS_FLAG ? no_argument : required_argument, NULL, 256 + i};
+		lo[i] = (struct option){o->name, o->kind == CLI_FLAG ? no_argument : required_argument, NULL, 256 + i};
 		if (o->shortname && sl < sizeof shorts - 3) {
 			shorts[sl++] = o->shortname;
-			if (o->kind != LS_FLAG) shorts[sl++] = ':';
+			if (o->kind != CLI_FLAG) shorts[sl++] = ':';
 		}
 	}
 	shorts[sl] = 0;
@@ -259,75 +259,75 @@ int ls_parse(int argc, char **argv, const ls_opt *opts, const char *usage, const
 	optind = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
-		if (c == 'h') { ls_help(stdout, opts, usage, about); exit(0); }
-		if (c == 1) { printf("%s (layerscope) %s\n", ls_prog, LS_VERSION); exit(0); }
+		if (c == 'h') { cli_help(stdout, opts, usage, about); exit(0); }
+		if (c == 1) { printf("%s (layerscope) %s\n", cli_prog, LAYERSCOPE_VERSION); exit(0); }
 		if (c == '?' || c == ':') {
-			if (optopt && optopt < 256) ls_usage("unknown option or missing argument: -%c", optopt);
-			ls_usage("unknown option or missing argument: %s", argv[optind - 1]);
+			if (optopt && optopt < 256) cli_usage("unknown option or missing argument: -%c", optopt);
+			cli_usage("unknown option or missing argument: %s", argv[optind - 1]);
 		}
-		const ls_opt *o = NULL;
+		const cli_opt *o = NULL;
 		if (c >= 256) o = all[c - 256];
 		else for (int i = 0; i < total && !o; i++) if (all[i]->shortname == c) o = all[i];
 		set_opt(o, optarg);
 	}
 	free(all);
 	free(lo);
-	if (threads_opt < 0) ls_usage("option --threads: %d is not a thread count", threads_opt);
-	if (threads_opt > 0) ls_opts.threads = threads_opt;
-	ls_apply_threads();
+	if (threads_opt < 0) cli_usage("option --threads: %d is not a thread count", threads_opt);
+	if (threads_opt > 0) cli_opts.threads = threads_opt;
+	cli_apply_threads();
 	return optind;
 }
 
-void ls_apply_threads(void)
+void cli_apply_threads(void)
 {
-	openblas_set_num_threads(ls_opts.threads);
+	openblas_set_num_threads(cli_opts.threads);
 }
 
 /* ---- input and output ---- */
 
-FILE *ls_open_in(const char *path)
+FILE *cli_open_in(const char *path)
 {
 	if (!path || strcmp(path, "-") == 0) {
-		if (isatty(STDIN_FILENO)) ls_usage("refusing to read binary data from a terminal: give a file or a pipe");
+		if (isatty(STDIN_FILENO)) cli_usage("refusing to read binary data from a terminal: give a file or a pipe");
 		return stdin;
 	}
 	FILE *fp = fopen(path, "rb");
-	if (!fp) ls_die("%s: cannot open: %s", path, strerror(errno));
+	if (!fp) cli_die("%s: cannot open: %s", path, strerror(errno));
 	return fp;
 }
 
-struct ls_out {
+struct cli_out {
 	FILE *fp;
 	char *path, *tmp;
 	int slot;
 };
 
-static ls_out *out_open(const char *path, int binary)
+static cli_out *out_open(const char *path, int binary)
 {
-	ls_out *o = ls_calloc(1, sizeof *o);
+	cli_out *o = cli_calloc(1, sizeof *o);
 	o->slot = -1;
 	if (!path || strcmp(path, "-") == 0) {
 		if (binary && isatty(STDOUT_FILENO))
-			ls_usage("refusing to write binary data to a terminal: use -o FILE or a pipe");
+			cli_usage("refusing to write binary data to a terminal: use -o FILE or a pipe");
 		o->fp = stdout;
 		return o;
 	}
-	o->path = ls_strdup(path);
-	o->tmp = ls_malloc(strlen(path) + 5);
+	o->path = cli_strdup(path);
+	o->tmp = cli_malloc(strlen(path) + 5);
 	sprintf(o->tmp, "%s.tmp", path);
 	for (int i = 0; i < MAX_PENDING && o->slot < 0; i++)
 		if (!pending[i]) { pending[i] = o->tmp; o->slot = i; }
-	if (o->slot < 0) ls_die("too many output files open");
+	if (o->slot < 0) cli_die("too many output files open");
 	o->fp = fopen(o->tmp, "wb");
-	if (!o->fp) { pending[o->slot] = NULL; ls_die("%s: cannot create: %s", o->tmp, strerror(errno)); }
+	if (!o->fp) { pending[o->slot] = NULL; cli_die("%s: cannot create: %s", o->tmp, strerror(errno)); }
 	return o;
 }
 
-ls_out *ls_out_open(const char *path) { return out_open(path, 1); }
-ls_out *ls_out_open_text(const char *path) { return out_open(path, 0); }
-FILE *ls_out_fp(ls_out *o) { return o->fp; }
+cli_out *cli_out_open(const char *path) { return out_open(path, 1); }
+cli_out *cli_out_open_text(const char *path) { return out_open(path, 0); }
+FILE *cli_out_fp(cli_out *o) { return o->fp; }
 
-void ls_out_close(ls_out *o)
+void cli_out_close(cli_out *o)
 {
 	const char *name = o->path ? o->path : "standard output";
 	int bad = fflush(o->fp) != 0 || ferror(o->fp);
@@ -336,9 +336,9 @@ void ls_out_close(ls_out *o)
 		bad = 1;
 		err = errno;
 	}
-	if (bad) ls_die("%s: write error: %s", name, strerror(err ? err : EIO));
+	if (bad) cli_die("%s: write error: %s", name, strerror(err ? err : EIO));
 	if (o->path) {
-		if (rename(o->tmp, o->path) != 0) ls_die("%s: cannot rename from %s: %s", o->path, o->tmp, strerror(errno));
+		if (rename(o->tmp, o->path) != 0) cli_die("%s: cannot rename from %s: %s", o->path, o->tmp, strerror(errno));
 		pending[o->slot] = NULL;
 	}
 	free(o->path);
@@ -348,18 +348,18 @@ void ls_out_close(ls_out *o)
 
 /* ---- safetensors, dying on error ---- */
 
-const char *ls_name(const char *path) { return !path || strcmp(path, "-") == 0 ? "standard input" : path; }
+const char *cli_name(const char *path) { return !path || strcmp(path, "-") == 0 ? "standard input" : path; }
 
-st_file *ls_load_some(const char *path, int (*keep)(const char *, void *), void *ctx)
+st_file *cli_load_some(const char *path, int (*keep)(const char *, void *), void *ctx)
 {
-	char err[ST_ERRLEN];
-	FILE *fp = ls_open_in(path);
+	char err[ERR_LEN];
+	FILE *fp = cli_open_in(path);
 	st_file *f = st_load_fp(fp, fp != stdin, keep, ctx, err);
-	if (!f) ls_die("%s: %s", ls_name(path), err);
+	if (!f) cli_die("%s: %s", cli_name(path), err);
 	return f;
 }
 
-st_file *ls_load(const char *path) { return ls_load_some(path, NULL, NULL); }
+st_file *cli_load(const char *path) { return cli_load_some(path, NULL, NULL); }
 
 static void json_quote_arg(char **s, size_t *n, const char *arg)
 {
@@ -367,7 +367,7 @@ static void json_quote_arg(char **s, size_t *n, const char *arg)
 	for (const char *p = arg; *p; p++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,/:=+@%", *p)) plain = 0;
 	size_t need = strlen(arg) * 4 + 4;
-	*s = ls_realloc(*s, *n + need);
+	*s = cli_realloc(*s, *n + need);
 	if (plain) { *n += (size_t)sprintf(*s + *n, "%s", arg); return; }
 	(*s)[(*n)++] = '\'';
 	for (const char *p = arg; *p; p++) {
@@ -378,18 +378,18 @@ static void json_quote_arg(char **s, size_t *n, const char *arg)
 	(*s)[*n] = 0;
 }
 
-void ls_history_append(st_file *f)
+void cli_history_append(st_file *f)
 {
 	char *line = NULL;
 	size_t n = 0;
 	for (int i = 0; i < saved_argc; i++) {
-		if (i) { line = ls_realloc(line, n + 2); line[n++] = ' '; line[n] = 0; }
-		json_quote_arg(&line, &n, i ? saved_argv[i] : ls_prog);
+		if (i) { line = cli_realloc(line, n + 2); line[n++] = ' '; line[n] = 0; }
+		json_quote_arg(&line, &n, i ? saved_argv[i] : cli_prog);
 	}
 	const char *old = st_meta_get(f, "history");
 	cJSON *a = old ? cJSON_Parse(old) : NULL;
 	if (!cJSON_IsArray(a)) { cJSON_Delete(a); a = cJSON_CreateArray(); }
-	cJSON_AddItemToArray(a, cJSON_CreateString(line ? line : ls_prog));
+	cJSON_AddItemToArray(a, cJSON_CreateString(line ? line : cli_prog));
 	char *s = cJSON_PrintUnformatted(a);
 	st_meta_set(f, "history", s);
 	cJSON_free(s);
@@ -397,19 +397,19 @@ void ls_history_append(st_file *f)
 	free(line);
 }
 
-void ls_write(st_file *f, const char *path)
+void cli_write(st_file *f, const char *path)
 {
-	char err[ST_ERRLEN];
-	ls_history_append(f);
-	ls_out *o = ls_out_open(path);
-	if (st_write(f, ls_out_fp(o), err)) ls_die("%s: %s", o->path ? o->path : "standard output", err);
-	ls_out_close(o);
+	char err[ERR_LEN];
+	cli_history_append(f);
+	cli_out *o = cli_out_open(path);
+	if (st_write(f, cli_out_fp(o), err)) cli_die("%s: %s", o->path ? o->path : "standard output", err);
+	cli_out_close(o);
 }
 
-st_tensor *ls_get(st_file *f, const char *fname, const char *name)
+st_tensor *cli_get(st_file *f, const char *fname, const char *name)
 {
 	st_tensor *t = st_find(f, name);
-	if (!t) ls_die("%s: missing tensor '%s'", ls_name(fname), name);
+	if (!t) cli_die("%s: missing tensor '%s'", cli_name(fname), name);
 	return t;
 }
 
@@ -423,7 +423,7 @@ static void format_shape(char *buf, size_t n, int ndim, const int64_t *dims)
 	if (k < n) snprintf(buf + k, n - k, "]");
 }
 
-void ls_check_shape(const st_tensor *t, const char *fname, int ndim, const int64_t *dims)
+void cli_check_shape(const st_tensor *t, const char *fname, int ndim, const int64_t *dims)
 {
 	int ok = t->ndim == ndim;
 	for (int i = 0; ok && dims && i < ndim; i++)
@@ -434,48 +434,48 @@ void ls_check_shape(const st_tensor *t, const char *fname, int ndim, const int64
 	for (int i = 0; i < ST_MAX_DIMS; i++) any[i] = -1;
 	format_shape(got, sizeof got, t->ndim, t->shape);
 	format_shape(want, sizeof want, ndim, dims ? dims : any);
-	ls_die("%s: tensor '%s' has shape %s, expected %s", ls_name(fname), t->name, got, want);
+	cli_die("%s: tensor '%s' has shape %s, expected %s", cli_name(fname), t->name, got, want);
 }
 
-float *ls_f32(const st_tensor *t, const char *fname, int finite)
+float *cli_f32(const st_tensor *t, const char *fname, int finite)
 {
 	float *x = st_to_f32(t);
-	if (!x) ls_die("%s: tensor '%s' is too large", ls_name(fname), t->name);
+	if (!x) cli_die("%s: tensor '%s' is too large", cli_name(fname), t->name);
 	if (!finite) return x;
 	int64_t n = st_numel(t);
 	for (int64_t i = 0; i < n; i++)
 		if (!isfinite(x[i])) {
 			double v = x[i];
 			free(x);
-			ls_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, ls_name(fname), t->name, v, i);
+			cli_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, cli_name(fname), t->name, v, i);
 		}
 	return x;
 }
 
-void ls_forward_tensor(st_file *dst, const st_file *src, const char *name)
+void cli_forward_tensor(st_file *dst, const st_file *src, const char *name)
 {
 	const st_tensor *t = st_find(src, name);
 	if (!t || st_find(dst, name)) return;
 	st_add(dst, name, t->dtype, t->ndim, t->shape, t->data, 0);
 }
 
-void ls_forward_context(st_file *dst, const st_file *src)
+void cli_forward_context(st_file *dst, const st_file *src)
 {
 	static const char *const context[] = {"labels", "ignore", "split", "index"};
-	for (size_t i = 0; i < sizeof context / sizeof *context; i++) ls_forward_tensor(dst, src, context[i]);
+	for (size_t i = 0; i < sizeof context / sizeof *context; i++) cli_forward_tensor(dst, src, context[i]);
 	st_meta_copy(dst, src);
 }
 
 /* ---- progress ---- */
 
-double ls_now(void)
+double cli_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-struct ls_progress {
+struct cli_progress {
 	const char *what, *unit;
 	uint64_t total;
 	uint64_t drawn;       /* the count last drawn */
@@ -483,14 +483,14 @@ struct ls_progress {
 	int shown;
 };
 
-ls_progress *ls_progress_start(const char *what, uint64_t total, const char *unit)
+cli_progress *cli_progress_start(const char *what, uint64_t total, const char *unit)
 {
-	if (ls_opts.quiet || (!ls_opts.progress && !isatty(STDERR_FILENO))) return NULL;
-	ls_progress *p = ls_calloc(1, sizeof *p);
+	if (cli_opts.quiet || (!cli_opts.progress && !isatty(STDERR_FILENO))) return NULL;
+	cli_progress *p = cli_calloc(1, sizeof *p);
 	p->what = what;
 	p->unit = unit;
 	p->total = total;
-	p->start = ls_now();
+	p->start = cli_now();
 	return p;
 }
 
@@ -501,10 +501,10 @@ static void format_seconds(char *buf, size_t n, double s)
 	else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
-void ls_progress_update(ls_progress *p, uint64_t done)
+void cli_progress_update(cli_progress *p, uint64_t done)
 {
 	if (!p) return;
-	double now = ls_now();
+	double now = cli_now();
 	if (p->shown && now - p->last < 0.2 && done < p->total) return;
 	p->last = now;
 	p->shown = 1;
@@ -523,12 +523,12 @@ void ls_progress_update(ls_progress *p, uint64_t done)
 	fflush(stderr);
 }
 
-void ls_progress_end(ls_progress *p)
+void cli_progress_end(cli_progress *p)
 {
 	if (!p) return;
 	if (!p->shown || p->drawn != p->total) {
 		p->shown = 0;   /* draw the final count now, whatever the time since the last */
-		ls_progress_update(p, p->total);
+		cli_progress_update(p, p->total);
 	}
 	fputc('\n', stderr);
 	free(p);

@@ -1,0 +1,113 @@
+/* cli.h: the command-line layer every tool's front end shares (contract
+ * section 2). Error rule: functions here EXIT on failure; nothing else in
+ * tools/lib does (the returning modules follow err.h).
+ *
+ * cli_die() prints one line "TOOL: what failed: why" and exits 1;
+ * cli_usage() prints the same and a hint to --help, exit 2. Both remove any
+ * half-written output file first, so a failed run leaves nothing behind.
+ * Every other function below that can fail (allocation, loading, writing,
+ * a tensor's shape) ends in cli_die with the file and the reason. */
+#ifndef LS_CLI_H
+#define LS_CLI_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include "st.h"
+
+#define LAYERSCOPE_VERSION "0.1.0"
+
+extern const char *cli_prog;
+
+/* Call first: records the program name and the command line for `history`. */
+void cli_init(int argc, char **argv, const char *prog);
+
+__attribute__((noreturn, format(printf, 1, 2))) void cli_die(const char *fmt, ...);
+__attribute__((noreturn, format(printf, 1, 2))) void cli_usage(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void cli_warn(const char *fmt, ...);
+/* informational line on stderr unless -q */
+__attribute__((format(printf, 1, 2))) void cli_info(const char *fmt, ...);
+
+void *cli_malloc(size_t n);
+void *cli_calloc(size_t n, size_t size);   /* overflow-checked */
+void *cli_realloc(void *p, size_t n);
+char *cli_strdup(const char *s);
+/* a*b and a*b*c with overflow check: dies with what on overflow */
+size_t cli_mul(size_t a, size_t b, const char *what);
+
+/* ---- options ----
+ * A table of options; --help prints each with its current value as default.
+ * Every tool gets -o/--output, -t/--threads, -q/--quiet, --progress, -h/--help, --version. */
+typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STR, CLI_LIST } cli_optkind;
+/* CLI_LIST: a repeatable option; every value in order */
+typedef struct { const char **v; int n; } cli_list;
+typedef struct {
+	const char *name;    /* long name without dashes */
+	char shortname;      /* 0 for none */
+	cli_optkind kind;
+	void *dst;           /* int*, int*, double*, const char**, cli_list* */
+	const char *arg;     /* placeholder in help, e.g. "N", "FILE" */
+	const char *help;
+} cli_opt;
+
+typedef struct {
+	const char *output;  /* default "-" */
+	int threads;         /* default: all cores */
+	int quiet;
+	int progress;        /* forced progress bar */
+} cli_common;
+extern cli_common cli_opts;
+
+/* Parses argv against opts (terminated by a {0} entry) plus the common options.
+ * usage: "sinkhorn [options] [INPUT]"; about: paragraphs after the usage line
+ * (may be NULL). Returns the index of the first positional argument.
+ * -h prints help and exits 0; a bad option exits 2. */
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, const char *about);
+void cli_help(FILE *fp, const cli_opt *opts, const char *usage, const char *about);
+
+/* Sets OpenBLAS/OpenMP thread counts from cli_opts.threads. */
+void cli_apply_threads(void);
+
+/* ---- input and output ---- */
+/* Opens INPUT ("-" or NULL = stdin) for binary reading; refuses a terminal. */
+FILE *cli_open_in(const char *path);
+
+/* Output that appears whole or not at all: FILE is written as FILE.tmp and
+ * renamed by cli_out_close; "-" is stdout (refused when it is a terminal);
+ * the close checks for write errors (EPIPE, ENOSPC). */
+typedef struct cli_out cli_out;
+cli_out *cli_out_open(const char *path);
+FILE *cli_out_fp(cli_out *o);
+void cli_out_close(cli_out *o);           /* dies on failure */
+/* text outputs (TSV, Markdown) may go to a terminal */
+cli_out *cli_out_open_text(const char *path);
+
+/* ---- safetensors, dying on error with the file name ---- */
+/* How an input path is named in messages: "standard input" for "-". */
+const char *cli_name(const char *path);
+st_file *cli_load(const char *path);     /* all tensors */
+st_file *cli_load_some(const char *path, int (*keep)(const char *name, void *ctx), void *ctx);
+void cli_write(st_file *f, const char *path);  /* appends history, atomic */
+/* Appends this run's command line to metadata `history` (JSON array). */
+void cli_history_append(st_file *f);
+
+/* Looks a tensor up, or dies "FILE: missing tensor 'NAME'". */
+st_tensor *cli_get(st_file *f, const char *fname, const char *name);
+/* Checks ndim and the dims given (-1 = any); dies naming the tensor, the
+ * offending shape and what was expected. */
+void cli_check_shape(const st_tensor *t, const char *fname, int ndim, const int64_t *dims);
+/* float copy of any numeric tensor; dies on NaN/Inf when finite != 0 */
+float *cli_f32(const st_tensor *t, const char *fname, int finite);
+/* Copies the context a tool forwards (labels, ignore, split, index and metadata). */
+void cli_forward_context(st_file *dst, const st_file *src);
+/* Adds a copy of src's tensor NAME to dst when present. */
+void cli_forward_tensor(st_file *dst, const st_file *src, const char *name);
+
+/* ---- progress bar on stderr (terminal or --progress; never with -q) ---- */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_start(const char *what, uint64_t total, const char *unit);
+void cli_progress_update(cli_progress *p, uint64_t done);
+void cli_progress_end(cli_progress *p);
+
+double cli_now(void);   /* monotonic seconds */
+
+#endif
