@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "util.h"
 
 #include "dataset.h"
 #include "image.h"
@@ -36,9 +37,7 @@ static void describe(ds_dataset *d, int i, cell *c)
 		snprintf(c->text, sizeof(c->text), "ERR %s", err);
 		return;
 	}
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t k = 0; k < len; k++)
-		h = (h ^ p[k]) * 1099511628211ULL;
+	uint64_t h = util_fnv1a(UTIL_FNV1A_INIT, p, len);
 	free(p);
 	snprintf(c->text, sizeof(c->text), "%zu\t%016llx", len, (unsigned long long)h);
 }

@@ -270,12 +270,6 @@ static void check_options(const options *o)
 		cli_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
 }
 
-static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape, void *data)
-{
-	st_remove(f, name);
-	st_add(f, name, dt, ndim, shape, data, 1);
-}
-
 int main(int argc, char **argv)
 {
 	options o = { NULL, "wdist", "all", NULL, 0.25, 0.75, 0.9, -1, -1, -1, 8 };
@@ -326,11 +320,11 @@ int main(int argc, char **argv)
 	cli_forward_context(out, c.s.f);
 	cli_forward_tensor(out, c.s.f, o.distance);
 	int64_t n1[1] = { c.s.N }, pshape[2] = { NCAT, c.s.L }, eshape[2] = { NCAT, o.examples };
-	add_tensor(out, "category", ST_U8, 1, n1, c.cat);
-	add_tensor(out, "depth", ST_I32, 1, n1, c.depth);
-	add_tensor(out, "destructive", ST_U8, 1, n1, c.destructive);
-	add_tensor(out, "category_profile", ST_F64, 2, pshape, prof);
-	add_tensor(out, "examples", ST_I64, 2, eshape, ex);
+	st_put(out, "category", ST_U8, 1, n1, c.cat);
+	st_put(out, "depth", ST_I32, 1, n1, c.depth);
+	st_put(out, "destructive", ST_U8, 1, n1, c.destructive);
+	st_put(out, "category_profile", ST_F64, 2, pshape, prof);
+	st_put(out, "examples", ST_I64, 2, eshape, ex);
 	char v[160];
 	snprintf(v, sizeof v, "{\"easy\":%.9g,\"hard\":%.9g,\"confused\":%.9g,\"distance\":\"%s\"}",
 		 c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED], o.distance);

@@ -297,13 +297,6 @@ static void write_report(const options *o, const context *c, const overthinking 
 	cli_out_close(out);
 }
 
-static void add_tensor(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
-		       void *data)
-{
-	st_remove(f, name);
-	st_add(f, name, dt, ndim, shape, data, 1);
-}
-
 /* ---- main ---- */
 
 static void check_options(options *o, const study *s)
@@ -405,8 +398,8 @@ int main(int argc, char **argv)
 	st_file *out = st_file_new();
 	cli_forward_context(out, s.f);
 	int64_t shp[3] = { s.N }, mshape[3] = { s.L + 1, 3, MT_NSCORES }, lshape[1] = { s.L };
-	add_tensor(out, "exit_layer", ST_I32, 1, shp, ex);
-	add_tensor(out, "metrics", ST_F64, 3, mshape, met);
+	st_put(out, "exit_layer", ST_I32, 1, shp, ex);
+	st_put(out, "metrics", ST_F64, 3, mshape, met);
 	double *otf = cli_malloc(cli_mul(2 * (size_t)s.L, sizeof *otf, "overthinking"));
 	for (int l = 0; l < s.L; l++) {
 		otf[l] = share(ot.first_right[l], ot.wrong_last);
@@ -415,9 +408,9 @@ int main(int argc, char **argv)
 	otf[s.L - 1] = otf[2 * s.L - 1] = 0;   /* the last layer rescues nobody */
 	double *otr = cli_malloc(s.L * sizeof *otr);
 	memcpy(otr, otf + s.L, s.L * sizeof *otr);
-	add_tensor(out, "overthinking", ST_F64, 1, lshape, otf);
-	add_tensor(out, "overthinking_right", ST_F64, 1, lshape, otr);
-	add_tensor(out, "exit_share", ST_F64, 1, lshape, exit_share);
+	st_put(out, "overthinking", ST_F64, 1, lshape, otf);
+	st_put(out, "overthinking_right", ST_F64, 1, lshape, otr);
+	st_put(out, "exit_share", ST_F64, 1, lshape, exit_share);
 	char v[64];
 	st_meta_set(out, "exit_mode", o.cascade ? "cascade" : "layer");
 	snprintf(v, sizeof v, "%.6g", pol.q);

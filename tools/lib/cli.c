@@ -1,7 +1,7 @@
 /* cli.c: the command-line layer every tool shares (contract section 2). */
 #include "cli.h"
+#include "threads.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -280,7 +280,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, con
 
 void cli_apply_threads(void)
 {
-	openblas_set_num_threads(cli_opts.threads);
+	threads_set_blas(cli_opts.threads);
 }
 
 /* ---- input and output ---- */
@@ -413,16 +413,6 @@ st_tensor *cli_get(st_file *f, const char *fname, const char *name)
 	return t;
 }
 
-static void format_shape(char *buf, size_t n, int ndim, const int64_t *dims)
-{
-	size_t k = (size_t)snprintf(buf, n, "[");
-	for (int i = 0; i < ndim && k < n; i++) {
-		if (dims[i] < 0) k += (size_t)snprintf(buf + k, n - k, "%s*", i ? "," : "");
-		else k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? "," : "", dims[i]);
-	}
-	if (k < n) snprintf(buf + k, n - k, "]");
-}
-
 void cli_check_shape(const st_tensor *t, const char *fname, int ndim, const int64_t *dims)
 {
 	int ok = t->ndim == ndim;
@@ -432,8 +422,8 @@ void cli_check_shape(const st_tensor *t, const char *fname, int ndim, const int6
 	char got[160], want[160];
 	int64_t any[ST_MAX_DIMS];
 	for (int i = 0; i < ST_MAX_DIMS; i++) any[i] = -1;
-	format_shape(got, sizeof got, t->ndim, t->shape);
-	format_shape(want, sizeof want, ndim, dims ? dims : any);
+	st_shape_str(got, sizeof got, t->ndim, t->shape);
+	st_shape_str(want, sizeof want, ndim, dims ? dims : any);
 	cli_die("%s: tensor '%s' has shape %s, expected %s", cli_name(fname), t->name, got, want);
 }
 

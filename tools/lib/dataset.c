@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "dataset.h"
+#include "util.h"
 
 #define MAX_TEXT_FILE (1ULL << 31)   /* annotation JSON, lists, XML */
 #define MAX_IMAGE_FILE (1ULL << 30)
@@ -50,17 +51,9 @@ typedef struct {
 	size_t cap, n;
 } strmap;
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return h;
-}
-
 static size_t strmap_slot(const strmap *m, const char *key)
 {
-	size_t i = fnv1a(key) & (m->cap - 1);
+	size_t i = util_fnv1a(UTIL_FNV1A_INIT, key, strlen(key)) & (m->cap - 1);
 	while (m->keys[i] && strcmp(m->keys[i], key))
 		i = (i + 1) & (m->cap - 1);
 	return i;

@@ -66,8 +66,6 @@ int conv_onednn(onednn *d, const conv_layer *c, const float *in, int n, int h, i
 int onednn_sync(onednn *d, const float *p, char *err);
 /* drop p's blocked copy (p is about to be written or freed); d may be NULL */
 void onednn_forget(onednn *d, const float *p);
-/* OpenMP threads of the calling thread (oneDNN's): each thread of a pass gets 1. */
-void net_set_omp_threads(int n);
 
 /* k x k max pooling, -inf padding (torch.nn.MaxPool2d, floor mode), CNHW. */
 void pool_max(const float *in, int c, int n, int h, int w, int k, int stride, int pad,

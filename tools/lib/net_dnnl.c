@@ -11,7 +11,6 @@
  * Primitives and reorders are built once per thread, convolution and batch
  * shape, and kept; the blocked weights once per network (threads share one
  * engine and read the same weights). */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,17 +70,6 @@ static void *block_get(block *b, size_t bytes)
 		b->cap = b->p ? bytes : 0;
 	}
 	return b->p;
-}
-
-void net_set_omp_threads(int n)
-{
-	/* libgomp is in the process (oneDNN and OpenBLAS use it) without being
-	 * linked by name, so its setter is looked up rather than called. */
-	static void (*set)(int);
-	if (!set)
-		*(void **)&set = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-	if (set)
-		set(n);
 }
 
 #define TRY(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \

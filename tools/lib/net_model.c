@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <cblas.h>
 #include "net.h"
+#include "threads.h"
 
 #define BN_EPS 1e-5        /* torch.nn.BatchNorm2d's default */
 #define MAX_CHANNELS 65536 /* keeps every index product inside int */
@@ -59,23 +59,13 @@ typedef struct {
 	char *err;
 } loader;
 
-static void shape_str(char *s, size_t len, int ndim, const int64_t *shape)
-{
-	size_t k = snprintf(s, len, "[");
-	for (int i = 0; i < ndim && k < len; i++)
-		k += shape[i] < 0 ? snprintf(s + k, len - k, "%s?", i ? "," : "")
-				  : snprintf(s + k, len - k, "%s%lld", i ? "," : "", (long long)shape[i]);
-	if (k < len)
-		snprintf(s + k, len - k, "]");
-}
-
 /* The weight KEY as floats, its shape checked against want (-1: any size >= 1)
  * and its values against NaN/Inf; got receives the shape. NULL with err set. */
 static float *take(loader *L, const char *key, int ndim, const int64_t *want, int64_t *got)
 {
 	char ws[128], gs[128];
 	st_tensor *t = st_find(L->f, key);
-	shape_str(ws, sizeof ws, ndim, want);
+	st_shape_str(ws, sizeof ws, ndim, want);
 	if (!t) {
 		err_set(L->err, "missing weight '%s' (expected shape %s)", key, ws);
 		return NULL;
@@ -89,7 +79,7 @@ static float *take(loader *L, const char *key, int ndim, const int64_t *want, in
 	for (int i = 0; ok && i < ndim; i++)
 		ok = want[i] < 0 ? t->shape[i] >= 1 && t->shape[i] <= MAX_CHANNELS : t->shape[i] == want[i];
 	if (!ok) {
-		shape_str(gs, sizeof gs, t->ndim, t->shape);
+		st_shape_str(gs, sizeof gs, t->ndim, t->shape);
 		err_set(L->err, "weight '%s' has shape %s, expected %s", key, gs, ws);
 		return NULL;
 	}
@@ -664,7 +654,7 @@ static void *part_main(void *arg)
 
 static void *part_thread(void *arg)
 {
-	net_set_omp_threads(((part *)arg)->omp);
+	threads_set_omp(((part *)arg)->omp);
 	return part_main(arg);
 }
 
@@ -693,8 +683,7 @@ int net_forward(net_model *net, const float *images, int n, int h, int w, net_ta
 		parts = 1;
 	part *p = calloc(parts, sizeof *p);
 	double *flops = malloc((size_t)parts * (net->ntaps + 1) * sizeof *flops);
-	pthread_t *th = calloc(parts, sizeof *th);
-	int rc = !p || !flops || !th || grow_workspaces(net, parts) ? -1 : 0;
+	int rc = !p || !flops || grow_workspaces(net, parts) ? -1 : 0;
 	if (rc)
 		err_set(err, "out of memory");
 	else if (net->engine == CONV_DNNL && !net->dnnl && !(net->dnnl = onednn_engine_new(err)))
@@ -708,20 +697,12 @@ int net_forward(net_model *net, const float *images, int n, int h, int w, net_ta
 		row += share;
 	}
 	if (!rc && parts == 1) {
-		openblas_set_num_threads(net->threads);
-		net_set_omp_threads(net->threads);
+		threads_set_blas(net->threads);
+		threads_set_omp(net->threads);
 		part_main(&p[0]);
 	} else if (!rc) {
-		openblas_set_num_threads(1);
-		int started = 0;
-		for (; started < parts; started++)
-			if (pthread_create(&th[started], NULL, part_thread, &p[started]))
-				break;
-		if (started < parts)   /* too few threads: the rest runs here */
-			for (int k = started; k < parts; k++)
-				part_main(&p[k]);
-		for (int k = 0; k < started; k++)
-			pthread_join(th[k], NULL);
+		threads_set_blas(1);
+		threads_run(parts, part_thread, p, sizeof *p);
 	}
 	for (int k = 0; !rc && k < parts; k++)
 		if (p[k].rc) {
@@ -730,7 +711,6 @@ int net_forward(net_model *net, const float *images, int n, int h, int w, net_ta
 		}
 	free(p);
 	free(flops);
-	free(th);
 	return rc;
 }
 

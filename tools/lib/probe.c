@@ -1,5 +1,7 @@
 /* probe.c: linear probes trained with PyTorch's recipe (probe.h). */
 #include "probe.h"
+#include "threads.h"
+#include "util.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -30,35 +32,28 @@ double probe_lr(const probe_recipe *r, int e)
 
 /* ---- randomness ---- */
 
-uint64_t probe_rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 uint64_t probe_rng_seed(uint64_t seed, uint64_t purpose, uint64_t index)
 {
 	uint64_t s = seed;
-	uint64_t a = probe_rng_next(&s);
+	uint64_t a = util_splitmix64(&s);
 	s = purpose << 32 ^ index;
-	return a ^ probe_rng_next(&s);
+	return a ^ util_splitmix64(&s);
 }
 
 float probe_rng_uniform(uint64_t *state)
 {
-	return (float)(probe_rng_next(state) >> 40) * 0x1p-24f;
+	return (float)(util_splitmix64(state) >> 40) * 0x1p-24f;
 }
 
 uint64_t probe_rng_below(uint64_t *state, uint64_t n)
 {
-	unsigned __int128 m = (unsigned __int128)probe_rng_next(state) * n;
+	unsigned __int128 m = (unsigned __int128)util_splitmix64(state) * n;
 	uint64_t lo = (uint64_t)m;
 	if (lo < n) {
 		uint64_t floor = -n % n;   /* 2^64 mod n */
 		while (lo < floor) {
-			m = (unsigned __int128)probe_rng_next(state) * n;
+			m = (unsigned __int128)util_splitmix64(state) * n;
 			lo = (uint64_t)m;
 		}
 	}
@@ -462,7 +457,7 @@ static void *worker(void *arg)
 	/* OpenBLAS's OpenMP build takes its thread count from the calling
 	 * thread's OpenMP setting, which a new thread inherits as "all cores" */
 	if (p->single_blas)
-		openblas_set_num_threads(1);
+		threads_set_blas(1);
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		int i = p->next < p->nlayers ? p->queue[p->next++] : -1;
@@ -498,24 +493,14 @@ int probe_train(const probe_data *data, const probe_recipe *r, probe_layer *laye
 	pthread_mutex_init(&p.lock, NULL);
 	int nworkers = threads < nlayers ? threads : nlayers;
 	if (nworkers <= 1) {
-		openblas_set_num_threads(threads > 0 ? threads : 1);
+		threads_set_blas(threads);
 		worker(&p);
 	} else {
 		/* OpenBLAS threads inside our threads would oversubscribe the cores */
 		p.single_blas = 1;
-		openblas_set_num_threads(1);
-		pthread_t *tid = malloc((size_t)nworkers * sizeof *tid);
-		int started = 0;
-		if (tid)
-			for (; started < nworkers; started++)
-				if (pthread_create(&tid[started], NULL, worker, &p))
-					break;
-		if (started == 0)
-			worker(&p);
-		for (int i = 0; i < started; i++)
-			pthread_join(tid[i], NULL);
-		free(tid);
-		openblas_set_num_threads(threads);
+		threads_set_blas(1);
+		threads_run(nworkers, worker, &p, 0);
+		threads_set_blas(threads);
 	}
 	pthread_mutex_destroy(&p.lock);
 	free(p.queue);

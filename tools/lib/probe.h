@@ -61,7 +61,6 @@ typedef struct {
  * SplitMix64; each use has its own stream: probe_rng_seed(seed, PURPOSE, i). */
 enum { PROBE_RNG_INIT = 1, PROBE_RNG_SHUFFLE = 2 };
 uint64_t probe_rng_seed(uint64_t seed, uint64_t purpose, uint64_t index);
-uint64_t probe_rng_next(uint64_t *state);
 /* uniform in [0,1) with 24 bits, exactly representable as float */
 float probe_rng_uniform(uint64_t *state);
 /* uniform integer in [0, n) without bias (Lemire's method) */

@@ -1,5 +1,7 @@
 /* sinkhorn.c: see sinkhorn.h and docs/sinkhorn.md. */
 #include "sinkhorn.h"
+#include "threads.h"
+#include "util.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -659,7 +661,7 @@ static void *worker(void *arg)
 	job_src *js = arg;
 	const kernel *kn = js->kn;
 	const int k = kn->k;
-	openblas_set_num_threads(1);
+	threads_set_blas(1);
 	block b;
 	if (block_init(&b, k, js->block)) {
 		js->failed = 1;
@@ -705,19 +707,9 @@ static int run_jobs(job_src *js, int threads, sk_stats *st)
 	pthread_mutex_init(&js->lock, NULL);
 	if (threads < 1)
 		threads = 1;
-	int blas_threads = openblas_get_num_threads();
-	pthread_t *tid = malloc((size_t)threads * sizeof *tid);
-	int started = 0;
-	if (tid && threads > 1)
-		for (; started < threads; started++)
-			if (pthread_create(&tid[started], NULL, worker, js))
-				break;
-	if (started == 0)
-		worker(js);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	free(tid);
-	openblas_set_num_threads(blas_threads);
+	int blas_threads = threads_get_blas();
+	threads_run(threads, worker, js, 0);
+	threads_set_blas(blas_threads);
 	pthread_mutex_destroy(&js->lock);
 	if (st) {
 		st->problems += js->st.problems;
@@ -786,11 +778,7 @@ static int load_self_src_pair(const job_src *js, int64_t i, double *x, double *y
 
 static uint64_t row_hash(const float *x, int k)
 {
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p = (const unsigned char *)x;
-	for (size_t i = 0; i < (size_t)k * sizeof *x; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
+	return util_fnv1a(UTIL_FNV1A_INIT, x, (size_t)k * sizeof *x);
 }
 
 /* Distinct target rows: tid[t] for each row, rep[] one row per id. */

@@ -128,6 +128,23 @@ st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int
 	return push_tensor(f, name, dt, ndim, shape, data, own);
 }
 
+st_tensor *st_put(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape, void *data)
+{
+	st_remove(f, name);
+	return st_add(f, name, dt, ndim, shape, data, 1);
+}
+
+const char *st_shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+	size_t k = (size_t)snprintf(buf, n, "[");
+	for (int i = 0; i < ndim && k < n; i++) {
+		if (shape[i] < 0) k += (size_t)snprintf(buf + k, n - k, "%s*", i ? "," : "");
+		else k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? "," : "", shape[i]);
+	}
+	if (k < n) snprintf(buf + k, n - k, "]");
+	return buf;
+}
+
 int st_remove(st_file *f, const char *name)
 {
 	st_tensor *t = st_find(f, name);

@@ -50,6 +50,8 @@ typedef struct {
 	int nmeta, capmeta;
 } st_file;
 
+/* "[2,3]" into buf (cut to n bytes); a negative dimension prints as "*" (any) */
+const char *st_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 /* element count and byte size; -1 / UINT64_MAX style overflow is reported as -1 */
 int64_t st_numel(const st_tensor *t);
 uint64_t st_nbytes(const st_tensor *t);   /* 0 for zero-size tensors */
@@ -61,6 +63,8 @@ void st_file_free(st_file *f);
  * Returns the tensor; NULL when the name exists already. */
 st_tensor *st_add(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape,
 		  void *data, int own);
+/* Replaces any tensor NAME, else adds it (data taken over as with own = 1). */
+st_tensor *st_put(st_file *f, const char *name, st_dtype dt, int ndim, const int64_t *shape, void *data);
 st_tensor *st_find(const st_file *f, const char *name);
 int st_remove(st_file *f, const char *name);   /* 0 removed, -1 absent */
 

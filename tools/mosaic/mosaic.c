@@ -1,5 +1,6 @@
 /* mosaic.c: the composition core of bin/mosaic (see mosaic.h). */
 #include "mosaic.h"
+#include "util.h"
 
 #include <stdio.h>   /* before jpeglib.h, which uses FILE */
 #include <jpeglib.h>
@@ -18,10 +19,7 @@ void mosaic_rng_seed(mosaic_rng *r, uint64_t seed, uint64_t stream)
 
 uint64_t mosaic_rng_next(mosaic_rng *r)
 {
-	uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return util_splitmix64(&r->s);
 }
 
 double mosaic_rng_uniform(mosaic_rng *r)

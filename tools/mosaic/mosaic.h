@@ -14,7 +14,7 @@
 #define MOSAIC_CELLS (MOSAIC_GRID * MOSAIC_GRID)
 #define MOSAIC_ITEM 28      /* Fashion-MNIST items are 28x28 */
 
-/* splitmix64: small, fast, and the same on every platform */
+/* SplitMix64 (util.h) with a seed and a stream */
 typedef struct { uint64_t s; } mosaic_rng;
 void mosaic_rng_seed(mosaic_rng *r, uint64_t seed, uint64_t stream);
 uint64_t mosaic_rng_next(mosaic_rng *r);

@@ -76,13 +76,6 @@ static void human_size(char *buf, size_t n, uint64_t b)
 	else snprintf(buf, n, "%.1f %s", v, units[u]);
 }
 
-static void shape_str(char *buf, size_t n, const st_tensor *t)
-{
-	size_t k = (size_t)snprintf(buf, n, "[");
-	for (int d = 0; d < t->ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, d ? "," : "", t->shape[d]);
-	if (k < n) snprintf(buf + k, n - k, "]");
-}
-
 static void print_info(FILE *out, const st_file *f, const char *name)
 {
 	uint64_t total = 0;
@@ -94,7 +87,7 @@ static void print_info(FILE *out, const st_file *f, const char *name)
 	for (int i = 0; i < f->n; i++) {
 		const st_tensor *t = &f->t[i];
 		char sh[160];
-		shape_str(sh, sizeof sh, t);
+		st_shape_str(sh, sizeof sh, t->ndim, t->shape);
 		fprintf(out, "%-24s %-5s %-22s %14" PRIu64 "  [%" PRIu64 ", %" PRIu64 ")\n", t->name, st_dtype_name(t->dtype), sh,
 			st_nbytes(t), t->begin, t->end);
 	}
