@@ -7,7 +7,9 @@
 #include <string.h>
 #include "cli.h"
 #include "metrics.h"
+#include "names.h"
 #include "study.h"
+#include <cjson/cJSON.h>
 
 static const char *usage = "classify-samples [options] [INPUT]";
 static const char *about =
@@ -28,14 +30,21 @@ static const char *about =
 	"[4,E] I64 (row numbers, -1 where fewer; the most typical first), and forwards\n"
 	"the context and the distance tensor. --summary FILE: the tables in Markdown.";
 
-enum { CAT_REGULAR, CAT_EASY, CAT_HARD, CAT_CONFUSED, NCAT };
-static const char *const cat_names[NCAT] = { "regular", "easy", "hard", "confused" };
-
 typedef struct {
-	const char *prob_path, *distance, *split, *summary;
-	double q_easy, q_hard, q_confused, t_easy, t_hard, t_confused;
-	int examples;
+	const char *prob_path;   /* NULL: prob from INPUT */
+	const char *distance;    /* "wdist" */
+	const char *split;       /* "all" */
+	const char *summary;     /* NULL: no Markdown summary */
+	double q_easy, q_hard, q_confused;   /* 0.25, 0.75, 0.9 */
+	double t_easy, t_hard, t_confused;   /* -1: from the quantiles */
+	int examples;            /* 8 */
 } options;
+
+static void options_default(options *o)
+{
+	*o = (options){ .distance = "wdist", .split = "all", .q_easy = 0.25, .q_hard = 0.75,
+			.q_confused = 0.9, .t_easy = -1, .t_hard = -1, .t_confused = -1, .examples = 8 };
+}
 
 typedef struct {
 	study s;
@@ -44,7 +53,7 @@ typedef struct {
 	uint8_t *cat, *destructive;
 	int32_t *depth;
 	int64_t *rows, nrows;
-	double t[NCAT];          /* thresholds: [CAT_EASY], [CAT_HARD], [CAT_CONFUSED] */
+	double t[CAT_N];          /* thresholds: [CAT_EASY], [CAT_HARD], [CAT_CONFUSED] */
 } classes;
 
 static void profiles(classes *c)
@@ -135,8 +144,8 @@ static int by_key(const void *a, const void *b)
 static int64_t *examples(const classes *c, int E)
 {
 	int64_t N = c->s.N;
-	int64_t *ex = cli_malloc(cli_mul((size_t)NCAT * (size_t)E + 1, sizeof *ex, "examples"));
-	for (int64_t j = 0; j < (int64_t)NCAT * E; j++)
+	int64_t *ex = cli_malloc(cli_mul((size_t)CAT_N * (size_t)E + 1, sizeof *ex, "examples"));
+	for (int64_t j = 0; j < (int64_t)CAT_N * E; j++)
 		ex[j] = -1;
 	double *key = cli_malloc(cli_mul((size_t)N + 1, sizeof *key, "examples"));
 	int64_t *order = cli_malloc(cli_mul((size_t)c->nrows + 1, sizeof *order, "examples"));
@@ -146,7 +155,7 @@ static int64_t *examples(const classes *c, int E)
 	memcpy(order, c->rows, c->nrows * sizeof *order);
 	sort_key = key;
 	qsort(order, c->nrows, sizeof *order, by_key);
-	int got[NCAT] = { 0 };
+	int got[CAT_N] = { 0 };
 	for (int64_t j = 0; j < c->nrows; j++) {
 		int64_t i = order[j];
 		int k = c->cat[i];
@@ -158,11 +167,11 @@ static int64_t *examples(const classes *c, int E)
 	return ex;
 }
 
-static double *category_profile(const classes *c, int64_t count[NCAT])
+static double *category_profile(const classes *c, int64_t count[CAT_N])
 {
 	int L = c->s.L;
-	double *prof = cli_calloc((size_t)NCAT * L, sizeof *prof);
-	memset(count, 0, NCAT * sizeof *count);
+	double *prof = cli_calloc((size_t)CAT_N * L, sizeof *prof);
+	memset(count, 0, CAT_N * sizeof *count);
 	for (int64_t j = 0; j < c->nrows; j++) {
 		int64_t i = c->rows[j];
 		if (isnan(c->area[i]))
@@ -171,20 +180,20 @@ static double *category_profile(const classes *c, int64_t count[NCAT])
 		for (int l = 0; l < L; l++)
 			prof[c->cat[i] * L + l] += c->w[(int64_t)l * c->s.N + i];
 	}
-	for (int k = 0; k < NCAT; k++)
+	for (int k = 0; k < CAT_N; k++)
 		for (int l = 0; l < L; l++)
 			prof[k * L + l] = count[k] ? prof[k * L + l] / count[k] : NAN;
 	return prof;
 }
 
 static void write_summary(const options *o, const classes *c, const double *prof,
-			  const int64_t count[NCAT], const int64_t *ex)
+			  const int64_t count[CAT_N], const int64_t *ex)
 {
 	const study *s = &c->s;
 	cli_out *out = cli_out_open_text(o->summary);
 	FILE *fp = cli_out_fp(out);
 	int64_t total = 0;
-	for (int k = 0; k < NCAT; k++)
+	for (int k = 0; k < CAT_N; k++)
 		total += count[k];
 	fprintf(fp, "# Sample categories: %s (%s rows, distance %s)\n\n"
 		"Thresholds: easy A <= %.4g, hard A >= %.4g, confused F >= %.4g "
@@ -192,7 +201,7 @@ static void write_summary(const options *o, const classes *c, const double *prof
 		"| category | samples | share | mean depth | destructive | mean A | mean F |\n"
 		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
 		s->fname, o->split, o->distance, c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
-	for (int k = 0; k < NCAT; k++) {
+	for (int k = 0; k < CAT_N; k++) {
 		double dsum = 0, destr = 0, asum = 0;
 		for (int64_t j = 0; j < c->nrows; j++) {
 			int64_t i = c->rows[j];
@@ -201,28 +210,28 @@ static void write_summary(const options *o, const classes *c, const double *prof
 			dsum += c->depth[i], destr += c->destructive[i], asum += c->area[i];
 		}
 		double n = count[k] ? (double)count[k] : NAN;
-		fprintf(fp, "| %s | %lld | %.1f%% | %.2f | %.1f%% | %.4f | %.4f |\n", cat_names[k],
+		fprintf(fp, "| %s | %lld | %.1f%% | %.2f | %.1f%% | %.4f | %.4f |\n", category_names[k],
 			(long long)count[k], 100.0 * count[k] / (total ? total : 1), dsum / n, 100 * destr / n,
 			asum / n, prof[k * s->L + s->L - 1]);
 	}
 	fprintf(fp, "\nPrediction depth: first layer from which every later layer predicts the "
 		"last layer's label set. Destructive: right at an earlier layer, wrong at the last.\n\n"
 		"## Mean %s per layer\n\n| layer | name |", o->distance);
-	for (int k = 0; k < NCAT; k++)
-		fprintf(fp, " %s |", cat_names[k]);
+	for (int k = 0; k < CAT_N; k++)
+		fprintf(fp, " %s |", category_names[k]);
 	fprintf(fp, "\n| ---: | --- |%s\n", " ---: | ---: | ---: | ---: |");
 	char buf[32];
 	for (int l = 0; l < s->L; l++) {
 		fprintf(fp, "| %d | %s |", l, study_layer_name(s, l, buf));
-		for (int k = 0; k < NCAT; k++)
+		for (int k = 0; k < CAT_N; k++)
 			fprintf(fp, " %.4f |", prof[k * s->L + l]);
 		fputc('\n', fp);
 	}
 	int nids = 0;
 	char **ids = st_meta_get_list(s->f, "ids", &nids);
 	fprintf(fp, "\n## Examples (row numbers%s, most typical first)\n\n", ids && nids == s->N ? ": id" : "");
-	for (int k = 0; k < NCAT; k++) {
-		fprintf(fp, "- %s:", cat_names[k]);
+	for (int k = 0; k < CAT_N; k++) {
+		fprintf(fp, "- %s:", category_names[k]);
 		for (int e = 0; e < o->examples && ex[k * o->examples + e] >= 0; e++) {
 			int64_t i = ex[k * o->examples + e];
 			if (ids && nids == s->N)
@@ -240,22 +249,9 @@ static void write_summary(const options *o, const classes *c, const double *prof
 
 static void load(classes *c, const options *o, const char *input)
 {
-	study *s = &c->s;
-	study_load(s, input, 0);
-	if (!s->prob) {
-		if (!o->prob_path)
-			cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
-		study p;
-		study_load(&p, o->prob_path, 1);
-		if (p.N != s->N || p.K != s->K)
-			cli_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
-			       p.fname, p.L, (long long)p.N, p.K, (long long)s->N, s->K, s->fname);
-		s->prob = p.prob, s->L = p.L, p.prob = NULL;
-		s->layers = p.layers, p.layers = NULL;
-		study_free(&p);
-	}
+	study_load_with_prob(&c->s, input, o->prob_path);
 	int L;
-	c->w = study_profile(s, o->distance, &L);
+	c->w = study_profile(&c->s, o->distance, &L);
 }
 
 static void check_options(const options *o)
@@ -270,9 +266,52 @@ static void check_options(const options *o)
 		cli_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
 }
 
+/* profiles, thresholds, categories, depths; warns about rows without a profile */
+static void classify_all(classes *c, const options *o)
+{
+	profiles(c);
+	int64_t nan_rows = 0;
+	for (int64_t i = 0; i < c->s.N; i++)
+		nan_rows += isnan(c->area[i]);
+	if (nan_rows)
+		cli_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
+			 c->s.fname, (long long)nan_rows);
+	classify(c, o);
+	depths(c);
+}
+
+static void write_output(const classes *c, const options *o, double *prof, int64_t *ex)
+{
+	st_file *out = st_file_new();
+	cli_forward_context(out, c->s.f);
+	cli_forward_tensor(out, c->s.f, o->distance);
+	int64_t n1[1] = { c->s.N }, pshape[2] = { CAT_N, c->s.L }, eshape[2] = { CAT_N, o->examples };
+	st_put(out, "category", ST_U8, 1, n1, c->cat);
+	st_put(out, "depth", ST_I32, 1, n1, c->depth);
+	st_put(out, "destructive", ST_U8, 1, n1, c->destructive);
+	st_put(out, "category_profile", ST_F64, 2, pshape, prof);
+	st_put(out, "examples", ST_I64, 2, eshape, ex);
+	/* the numbers as %.9g, the tensor name quoted as a JSON string */
+	char v[160];
+	snprintf(v, sizeof v, "{\"easy\":%.9g,\"hard\":%.9g,\"confused\":%.9g,\"distance\":",
+		 c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
+	cJSON *name = cJSON_CreateString(o->distance);
+	char *quoted = cJSON_PrintUnformatted(name);
+	char *meta = cli_malloc(strlen(v) + strlen(quoted) + 2);
+	sprintf(meta, "%s%s}", v, quoted);
+	st_meta_set(out, "category_thresholds", meta);
+	free(meta);
+	cJSON_free(quoted);
+	cJSON_Delete(name);
+	st_meta_set_list(out, "categories", (char *const *)category_names, CAT_N);
+	cli_write(out, cli_opts.output);
+	st_file_free(out);
+}
+
 int main(int argc, char **argv)
 {
-	options o = { NULL, "wdist", "all", NULL, 0.25, 0.75, 0.9, -1, -1, -1, 8 };
+	options o;
+	options_default(&o);
 	cli_opt opts[] = {
 		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "prob [L,N,K] when INPUT has none" },
 		{ "distance", 0, CLI_STR, &o.distance, "NAME", "the [L,N] profile to classify by" },
@@ -298,40 +337,16 @@ int main(int argc, char **argv)
 	c.rows = study_rows(&c.s, split, &c.nrows);
 	if (!c.nrows)
 		cli_die("%s: no rows with split = %s", c.s.fname, o.split);
-	profiles(&c);
-	int64_t nan_rows = 0;
-	for (int64_t i = 0; i < c.s.N; i++)
-		nan_rows += isnan(c.area[i]);
-	if (nan_rows)
-		cli_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
-			c.s.fname, (long long)nan_rows);
-	classify(&c, &o);
-	depths(&c);
-	int64_t count[NCAT];
+	classify_all(&c, &o);
+	int64_t count[CAT_N];
 	double *prof = category_profile(&c, count);
 	int64_t *ex = examples(&c, o.examples);
 	cli_info("%s rows: %lld easy, %lld hard, %lld confused, %lld regular (T_easy %.4g, T_hard %.4g, T_confused %.4g)",
-		o.split, (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
-		(long long)count[CAT_REGULAR], c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED]);
+		 o.split, (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
+		 (long long)count[CAT_REGULAR], c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED]);
 	if (o.summary)
 		write_summary(&o, &c, prof, count, ex);
-
-	st_file *out = st_file_new();
-	cli_forward_context(out, c.s.f);
-	cli_forward_tensor(out, c.s.f, o.distance);
-	int64_t n1[1] = { c.s.N }, pshape[2] = { NCAT, c.s.L }, eshape[2] = { NCAT, o.examples };
-	st_put(out, "category", ST_U8, 1, n1, c.cat);
-	st_put(out, "depth", ST_I32, 1, n1, c.depth);
-	st_put(out, "destructive", ST_U8, 1, n1, c.destructive);
-	st_put(out, "category_profile", ST_F64, 2, pshape, prof);
-	st_put(out, "examples", ST_I64, 2, eshape, ex);
-	char v[160];
-	snprintf(v, sizeof v, "{\"easy\":%.9g,\"hard\":%.9g,\"confused\":%.9g,\"distance\":\"%s\"}",
-		 c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED], o.distance);
-	st_meta_set(out, "category_thresholds", v);
-	st_meta_set(out, "categories", "[\"regular\",\"easy\",\"hard\",\"confused\"]");
-	cli_write(out, cli_opts.output);
-	st_file_free(out);
+	write_output(&c, &o, prof, ex);
 	free(c.w);
 	free(c.area);
 	free(c.final);

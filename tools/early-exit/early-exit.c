@@ -219,9 +219,9 @@ static void write_metrics_tsv(const options *o, const study *s, double (*met)[3]
 			if (!nsplit[sp] || isnan(met[l][sp][MT_ACC]))
 				continue;
 			if (l < s->L)
-				fprintf(fp, "%d\t%s", l, study_split_names[sp]);
+				fprintf(fp, "%d\t%s", l, split_names[sp]);
 			else
-				fprintf(fp, "exit\t%s", study_split_names[sp]);
+				fprintf(fp, "exit\t%s", split_names[sp]);
 			for (int m = 0; m < MT_NSCORES; m++)
 				fprintf(fp, "\t%.6f", met[l][sp][m]);
 			fputc('\n', fp);
@@ -274,8 +274,8 @@ static void write_report(const options *o, const context *c, const overthinking 
 	cli_out *out = cli_out_open_text(o->report_path);
 	FILE *fp = cli_out_fp(out);
 	fprintf(fp, "# Early exit: %s\n\n", s->fname);
-	report_overthinking(fp, s, ot, met[s->L - 1][eval][MT_ACC], study_split_names[eval]);
-	fprintf(fp, "## Scores per layer (%s split, %%)\n\n", study_split_names[eval]);
+	report_overthinking(fp, s, ot, met[s->L - 1][eval][MT_ACC], split_names[eval]);
+	fprintf(fp, "## Scores per layer (%s split, %%)\n\n", split_names[eval]);
 	report_header(fp);
 	for (int l = 0; l < s->L; l++)
 		report_row(fp, study_layer_name(s, l, buf), met[l][eval]);
@@ -284,8 +284,8 @@ static void write_report(const options *o, const context *c, const overthinking 
 		"%s; q = %.3f, gamma = %.3f, chosen on the %s split by %s (%.2f%%).\n\n"
 		"| layer | name | exits (%s) |\n| ---: | --- | ---: |\n",
 		o->cascade ? "Cascade over every layer" : "One exit layer",
-		pol->q, pol->gamma, study_split_names[tune], metrics_names[c->objective],
-		100 * pol->score, study_split_names[eval]);
+		pol->q, pol->gamma, split_names[tune], metrics_names[c->objective],
+		100 * pol->score, split_names[eval]);
 	for (int l = 0; l < s->L; l++)
 		if (o->cascade || l == o->layer || l == s->L - 1)
 			fprintf(fp, "| %d | %s | %.2f%% |\n", l, study_layer_name(s, l, buf), 100 * exit_share[l]);

@@ -34,7 +34,6 @@ static const char *const voc_labels[20] = {
 	"diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
 	"train", "tvmonitor"
 };
-static const char *const split_names[3] = { "train", "val", "test" };
 
 static void *xrealloc_array(void *p, size_t n, size_t size)
 {

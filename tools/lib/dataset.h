@@ -17,9 +17,8 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "names.h"
 #include "st.h"
-
-enum { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2 };
 
 typedef struct ds_priv ds_priv;
 

@@ -232,6 +232,37 @@ void st_meta_set_list(st_file *f, const char *key, char *const *items, int n)
 	cJSON_Delete(a);
 }
 
+double *st_meta_get_numbers(const st_file *f, const char *key, int *n)
+{
+	const char *v = st_meta_get(f, key);
+	cJSON *j = v ? cJSON_Parse(v) : NULL;
+	int m = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
+	double *out = m >= 0 ? malloc(sizeof *out * (size_t)(m ? m : 1)) : NULL;
+	int k = 0;
+	for (cJSON *e = out ? j->child : NULL; e; e = e->next, k++) {
+		char *end = NULL;
+		if (cJSON_IsNumber(e)) out[k] = e->valuedouble;
+		else if (cJSON_IsString(e)) out[k] = strtod(e->valuestring, &end);
+		if ((!cJSON_IsNumber(e) && !(end && end != e->valuestring && !*end)) || !isfinite(out[k])) {
+			free(out);
+			out = NULL;
+			break;
+		}
+	}
+	cJSON_Delete(j);
+	if (out) *n = m;
+	return out;
+}
+
+void st_meta_set_numbers(st_file *f, const char *key, const double *v, int n)
+{
+	cJSON *a = n > 0 ? cJSON_CreateDoubleArray(v, n) : cJSON_CreateArray();
+	char *s = cJSON_PrintUnformatted(a);
+	st_meta_set(f, key, s);
+	cJSON_free(s);
+	cJSON_Delete(a);
+}
+
 void st_list_free(char **items, int n)
 {
 	if (!items) return;
@@ -388,7 +419,8 @@ static int by_name(const void *a, const void *b)
 
 static int check_unique_names(const st_file *f, char *err)
 {
-	char **names = xmalloc(sizeof *names * (size_t)f->n);
+	char **names = malloc(sizeof *names * (size_t)(f->n ? f->n : 1));
+	if (!names) return err_set(err, "out of memory checking %d tensor names", f->n);
 	for (int i = 0; i < f->n; i++) names[i] = f->t[i].name;
 	if (f->n) qsort(names, (size_t)f->n, sizeof *names, by_name);
 	int rc = 0;
@@ -472,7 +504,8 @@ static int read_header(st_reader *r, char *err)
 		data_size = size - 8 - n;
 		r->known_size = 1;
 	}
-	char *json = xmalloc(n);
+	char *json = malloc(n ? (size_t)n : 1);
+	if (!json) return err_set(err, "cannot allocate %" PRIu64 " bytes for the header", n);
 	got = read_full(r->fp, json, n);
 	if (got < n) {
 		free(json);
@@ -486,8 +519,12 @@ static int read_header(st_reader *r, char *err)
 
 st_reader *st_open_fp(FILE *fp, int own, char *err)
 {
-	st_reader *r = xmalloc(sizeof *r);
-	memset(r, 0, sizeof *r);
+	st_reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		if (own) fclose(fp);
+		err_set(err, "out of memory");
+		return NULL;
+	}
 	r->fp = fp;
 	r->own = own;
 	r->f = st_file_new();
@@ -813,13 +850,14 @@ uint16_t st_f32_to_half(float f)
 			} \
 		} \
 	}
-/* A new T array of every element of t, widened or narrowed; NULL when too large. */
+/* A new T array of every element of t, widened or narrowed; NULL when too large for memory. */
 #define TO_ARRAY(T, SAME, NAME) \
 	T *NAME(const st_tensor *t) \
 	{ \
 		int64_t n = st_numel(t); \
 		if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(T)) return NULL; \
-		T *out = xmalloc((size_t)n * sizeof *out); \
+		T *out = malloc(n ? (size_t)n * sizeof *out : 1); \
+		if (!out) return NULL; \
 		if (t->dtype == SAME) memcpy(out, t->data, (size_t)n * sizeof *out); \
 		else convert_##T(t, out, (size_t)n); \
 		return out; \

@@ -1,11 +1,15 @@
 /* st.h: safetensors container, read and write (docs/safetensors.md).
  *
- * Two layers:
- *  - error-returning core (st_parse_header, st_open, st_read_data, st_write):
- *    never exits, reports through a caller's char err[ERR_LEN]; the fuzzer
- *    and tests use it directly;
- *  - the dying convenience layer for tool front ends lives in ls.h
- *    (cli_load, cli_get, cli_write).
+ * Error rule: returns -1/NULL with err (err.h); never exits. The reading and
+ * writing functions (st_parse_header, st_open, st_read_data, st_write, ...)
+ * report every failure, out of memory included, through a caller's
+ * char err[ERR_LEN]; conversions (st_to_f32, ...) return NULL. The one
+ * exception: the in-memory builders (st_file_new, st_add and st_put, which
+ * copy the data when not taking it over, st_meta_*, st_header_json and the
+ * header that st_write serialises), out of memory, print "out of memory" and
+ * abort() rather than return half-built files. The
+ * dying convenience layer for tool front ends is cli.h (cli_load, cli_get,
+ * cli_write).
  *
  * Reading streams: the header is parsed and checked, tensors are sorted by
  * offset and their data are read (or skipped) in that order, so a pipe works
@@ -76,6 +80,12 @@ void st_meta_copy(st_file *dst, const st_file *src); /* all keys of src into dst
 char **st_meta_get_list(const st_file *f, const char *key, int *n); /* NULL if absent or not a list of strings */
 void st_meta_set_list(st_file *f, const char *key, char *const *items, int n);
 void st_list_free(char **items, int n);
+/* JSON number lists inside a metadata value, e.g. layer_flops: written as
+ * [1,2.5,...]; read from numbers or numeric strings (files of older
+ * versions wrote ["10","20"]). NULL when absent, not a list, or an entry is
+ * not a finite number; the caller frees. */
+double *st_meta_get_numbers(const st_file *f, const char *key, int *n);
+void st_meta_set_numbers(st_file *f, const char *key, const double *v, int n);
 
 /* ---- reading ---- */
 /* Parses and checks a complete header (the JSON bytes after the 8-byte length).

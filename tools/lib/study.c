@@ -6,26 +6,21 @@
 #include "cli.h"
 #include "study.h"
 
-const char *const study_split_names[3] = { "train", "val", "test" };
-
 static int is_01(float v) { return v == 0 || v == 1; }
 static int is_probability(float v) { return v >= 0 && v <= 1; }
 static int is_split(float v) { return v == 0 || v == 1 || v == 2; }
 static int is_distance(float v) { return !isinf(v); }
 
 /* float copy of t whose every value passes ok(), else one line naming the first
- * that does not (freed first: a dying tool leaks nothing under LeakSanitizer) */
+ * that does not */
 static float *checked_f32(const st_tensor *t, const char *fname, int (*ok)(float), const char *expect)
 {
 	float *v = cli_f32(t, fname, 0);
 	int64_t n = st_numel(t);
 	for (int64_t i = 0; i < n; i++)
-		if (!ok(v[i])) {
-			float bad = v[i];
-			free(v);
-			cli_die("%s: tensor '%s': value %g at %lld, expected %s", fname, t->name, bad,
-			       (long long)i, expect);
-		}
+		if (!ok(v[i]))
+			cli_die("%s: tensor '%s': value %g at %lld, expected %s", fname, t->name, v[i],
+				(long long)i, expect);
 	return v;
 }
 
@@ -97,7 +92,7 @@ static char **names_of_length(const st_file *f, const char *key, int64_t want)
 void study_load(study *s, const char *path, int need_prob)
 {
 	memset(s, 0, sizeof *s);
-	s->fname = path && strcmp(path, "-") ? path : "(stdin)";
+	s->fname = cli_name(path);
 	s->f = cli_load(path ? path : "-");
 	if (need_prob || st_find(s->f, "prob"))
 		load_prob(s);
@@ -105,6 +100,24 @@ void study_load(study *s, const char *path, int need_prob)
 	if (s->prob)
 		s->layers = names_of_length(s->f, "layers", s->L);
 	s->label_names = names_of_length(s->f, "labels", s->K);
+}
+
+void study_load_with_prob(study *s, const char *path, const char *prob_path)
+{
+	study_load(s, path, 0);
+	if (s->prob)
+		return;
+	if (!prob_path)
+		cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
+	study p;
+	study_load(&p, prob_path, 1);
+	if (p.N != s->N || p.K != s->K)
+		cli_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
+			p.fname, p.L, (long long)p.N, p.K, (long long)s->N, s->K, s->fname);
+	s->prob = p.prob, s->L = p.L, p.prob = NULL;
+	if (!s->layers)
+		s->layers = p.layers, p.layers = NULL;
+	study_free(&p);
 }
 
 void study_free(study *s)
@@ -122,9 +135,9 @@ void study_free(study *s)
 
 int study_split_id(const char *name)
 {
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(name, study_split_names[i]))
-			return i;
+	int i = names_find(split_names, SPLIT_N, name);
+	if (i >= 0)
+		return i;
 	if (!strcmp(name, "all"))
 		return -1;
 	cli_usage("bad split '%s': expected train, val, test or all", name);

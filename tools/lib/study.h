@@ -1,12 +1,15 @@
-/* study.h: what the study tools (early-exit, classify-samples, plot) read
- * from a probabilities file, checked once: prob [L,N,K], labels and ignore
- * [N,K], split [N], the layer names. Dies through cli_die on bad input. */
+/* study.h: the one loader of the study tools (early-exit, classify-samples,
+ * plot) for probabilities and distances files, checked once: prob [L,N,K],
+ * labels and ignore [N,K], split [N], the layer names, the per-sample
+ * distances. Error rule: EXITS (cli_die, one line naming the file; standard
+ * input is named "standard input") on bad input. */
 #ifndef LS_STUDY_H
 #define LS_STUDY_H
 
 #include <stdint.h>
 #include "st.h"
 #include "metrics.h"
+#include "names.h"
 
 typedef struct {
 	const char *fname;
@@ -23,11 +26,14 @@ typedef struct {
 
 /* Loads path ("-" = stdin); prob when present, or dies when need_prob and it is not (else L = 0). */
 void study_load(study *s, const char *path, int need_prob);
+/* study_load of path without needing prob; when path has none, prob (and its
+ * layer names, if path has none) come from prob_path, whose N and K must
+ * match path's labels. Dies when neither has prob. */
+void study_load_with_prob(study *s, const char *path, const char *prob_path);
 void study_free(study *s);
 
-/* "train", "val", "test" -> 0, 1, 2; "all" -> -1; dies (usage) otherwise. */
+/* "train", "val", "test" -> SPLIT_TRAIN, ...; "all" -> -1; dies (usage) otherwise. */
 int study_split_id(const char *name);
-extern const char *const study_split_names[3];
 /* Rows of one split (-1 = every row), malloc'ed; *n their count. Without a
  * split tensor every row belongs to every split. */
 int64_t *study_rows(const study *s, int split, int64_t *n);
