@@ -116,7 +116,7 @@ train_probe(["-q", "--epochs", "1", "-o", path("subset-out.st"), path("subset.st
 meta_s = st.read(path("subset-out.st"))[1]
 ok(json.loads(meta_s["layers"]) == ["stem", "block2", "head"] and json.loads(meta_s["layer_flops"]) == [1, 3, 10],
    "a subset of the taps keeps its names and FLOPs: %s %s" % (meta_s["layers"], meta_s["layer_flops"]))
-ok(json.loads(meta["snapshot_epochs"]) == ["3", "6"] and json.loads(meta["snapshot_layers"]) == ["block1", "stem"],
+ok(json.loads(meta["snapshot_epochs"]) == [3, 6] and json.loads(meta["snapshot_layers"]) == ["block1", "stem"],
    "snapshot metadata: %s %s" % (meta.get("snapshot_epochs"), meta.get("snapshot_layers")))
 pe = res["prob_epochs"][1]
 ok(pe.shape == (2, 2, N, K) and np.array_equal(pe[1, 0], prob[1]) and np.array_equal(pe[1, 1], prob[0]),

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cjson/cJSON.h>
 #include "cli.h"
 #include "metrics.h"
 #include "study.h"
@@ -27,10 +26,20 @@ static const char *about =
 	"exit_share [L] (eval split), and the forwarded context.";
 
 typedef struct {
-	int layer, cascade;
-	const char *tune, *eval, *objective, *metrics_path, *report_path;
-	double step, q, gamma;
+	int layer;                 /* -1: cascade */
+	int cascade;
+	const char *tune, *eval;   /* "val", "test" */
+	const char *objective;     /* "accuracy" */
+	const char *metrics_path, *report_path;   /* NULL: not written */
+	double step;               /* 0.05 */
+	double q, gamma;           /* -1: searched */
 } options;
+
+static void options_default(options *o)
+{
+	*o = (options){ .layer = -1, .tune = "val", .eval = "test", .objective = "accuracy",
+			.step = 0.05, .q = -1, .gamma = -1 };
+}
 
 typedef struct {
 	const study *s;
@@ -48,37 +57,29 @@ typedef struct { double q, gamma, score, cost; } policy;
  * exiting at l is its entry over the last one (the probes' own FLOPs left out). */
 static double *relative_costs(const study *s)
 {
-	const char *v = st_meta_get(s->f, "layer_flops");
-	if (!v)
+	if (!st_meta_get(s->f, "layer_flops"))
 		return NULL;
-	cJSON *a = cJSON_Parse(v);
-	int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+	int n;
+	double *flops = st_meta_get_numbers(s->f, "layer_flops", &n);
 	if (n != s->L && n != s->L - 1) {
 		cli_warn("%s: metadata layer_flops: expected a list of %d or %d numbers, ignored",
-			s->fname, s->L, s->L - 1);
-		cJSON_Delete(a);
+			 s->fname, s->L, s->L - 1);
+		free(flops);
 		return NULL;
 	}
 	double *cum = cli_calloc((size_t)s->L, sizeof *cum);
 	for (int l = 0; l < n; l++) {
-		cJSON *x = cJSON_GetArrayItem(a, l);
-		double f = cJSON_IsNumber(x) ? x->valuedouble : -1;
-		if (!(f >= 0 && isfinite(f)) || (l && f < cum[l - 1])) {
-			cJSON_Delete(a);
-			free(cum);
+		if (!flops || !(flops[l] >= 0) || (l && flops[l] < cum[l - 1]))
 			cli_die("%s: metadata layer_flops: entry %d is not a finite number >= the one before "
-			       "(cumulative FLOPs expected)", s->fname, l);
-		}
-		cum[l] = f;
+				"(cumulative FLOPs expected)", s->fname, l);
+		cum[l] = flops[l];
 	}
-	cJSON_Delete(a);
+	free(flops);
 	if (n < s->L)
 		cum[s->L - 1] = cum[n - 1];
 	double total = cum[s->L - 1];
-	if (!(total > 0)) {
-		free(cum);
+	if (!(total > 0))
 		cli_die("%s: metadata layer_flops: the total is 0", s->fname);
-	}
 	for (int l = 0; l < s->L; l++)
 		cum[l] /= total;
 	return cum;
@@ -321,9 +322,80 @@ static int objective_id(const char *name)
 	cli_usage("--objective '%s': expected one of accuracy, CP, CR, CF1, macroF1, OP, OR, OF1, mAP", name);
 }
 
+/* subset correctness of every row at every layer, [L,N] */
+static uint8_t *correctness(const study *s)
+{
+	uint8_t *correct = cli_malloc(cli_mul((size_t)s->L, (size_t)s->N, "correct"));
+	for (int l = 0; l < s->L; l++) {
+		mt_layer m = study_layer(s, l);
+		for (int64_t i = 0; i < s->N; i++)
+			correct[(int64_t)l * s->N + i] = metrics_row_correct(&m, i, METRICS_THRESHOLD);
+	}
+	return correct;
+}
+
+/* every score of every layer on every split; row L is left for the rule */
+static double (*layer_scores(const study *s, int64_t *const rows[3], const int64_t nrows[3]))[3][MT_NSCORES]
+{
+	double (*met)[3][MT_NSCORES] = cli_calloc((size_t)s->L + 1, sizeof *met);
+	for (int l = 0; l < s->L; l++)
+		for (int sp = 0; sp < 3; sp++) {
+			mt_layer m = study_layer(s, l);
+			if (metrics_compute(&m, rows[sp], nrows[sp], METRICS_THRESHOLD, met[l][sp]))
+				cli_die("scores: out of memory");
+		}
+	return met;
+}
+
+static double *exit_shares(const study *s, const int32_t *ex, const int64_t *rows, int64_t n)
+{
+	double *share = cli_calloc((size_t)s->L, sizeof *share);
+	for (int64_t j = 0; j < n; j++)
+		share[ex[rows[j]]] += 1.0 / n;
+	return share;
+}
+
+static void set_number(st_file *f, const char *key, double x)
+{
+	char v[64];
+	snprintf(v, sizeof v, "%.6g", x);
+	st_meta_set(f, key, v);
+}
+
+static void write_output(const options *o, const context *c, const overthinking *ot,
+			 double (*met)[3][MT_NSCORES], const policy *pol, int32_t *ex,
+			 double *exit_share, double cost, int eval)
+{
+	const study *s = c->s;
+	st_file *out = st_file_new();
+	cli_forward_context(out, s->f);
+	int64_t shp[3] = { s->N }, mshape[3] = { s->L + 1, 3, MT_NSCORES }, lshape[1] = { s->L };
+	st_put(out, "exit_layer", ST_I32, 1, shp, ex);
+	st_put(out, "metrics", ST_F64, 3, mshape, met);
+	double *first = cli_malloc(cli_mul((size_t)s->L, sizeof *first, "overthinking"));
+	double *right = cli_malloc(cli_mul((size_t)s->L, sizeof *right, "overthinking"));
+	for (int l = 0; l < s->L; l++) {
+		first[l] = share(ot->first_right[l], ot->wrong_last);
+		right[l] = share(ot->right[l], ot->wrong_last);
+	}
+	first[s->L - 1] = right[s->L - 1] = 0;   /* the last layer rescues nobody */
+	st_put(out, "overthinking", ST_F64, 1, lshape, first);
+	st_put(out, "overthinking_right", ST_F64, 1, lshape, right);
+	st_put(out, "exit_share", ST_F64, 1, lshape, exit_share);
+	st_meta_set(out, "exit_mode", o->cascade ? "cascade" : "layer");
+	set_number(out, "exit_q", pol->q);
+	set_number(out, "exit_gamma", pol->gamma);
+	set_number(out, c->cost ? "exit_relative_cost" : "exit_mean_depth", cost);
+	set_number(out, "ideal_accuracy", ideal_accuracy(ot, met[s->L - 1][eval][MT_ACC], s->L));
+	st_meta_set_list(out, "metrics_columns", (char *const *)metrics_names, MT_NSCORES);
+	cli_write(out, cli_opts.output);
+	st_file_free(out);
+}
+
 int main(int argc, char **argv)
 {
-	options o = { -1, 0, "val", "test", "accuracy", NULL, NULL, 0.05, -1, -1 };
+	options o;
+	options_default(&o);
 	cli_opt opts[] = {
 		{ "layer", 0, CLI_INT, &o.layer, "L", "exit rule at this one layer (-1: cascade)" },
 		{ "cascade", 0, CLI_FLAG, &o.cascade, NULL, "cascade over every layer (the default)" },
@@ -344,8 +416,7 @@ int main(int argc, char **argv)
 	int tune = study_split_id(o.tune), eval = study_split_id(o.eval);
 	if (tune < 0 || eval < 0)
 		cli_usage("--tune-split and --eval-split: expected train, val or test");
-	context c = { 0 };
-	c.objective = objective_id(o.objective);
+	context c = { .objective = objective_id(o.objective) };
 	study s;
 	study_load(&s, arg < argc ? argv[arg] : "-", 1);
 	check_options(&o, &s);
@@ -353,13 +424,7 @@ int main(int argc, char **argv)
 	c.cost = relative_costs(&s);
 	if (!s.split)
 		cli_warn("%s: no 'split' tensor: tuning and scoring on every row", s.fname);
-
-	c.correct = cli_malloc(cli_mul((size_t)s.L, (size_t)s.N, "correct"));
-	for (int l = 0; l < s.L; l++) {
-		mt_layer m = study_layer(&s, l);
-		for (int64_t i = 0; i < s.N; i++)
-			c.correct[(int64_t)l * s.N + i] = metrics_row_correct(&m, i, METRICS_THRESHOLD);
-	}
+	c.correct = correctness(&s);
 	int64_t *rows[3], nrows[3];
 	for (int sp = 0; sp < 3; sp++)
 		rows[sp] = study_rows(&s, sp, &nrows[sp]);
@@ -368,63 +433,24 @@ int main(int argc, char **argv)
 	if (!nrows[eval])
 		cli_die("%s: no rows with split = %s to score on", s.fname, o.eval);
 
-	double (*met)[3][MT_NSCORES] = cli_calloc((size_t)s.L + 1, sizeof *met);
-	for (int l = 0; l < s.L; l++)
-		for (int sp = 0; sp < 3; sp++) {
-			mt_layer m = study_layer(&s, l);
-			if (metrics_compute(&m, rows[sp], nrows[sp], METRICS_THRESHOLD, met[l][sp]))
-				cli_die("scores: out of memory");
-		}
+	double (*met)[3][MT_NSCORES] = layer_scores(&s, rows, nrows);
 	overthinking ot = overthinking_of(&c, rows[eval], nrows[eval]);
-
 	int32_t *ex = cli_malloc(cli_mul((size_t)s.N, sizeof *ex, "exit_layer"));
 	policy pol = search(&c, &o, rows[tune], nrows[tune], ex);
 	exits_of(&s, o.cascade ? -1 : o.layer, pol.q, pol.gamma, ex);
 	for (int sp = 0; sp < 3; sp++)
 		exit_scores(&s, ex, rows[sp], nrows[sp], met[s.L][sp]);
-	double *exit_share = cli_calloc((size_t)s.L, sizeof *exit_share);
-	for (int64_t j = 0; j < nrows[eval]; j++)
-		exit_share[ex[rows[eval][j]]] += 1.0 / nrows[eval];
+	double *exit_share = exit_shares(&s, ex, rows[eval], nrows[eval]);
 	double cost = mean_cost(&c, ex, rows[eval], nrows[eval]);
 	cli_info("q %.3f gamma %.3f (%s %s %.4f): %s accuracy %.4f at the last layer, %.4f with the rule, %s %.3f",
-		pol.q, pol.gamma, o.tune, o.objective, pol.score, o.eval, met[s.L - 1][eval][MT_ACC],
-		met[s.L][eval][MT_ACC], c.cost ? "relative cost" : "mean depth", cost);
+		 pol.q, pol.gamma, o.tune, o.objective, pol.score, o.eval, met[s.L - 1][eval][MT_ACC],
+		 met[s.L][eval][MT_ACC], c.cost ? "relative cost" : "mean depth", cost);
 
 	if (o.metrics_path)
 		write_metrics_tsv(&o, &s, met, nrows);
 	if (o.report_path)
 		write_report(&o, &c, &ot, met, &pol, exit_share, cost, tune, eval);
-
-	st_file *out = st_file_new();
-	cli_forward_context(out, s.f);
-	int64_t shp[3] = { s.N }, mshape[3] = { s.L + 1, 3, MT_NSCORES }, lshape[1] = { s.L };
-	st_put(out, "exit_layer", ST_I32, 1, shp, ex);
-	st_put(out, "metrics", ST_F64, 3, mshape, met);
-	double *otf = cli_malloc(cli_mul(2 * (size_t)s.L, sizeof *otf, "overthinking"));
-	for (int l = 0; l < s.L; l++) {
-		otf[l] = share(ot.first_right[l], ot.wrong_last);
-		otf[s.L + l] = share(ot.right[l], ot.wrong_last);
-	}
-	otf[s.L - 1] = otf[2 * s.L - 1] = 0;   /* the last layer rescues nobody */
-	double *otr = cli_malloc(s.L * sizeof *otr);
-	memcpy(otr, otf + s.L, s.L * sizeof *otr);
-	st_put(out, "overthinking", ST_F64, 1, lshape, otf);
-	st_put(out, "overthinking_right", ST_F64, 1, lshape, otr);
-	st_put(out, "exit_share", ST_F64, 1, lshape, exit_share);
-	char v[64];
-	st_meta_set(out, "exit_mode", o.cascade ? "cascade" : "layer");
-	snprintf(v, sizeof v, "%.6g", pol.q);
-	st_meta_set(out, "exit_q", v);
-	snprintf(v, sizeof v, "%.6g", pol.gamma);
-	st_meta_set(out, "exit_gamma", v);
-	snprintf(v, sizeof v, "%.6g", cost);
-	st_meta_set(out, c.cost ? "exit_relative_cost" : "exit_mean_depth", v);
-	snprintf(v, sizeof v, "%.6g", ideal_accuracy(&ot, met[s.L - 1][eval][MT_ACC], s.L));
-	st_meta_set(out, "ideal_accuracy", v);
-	st_meta_set(out, "metrics_columns",
-		    "[\"accuracy\",\"CP\",\"CR\",\"CF1\",\"macroF1\",\"OP\",\"OR\",\"OF1\",\"mAP\"]");
-	cli_write(out, cli_opts.output);
-	st_file_free(out);
+	write_output(&o, &c, &ot, met, &pol, ex, exit_share, cost, eval);
 
 	for (int sp = 0; sp < 3; sp++)
 		free(rows[sp]);

@@ -1,39 +1,52 @@
 /* extract-feats: per-layer pooled features and logits of a torchvision
  * ResNet/VGG over a data set (contract section 5, docs/extract-feats.md). */
 #include <errno.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <cjson/cJSON.h>
 #include "dataset.h"
 #include "feed.h"
 #include "image.h"
 #include "cli.h"
+#include "names.h"
 #include "net.h"
 
-static const char *model_path, *arch, *head, *dataset_spec, *splits, *pool_spec = "avg";
-static const char *mean_opt, *std_opt, *conv_opt = "dnnl";
-static int resize = -1, crop = -1, batch = 16, limit, skip_bad;
+typedef struct {
+	const char *model_path, *dataset_spec;   /* required */
+	const char *arch, *head, *splits;        /* NULL: from the model's metadata; all splits */
+	const char *pool_spec;                   /* "avg" */
+	const char *mean_opt, *std_opt;          /* NULL: metadata, else ImageNet's */
+	const char *conv_opt;                    /* "dnnl" */
+	int resize, crop;                        /* -1: metadata, else 256 and 224 */
+	int batch;                               /* 16 */
+	int limit, skip_bad;
+} options;
+
+static void options_default(options *o)
+{
+	*o = (options){ .pool_spec = "avg", .conv_opt = "dnnl", .resize = -1, .crop = -1, .batch = 16 };
+}
+
+static options o;
 static conv_engine engine;
 
 static const cli_opt opts[] = {
-	{"model", 'm', CLI_STR, &model_path, "FILE", "torchvision state_dict as safetensors (required)"},
-	{"dataset", 'd', CLI_STR, &dataset_spec, "SPEC",
+	{"model", 'm', CLI_STR, &o.model_path, "FILE", "torchvision state_dict as safetensors (required)"},
+	{"dataset", 'd', CLI_STR, &o.dataset_spec, "SPEC",
 	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
-	{"splits", 0, CLI_STR, &splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
-	{"arch", 0, CLI_STR, &arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
-	{"head", 0, CLI_STR, &head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
-	{"pool", 'p', CLI_STR, &pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
-	{"resize", 0, CLI_INT, &resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
-	{"crop", 0, CLI_INT, &crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
-	{"mean", 0, CLI_STR, &mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
-	{"std", 0, CLI_STR, &std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
-	{"batch", 'b', CLI_INT, &batch, "N", "images per forward pass; memory grows with it"},
-	{"limit", 0, CLI_INT, &limit, "N", "only the first N samples (0: all)"},
-	{"skip-bad", 0, CLI_FLAG, &skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
-	{"conv", 0, CLI_STR, &conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
+	{"splits", 0, CLI_STR, &o.splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
+	{"arch", 0, CLI_STR, &o.arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
+	{"head", 0, CLI_STR, &o.head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
+	{"pool", 'p', CLI_STR, &o.pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
+	{"resize", 0, CLI_INT, &o.resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
+	{"crop", 0, CLI_INT, &o.crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
+	{"mean", 0, CLI_STR, &o.mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
+	{"std", 0, CLI_STR, &o.std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
+	{"batch", 'b', CLI_INT, &o.batch, "N", "images per forward pass; memory grows with it"},
+	{"limit", 0, CLI_INT, &o.limit, "N", "only the first N samples (0: all)"},
+	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
+	{"conv", 0, CLI_STR, &o.conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
 	{0},
 };
 
@@ -60,7 +73,7 @@ static int meta_int(const st_file *m, const char *key, int fallback)
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (errno || end == v || *end || x < 0 || x > IMG_MAX_SIDE)
-		cli_die("%s: metadata '%s' is '%s', expected a size in pixels", model_path, key, v);
+		cli_die("%s: metadata '%s' is '%s', expected a size in pixels", o.model_path, key, v);
 	return (int)x;
 }
 
@@ -85,18 +98,18 @@ static void parse3(const char *s, float out[3], int positive, const char *what)
 
 static void preprocessing(const st_file *model, feed_prep *p)
 {
-	p->resize = resize >= 0 ? resize : meta_int(model, "resize", 256);
-	p->crop = crop >= 0 ? crop : meta_int(model, "crop", 224);
+	p->resize = o.resize >= 0 ? o.resize : meta_int(model, "resize", 256);
+	p->crop = o.crop >= 0 ? o.crop : meta_int(model, "crop", 224);
 	if (p->crop < 1)
 		cli_usage("--crop %d: images of one batch need one size, give a crop of at least 1", p->crop);
 	memcpy(p->mean, img_imagenet_mean, sizeof p->mean);
 	memcpy(p->std, img_imagenet_std, sizeof p->std);
-	const char *m = mean_opt ? mean_opt : st_meta_get(model, "mean");
-	const char *s = std_opt ? std_opt : st_meta_get(model, "std");
+	const char *m = o.mean_opt ? o.mean_opt : st_meta_get(model, "mean");
+	const char *s = o.std_opt ? o.std_opt : st_meta_get(model, "std");
 	if (m)
-		parse3(m, p->mean, 0, mean_opt ? "--mean" : "model metadata 'mean'");
+		parse3(m, p->mean, 0, o.mean_opt ? "--mean" : "model metadata 'mean'");
 	if (s)
-		parse3(s, p->std, 1, std_opt ? "--std" : "model metadata 'std'");
+		parse3(s, p->std, 1, o.std_opt ? "--std" : "model metadata 'std'");
 }
 
 static void set_prep_meta(st_file *f, const feed_prep *p)
@@ -155,7 +168,7 @@ static void sink_open(sink *s)
 	for (int t = 0; t <= T; t++)
 		s->spool[t] = spool_open();
 	for (int t = 0; t < T; t++)
-		s->pooled[t] = cli_malloc(cli_mul(cli_mul(batch, tap_dim(s, t), "features"), sizeof(float), "features"));
+		s->pooled[t] = cli_malloc(cli_mul(cli_mul(o.batch, tap_dim(s, t), "features"), sizeof(float), "features"));
 }
 
 static void sink_close(sink *s)
@@ -181,7 +194,7 @@ static void forward(sink *s, const float *images, int n, int side, float *logits
 	char err[ERR_LEN];
 	int T = net_ntaps(s->net);
 	if (net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
-		cli_die("%s on %dx%d images: %s", model_path, side, side, err);
+		cli_die("%s on %dx%d images: %s", o.model_path, side, side, err);
 	for (int t = 0; t < T; t++)
 		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
 	spool_put(s->spool[T], logits, (size_t)n * net_classes(s->net));
@@ -218,14 +231,10 @@ static void add_outputs(st_file *out, sink *s, int n, int side)
 	free(names);
 	double *flops = cli_malloc((T + 1) * sizeof *flops);
 	if (net_flops(s->net, side, side, flops, err))
-		cli_die("%s: %s", model_path, err);
-	cJSON *a = cJSON_CreateDoubleArray(flops, T + 1);
-	char *js = cJSON_PrintUnformatted(a);
-	st_meta_set(out, "layer_flops", js);
-	cJSON_free(js);
-	cJSON_Delete(a);
+		cli_die("%s: %s", o.model_path, err);
+	st_meta_set_numbers(out, "layer_flops", flops, T + 1);
 	free(flops);
-	st_meta_set(out, "pool", pool_spec);
+	st_meta_set(out, "pool", o.pool_spec);
 }
 
 static cli_progress *progress(int n)
@@ -237,13 +246,12 @@ static cli_progress *progress(int n)
  * --limit only the first n rows (and ids) are kept. */
 static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 {
-	static const char *rowwise[] = {"labels", "ignore", "split", "index"};
-	for (size_t i = 0; i < sizeof rowwise / sizeof *rowwise; i++) {
-		st_tensor *x = st_find(out, rowwise[i]);
+	for (int i = 0; i < CTX_N; i++) {
+		st_tensor *x = st_find(out, context_names[i]);
 		if (!x)
 			continue;
 		if (x->ndim < 1 || x->shape[0] != total)
-			cli_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, rowwise[i],
+			cli_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, context_names[i],
 			       x->ndim ? (long long)x->shape[0] : 0LL, (long long)total);
 		x->shape[0] = n;   /* row-major: the first n rows are the head of the data */
 	}
@@ -268,21 +276,16 @@ static void run_tensor(const char *path, sink *s, st_file *out)
 		cli_die("%s: tensor 'images' is %lldx%lld, expected square images of 1 to %d pixels", path,
 		       (long long)t->shape[2], (long long)t->shape[3], IMG_MAX_SIDE);
 	int n = t->shape[0] > INT32_MAX / 2 ? INT32_MAX / 2 : (int)t->shape[0], side = (int)t->shape[2];
-	if (limit > 0 && limit < n)
-		n = limit;
+	if (o.limit > 0 && o.limit < n)
+		n = o.limit;
 	if (n < 1)
 		cli_die("%s: tensor 'images' holds no image", path);
-	float *images = cli_f32(t, path, 0);
-	int64_t count = st_numel(t);
-	for (int64_t i = 0; i < count; i++)
-		if (!isfinite(images[i]))
-			cli_die("%s: tensor 'images' holds %g at element %lld, expected finite numbers", path,
-			       images[i], (long long)i);
+	float *images = cli_f32(t, path, 1);
 	size_t per = cli_mul(3, cli_mul(side, side, "image"), "image");
-	float *logits = cli_malloc(cli_mul(cli_mul(batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
+	float *logits = cli_malloc(cli_mul(cli_mul(o.batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
 	cli_progress *bar = progress(n);
-	for (int i = 0; i < n; i += batch) {
-		int nb = n - i < batch ? n - i : batch;
+	for (int i = 0; i < n; i += o.batch) {
+		int nb = n - i < o.batch ? n - i : o.batch;
 		forward(s, images + per * i, nb, side, logits);
 		if (i + nb < n)   /* cli_progress_end draws the last one */
 			cli_progress_update(bar, i + nb);
@@ -304,20 +307,19 @@ static void dataset_meta(st_file *out, const ds_dataset *d, const int *rows, int
 		ids[i] = d->ids[rows[i]];
 	st_meta_set_list(out, "ids", ids, n);
 	free(ids);
-	static char *split_names[3] = {"train", "val", "test"};
-	st_meta_set_list(out, "splits", split_names, 3);
-	st_meta_set(out, "dataset", dataset_spec);
+	st_meta_set_list(out, "splits", (char *const *)split_names, SPLIT_N);
+	st_meta_set(out, "dataset", o.dataset_spec);
 }
 
 static void dataset_tensors(st_file *out, const ds_dataset *d, const int *rows, int n)
 {
-	add_u8_rows(out, "labels", d->labels, 2, d->K, rows, n);
-	add_u8_rows(out, "ignore", d->ignore, 2, d->K, rows, n);
-	add_u8_rows(out, "split", d->split, 1, 1, rows, n);
+	add_u8_rows(out, context_names[CTX_LABELS], d->labels, 2, d->K, rows, n);
+	add_u8_rows(out, context_names[CTX_IGNORE], d->ignore, 2, d->K, rows, n);
+	add_u8_rows(out, context_names[CTX_SPLIT], d->split, 1, 1, rows, n);
 	int64_t *index = cli_malloc(cli_mul(n ? n : 1, sizeof *index, "index")), shape[1] = {n};
 	for (int i = 0; i < n; i++)
 		index[i] = d->index[rows[i]];
-	st_add(out, "index", ST_I64, 1, shape, index, 1);
+	st_add(out, context_names[CTX_INDEX], ST_I64, 1, shape, index, 1);
 }
 
 static void run_dataset(const st_file *model, sink *s, st_file *out)
@@ -325,20 +327,20 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 	char err[ERR_LEN];
 	feed_prep prep;
 	preprocessing(model, &prep);
-	ds_dataset *d = ds_open(dataset_spec, splits, err);
+	ds_dataset *d = ds_open(o.dataset_spec, o.splits, err);
 	if (!d)
 		cli_die("%s", err);
 	if (d->n_unannotated)
-		cli_warn("%s: %d images without annotations keep all-zero label rows", dataset_spec, d->n_unannotated);
-	int n = limit > 0 && limit < d->n ? limit : d->n;
+		cli_warn("%s: %d images without annotations keep all-zero label rows", o.dataset_spec, d->n_unannotated);
+	int n = o.limit > 0 && o.limit < d->n ? o.limit : d->n;
 	if (n < 1)
-		cli_die("%s: no samples%s%s", dataset_spec, splits ? " in splits " : "", splits ? splits : "");
+		cli_die("%s: no samples%s%s", o.dataset_spec, o.splits ? " in splits " : "", o.splits ? o.splits : "");
 	if (d->K != net_classes(s->net))
 		cli_warn("%s has %d outputs, the data set %d labels: logits are the model's own, not the labels'",
-			model_path, net_classes(s->net), d->K);
+			o.model_path, net_classes(s->net), d->K);
 	int *kept = cli_malloc(cli_mul(n, sizeof *kept, "rows")), nkept = 0;
-	float *logits = cli_malloc(cli_mul(cli_mul(batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
-	feed *f = feed_start(d, n, &prep, batch, cli_opts.threads, skip_bad);
+	float *logits = cli_malloc(cli_mul(cli_mul(o.batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
+	feed *f = feed_start(d, n, &prep, o.batch, cli_opts.threads, o.skip_bad);
 	cli_progress *bar = progress(n);
 	const float *images;
 	const int *rows;
@@ -348,7 +350,7 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 			forward(s, images, nb, prep.crop, logits);
 		memcpy(kept + nkept, rows, nb * sizeof *rows);
 		nkept += nb;
-		seen += batch;
+		seen += o.batch;
 		if (seen < n)
 			cli_progress_update(bar, seen);
 	}
@@ -357,7 +359,7 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 		cli_warn("%d of %d images skipped as unreadable", feed_skipped(f), n);
 	feed_stop(f);
 	if (!nkept)
-		cli_die("%s: no readable image", dataset_spec);
+		cli_die("%s: no readable image", o.dataset_spec);
 	dataset_tensors(out, d, kept, nkept);
 	dataset_meta(out, d, kept, nkept);
 	set_prep_meta(out, &prep);
@@ -370,14 +372,14 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 static net_model *load_net(st_file **model)
 {
 	char err[ERR_LEN];
-	*model = cli_load(model_path);
-	const char *a = arch ? arch : st_meta_get(*model, "arch");
-	const char *h = head ? head : st_meta_get(*model, "head");
+	*model = cli_load(o.model_path);
+	const char *a = o.arch ? o.arch : st_meta_get(*model, "arch");
+	const char *h = o.head ? o.head : st_meta_get(*model, "head");
 	if (!a)
-		cli_usage("%s has no metadata 'arch': give --arch", model_path);
+		cli_usage("%s has no metadata 'arch': give --arch", o.model_path);
 	net_model *net = net_load(*model, a, h, err);
 	if (!net)
-		cli_die("%s: %s", model_path, err);
+		cli_die("%s: %s", o.model_path, err);
 	net_set_engine(net, engine);
 	for (int i = 0; i < (*model)->n; i++) {   /* the net has its own copy; the metadata stays */
 		free((*model)->t[i].data);
@@ -387,43 +389,51 @@ static net_model *load_net(st_file **model)
 	return net;
 }
 
+static void check_options(void)
+{
+	if (!o.model_path || !o.dataset_spec)
+		cli_usage("%s", !o.model_path ? "--model FILE is required" : "--dataset SPEC is required");
+	if (o.batch < 1 || o.limit < 0)
+		cli_usage("--%s %d: expected %s", o.batch < 1 ? "batch" : "limit", o.batch < 1 ? o.batch : o.limit,
+			  o.batch < 1 ? "at least 1" : "0 or more");
+}
+
+/* the run's own metadata, then the whole file through out */
+static void write_output(st_file *out, const st_file *model, cli_out *co)
+{
+	char err[ERR_LEN];
+	st_meta_set(out, "arch", o.arch ? o.arch : st_meta_get(model, "arch"));
+	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
+		st_meta_set(out, "labels", st_meta_get(model, "labels"));
+	st_meta_set(out, "model", o.model_path);
+	cli_history_append(out);
+	if (st_write(out, cli_out_fp(co), err))
+		cli_die("%s: %s", cli_name(cli_opts.output), err);
+	cli_out_close(co);
+}
+
 int main(int argc, char **argv)
 {
-	/* Every image and batch buffer is big enough for glibc to mmap it fresh and
-	 * unmap it at free; keeping them in the heap saves the page faults
-	 * (measured in bench/RESULTS.md, image-preprocess). */
-	mallopt(M_MMAP_THRESHOLD, 64 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	options_default(&o);
 	cli_init(argc, argv, "extract-feats");
 	int first = cli_parse(argc, argv, opts, "extract-feats [options] --model FILE --dataset SPEC", about);
 	if (first < argc)
 		cli_usage("unexpected argument '%s': the data set is given by --dataset", argv[first]);
-	if (!model_path || !dataset_spec)
-		cli_usage("%s", !model_path ? "--model FILE is required" : "--dataset SPEC is required");
-	if (batch < 1 || limit < 0)
-		cli_usage("--%s %d: expected %s", batch < 1 ? "batch" : "limit", batch < 1 ? batch : limit,
-			 batch < 1 ? "at least 1" : "0 or more");
+	check_options();
 	sink s = {0};
 	char err[ERR_LEN];
-	if (pool_parse(pool_spec, &s.pool, err) || conv_engine_parse(conv_opt, &engine, err))
+	if (pool_parse(o.pool_spec, &s.pool, err) || conv_engine_parse(o.conv_opt, &engine, err))
 		cli_usage("%s", err);
-	cli_out *o = cli_out_open(cli_opts.output);   /* refuses a terminal before the slow part */
+	cli_out *co = cli_out_open(cli_opts.output);   /* refuses a terminal before the slow part */
 	st_file *model;
 	s.net = load_net(&model);
 	sink_open(&s);
 	st_file *out = st_file_new();
-	if (!strncmp(dataset_spec, "tensor:", 7))
-		run_tensor(dataset_spec + 7, &s, out);
+	if (!strncmp(o.dataset_spec, "tensor:", 7))
+		run_tensor(o.dataset_spec + 7, &s, out);
 	else
 		run_dataset(model, &s, out);
-	st_meta_set(out, "arch", arch ? arch : st_meta_get(model, "arch"));
-	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
-		st_meta_set(out, "labels", st_meta_get(model, "labels"));
-	st_meta_set(out, "model", model_path);
-	cli_history_append(out);
-	if (st_write(out, cli_out_fp(o), err))
-		cli_die("%s: %s", strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output", err);
-	cli_out_close(o);
+	write_output(out, model, co);
 	sink_close(&s);
 	st_file_free(out);
 	st_file_free(model);

@@ -250,7 +250,7 @@ double *st_meta_get_numbers(const st_file *f, const char *key, int *n)
 		}
 	}
 	cJSON_Delete(j);
-	if (out) *n = m;
+	*n = m;
 	return out;
 }
 

@@ -82,8 +82,9 @@ void st_meta_set_list(st_file *f, const char *key, char *const *items, int n);
 void st_list_free(char **items, int n);
 /* JSON number lists inside a metadata value, e.g. layer_flops: written as
  * [1,2.5,...]; read from numbers or numeric strings (files of older
- * versions wrote ["10","20"]). NULL when absent, not a list, or an entry is
- * not a finite number; the caller frees. */
+ * versions wrote ["10","20"]). *n: the list's length, -1 when the value is
+ * absent or not a JSON list. NULL when *n < 0 or an entry is not a finite
+ * number; the caller frees. */
 double *st_meta_get_numbers(const st_file *f, const char *key, int *n);
 void st_meta_set_numbers(st_file *f, const char *key, const double *v, int n);
 

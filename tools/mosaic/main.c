@@ -10,6 +10,7 @@
 #include "idx.h"
 #include "cli.h"
 #include "mosaic.h"
+#include "names.h"
 
 #define N_CLASSES 10
 static const char *const class_names[N_CLASSES] = {
@@ -32,8 +33,6 @@ typedef struct {
 typedef struct {
 	idx_array images, labels;
 } fmnist_part;
-
-static const char *const split_names[3] = { "train", "val", "test" };
 
 static void load_part(const char *dir, const char *prefix, fmnist_part *p)
 {
@@ -194,9 +193,37 @@ static void check_options(const options *o)
 	if (o->seed < 0) cli_usage("--seed %d: expected a non-negative integer", o->seed);
 }
 
+static void options_default(options *o)
+{
+	*o = (options){ "/usr/share/datasets/fashion-mnist", NULL, { 20000, 4000, 5000 }, 56, 90, 1, 0.7 };
+}
+
+/* the tar: the lists, then every split's images and annotations */
+static void write_tar(cli_out *out, const options *o, const split_source src[3], FILE *manifest)
+{
+	struct archive *a = archive_write_new();
+	if (!a || archive_write_set_format_ustar(a) != ARCHIVE_OK || archive_write_add_filter_none(a) != ARCHIVE_OK ||
+	    archive_write_open_FILE(a, cli_out_fp(out)) != ARCHIVE_OK)
+		cli_die("writing the tar: %s", a ? archive_error_string(a) : "out of memory");
+	add_entry(a, "VOCdevkit/", NULL, 0, 1);
+	add_entry(a, ROOT, NULL, 0, 1);
+	write_lists(a, o);
+	add_entry(a, ROOT "JPEGImages/", NULL, 0, 1);
+	add_entry(a, ROOT "Annotations/", NULL, 0, 1);
+	uint64_t done = 0;
+	cli_progress *pb = cli_progress_start("mosaic", (uint64_t)o->n[0] + o->n[1] + o->n[2], "images");
+	int id = 1;
+	for (int s = 0; s < 3; s++)
+		write_split(a, o, s, &src[s], &id, manifest, pb, &done);
+	cli_progress_end(pb);
+	if (archive_write_close(a) != ARCHIVE_OK) cli_die("writing the tar: %s", archive_error_string(a));
+	archive_write_free(a);
+}
+
 int main(int argc, char **argv)
 {
-	options o = { "/usr/share/datasets/fashion-mnist", NULL, { 20000, 4000, 5000 }, 56, 90, 1, 0.7 };
+	options o;
+	options_default(&o);
 	const cli_opt opts[] = {
 		{ "train", 0, CLI_INT, &o.n[0], "N", "train images (items from Fashion-MNIST training items 0-49,999)" },
 		{ "val", 0, CLI_INT, &o.n[1], "N", "val images (items from training items 50,000-59,999)" },
@@ -239,26 +266,10 @@ int main(int argc, char **argv)
 		fprintf(cli_out_fp(manifest), "id\tsplit\tcell\tsource\titem\tlabel\n");
 	}
 	cli_out *out = cli_out_open(cli_opts.output);
-	struct archive *a = archive_write_new();
-	if (!a || archive_write_set_format_ustar(a) != ARCHIVE_OK || archive_write_add_filter_none(a) != ARCHIVE_OK ||
-	    archive_write_open_FILE(a, cli_out_fp(out)) != ARCHIVE_OK)
-		cli_die("writing the tar: %s", a ? archive_error_string(a) : "out of memory");
-	add_entry(a, "VOCdevkit/", NULL, 0, 1);
-	add_entry(a, ROOT, NULL, 0, 1);
-	write_lists(a, &o);
-	add_entry(a, ROOT "JPEGImages/", NULL, 0, 1);
-	add_entry(a, ROOT "Annotations/", NULL, 0, 1);
-	uint64_t done = 0;
-	cli_progress *pb = cli_progress_start("mosaic", (uint64_t)o.n[0] + o.n[1] + o.n[2], "images");
-	int id = 1;
-	for (int s = 0; s < 3; s++)
-		write_split(a, &o, s, &src[s], &id, manifest ? cli_out_fp(manifest) : NULL, pb, &done);
-	cli_progress_end(pb);
-	if (archive_write_close(a) != ARCHIVE_OK) cli_die("writing the tar: %s", archive_error_string(a));
-	archive_write_free(a);
+	write_tar(out, &o, src, manifest ? cli_out_fp(manifest) : NULL);
 	cli_out_close(out);
 	if (manifest) cli_out_close(manifest);
-	cli_info("%d images: %d train, %d val, %d test", id - 1, o.n[0], o.n[1], o.n[2]);
+	cli_info("%d images: %d train, %d val, %d test", o.n[0] + o.n[1] + o.n[2], o.n[0], o.n[1], o.n[2]);
 	idx_free(&train.images); idx_free(&train.labels);
 	idx_free(&test.images); idx_free(&test.labels);
 	return 0;

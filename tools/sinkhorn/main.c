@@ -2,6 +2,7 @@
  * predicted label distribution to the target (contract section 7); the
  * numerical core is tools/lib/sinkhorn.c. */
 #include "cli.h"
+#include "names.h"
 #include "sinkhorn.h"
 
 #include <inttypes.h>
@@ -37,67 +38,64 @@ static const char *about =
 	"  sinkhorn --loss transport --eps 0.05 --measure chebyshev,js prob.st -o dist.st\n"
 	"  sinkhorn --source p --target q --cost cost.st pq.st -o d.st";
 
-static const char *source_name = "prob", *target_name = "labels", *embed_spec, *cost_spec;
-static const char *loss_name = "divergence", *measure_list = "";
-static double p_exp = 2, eps = 0.01, tol = 1e-6, omega = 1.5;
-static int max_iter = 1000, no_normalize, skip_empty;
+typedef struct {
+	const char *source, *target;     /* "prob", "labels" */
+	const char *embeddings, *cost;   /* FILE[:NAME] specs; NULL: none */
+	const char *loss;                /* "divergence" */
+	const char *measures;            /* "": none */
+	double p, eps, tol, omega;       /* 2, 0.01, 1e-6, 1.5 */
+	int max_iter;                    /* 1000 */
+	int no_normalize, skip_empty;
+} options;
+
+static void options_default(options *o)
+{
+	*o = (options){ .source = "prob", .target = "labels", .loss = "divergence", .measures = "",
+			.p = 2, .eps = 0.01, .tol = 1e-6, .omega = 1.5, .max_iter = 1000 };
+}
+
+static options o;
 
 static const cli_opt opts[] = {
-	{"source", 0, CLI_STR, &source_name, "NAME", "histograms [..., K] to measure"},
-	{"target", 0, CLI_STR, &target_name, "NAME", "targets [..., K], a suffix of the source's leading shape"},
-	{"embeddings", 0, CLI_STR, &embed_spec, "FILE[:NAME]", "label embeddings [K,D] (NAME default embeddings)"},
-	{"cost", 0, CLI_STR, &cost_spec, "FILE[:NAME]", "cost matrix [K,K], used as given (NAME default cost)"},
-	{"p", 0, CLI_DOUBLE, &p_exp, "P", "exponent of the embedding distance"},
-	{"eps", 0, CLI_DOUBLE, &eps, "EPS", "entropic regularisation"},
-	{"tol", 0, CLI_DOUBLE, &tol, "TOL", "marginal error (L1, both marginals) to stop at"},
-	{"max-iter", 0, CLI_INT, &max_iter, "N", "iteration cap per problem"},
-	{"omega", 0, CLI_DOUBLE, &omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
-	{"no-normalize", 0, CLI_FLAG, &no_normalize, NULL, "keep the embedding cost unscaled"},
-	{"skip-empty", 0, CLI_FLAG, &skip_empty, NULL, "write NaN for a row that sums to 0"},
-	{"loss", 0, CLI_STR, &loss_name, "LOSS", "divergence, entropic or transport"},
-	{"measure", 0, CLI_STR, &measure_list, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
+	{"source", 0, CLI_STR, &o.source, "NAME", "histograms [..., K] to measure"},
+	{"target", 0, CLI_STR, &o.target, "NAME", "targets [..., K], a suffix of the source's leading shape"},
+	{"embeddings", 0, CLI_STR, &o.embeddings, "FILE[:NAME]", "label embeddings [K,D] (NAME default embeddings)"},
+	{"cost", 0, CLI_STR, &o.cost, "FILE[:NAME]", "cost matrix [K,K], used as given (NAME default cost)"},
+	{"p", 0, CLI_DOUBLE, &o.p, "P", "exponent of the embedding distance"},
+	{"eps", 0, CLI_DOUBLE, &o.eps, "EPS", "entropic regularisation"},
+	{"tol", 0, CLI_DOUBLE, &o.tol, "TOL", "marginal error (L1, both marginals) to stop at"},
+	{"max-iter", 0, CLI_INT, &o.max_iter, "N", "iteration cap per problem"},
+	{"omega", 0, CLI_DOUBLE, &o.omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
+	{"no-normalize", 0, CLI_FLAG, &o.no_normalize, NULL, "keep the embedding cost unscaled"},
+	{"skip-empty", 0, CLI_FLAG, &o.skip_empty, NULL, "write NaN for a row that sums to 0"},
+	{"loss", 0, CLI_STR, &o.loss, "LOSS", "divergence, entropic or transport"},
+	{"measure", 0, CLI_STR, &o.measures, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{0},
 };
 
-/* Buffers a failure exit may leave behind stay reachable from here, so that
- * the sanitized build's leak check sees none. */
-static void *held[16];
-static int nheld;
-
-static void *hold(void *p)
-{
-	if (nheld < (int)(sizeof held / sizeof *held))
-		held[nheld++] = p;
-	return p;
-}
-
-/* cli_f32 without its finiteness check, which would leave its copy behind */
+/* every value of t as float; the callers check them */
 static float *values(const st_tensor *t, const char *fname)
 {
-	return hold(cli_f32(t, fname, 0));
+	return cli_f32(t, fname, 0);
 }
-
-static const char *const measure_opt[4] = {"chebyshev", "js", "kl", "tv"};
-static const char *const measure_out[4] = {"cheb", "jsd", "kl", "tv"};
 
 static sk_loss parse_loss(void)
 {
 	static const char *const names[] = {"divergence", "entropic", "transport"};
 	for (int i = 0; i < 3; i++)
-		if (strcmp(loss_name, names[i]) == 0)
+		if (strcmp(o.loss, names[i]) == 0)
 			return (sk_loss)i;
-	cli_usage("option --loss: '%s', expected divergence, entropic or transport", loss_name);
+	cli_usage("option --loss: '%s', expected divergence, entropic or transport", o.loss);
 }
 
+/* --measure's words as a mask of 1 << measure_id */
 static int parse_measures(void)
 {
 	int mask = 0;
-	char *list = cli_strdup(measure_list), *save = NULL;
+	char *list = cli_strdup(o.measures), *save = NULL;
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int q = 0;
-		while (q < 4 && strcmp(tok, measure_opt[q]))
-			q++;
-		if (q == 4)
+		int q = names_find(measure_options, MEASURE_N, tok);
+		if (q < 0)
 			cli_usage("option --measure: '%s', expected chebyshev, js, kl or tv", tok);
 		mask |= 1 << q;
 	}
@@ -107,31 +105,31 @@ static int parse_measures(void)
 
 static void check_options(void)
 {
-	if (!(eps > 0) || !isfinite(eps))
-		cli_usage("option --eps: %g, expected a finite number > 0", eps);
-	if (!(tol >= 0) || !isfinite(tol))
-		cli_usage("option --tol: %g, expected a finite number >= 0", tol);
-	if (max_iter < 1)
-		cli_usage("option --max-iter: %d, expected >= 1", max_iter);
-	if (!(omega >= 1 && omega < 2))
-		cli_usage("option --omega: %g, expected 1 <= W < 2", omega);
-	if (!(p_exp > 0) || !isfinite(p_exp))
-		cli_usage("option --p: %g, expected a finite number > 0", p_exp);
-	if (embed_spec && cost_spec)
+	if (!(o.eps > 0) || !isfinite(o.eps))
+		cli_usage("option --eps: %g, expected a finite number > 0", o.eps);
+	if (!(o.tol >= 0) || !isfinite(o.tol))
+		cli_usage("option --tol: %g, expected a finite number >= 0", o.tol);
+	if (o.max_iter < 1)
+		cli_usage("option --max-iter: %d, expected >= 1", o.max_iter);
+	if (!(o.omega >= 1 && o.omega < 2))
+		cli_usage("option --omega: %g, expected 1 <= W < 2", o.omega);
+	if (!(o.p > 0) || !isfinite(o.p))
+		cli_usage("option --p: %g, expected a finite number > 0", o.p);
+	if (o.embeddings && o.cost)
 		cli_usage("--embeddings and --cost both given: choose one");
 }
 
 /* FILE[:NAME]: the whole spec when such a file exists, else split at the last ':' */
 static st_tensor *load_named(const char *spec, const char *dflt, st_file **file, char **path)
 {
-	*path = hold(cli_strdup(spec));
+	*path = cli_strdup(spec);
 	const char *name = dflt;
 	char *colon = strrchr(*path, ':');
 	if (access(*path, F_OK) != 0 && colon) {
 		*colon = 0;
 		name = colon + 1;
 	}
-	*file = hold(cli_load(*path));
+	*file = cli_load(*path);
 	return cli_get(*file, *path, name);
 }
 
@@ -146,8 +144,8 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 			cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values", path,
 			       t->name, e[i], i);
 	int nl = 0, ne = 0;
-	char **labels = hold(st_meta_get_list(in, "labels", &nl));
-	char **names = hold(st_meta_get_list(ef, "labels", &ne));
+	char **labels = st_meta_get_list(in, "labels", &nl);
+	char **names = st_meta_get_list(ef, "labels", &ne);
 	if (!labels || !names) {
 		st_list_free(labels, nl);
 		st_list_free(names, ne);
@@ -160,9 +158,9 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 		cli_die("input: metadata `labels` lists %d names, expected K = %d", nl, k);
 	if (ne != ke)
 		cli_die("%s: metadata `labels` lists %d names for %" PRId64 " rows of '%s'", path, ne, ke, t->name);
-	float *out = hold(cli_malloc(cli_mul((size_t)k, (size_t)d, "embeddings") * sizeof *out));
+	float *out = cli_malloc(cli_mul((size_t)k, (size_t)d, "embeddings") * sizeof *out);
 	size_t cap = 256, len = 0;
-	char *missing = hold(cli_malloc(cap));
+	char *missing = cli_malloc(cap);
 	missing[0] = 0;
 	for (int i = 0; i < k; i++) {
 		int j = 0;
@@ -174,7 +172,7 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 		}
 		size_t need = len + strlen(labels[i]) + 3;
 		if (need > cap)
-			missing = hold(cli_realloc(missing, cap = 2 * need));
+			missing = cli_realloc(missing, cap = 2 * need);
 		len += (size_t)sprintf(missing + len, "%s'%s'", len ? ", " : "", labels[i]);
 	}
 	if (len)
@@ -188,15 +186,15 @@ static float *embedding_rows(const st_tensor *t, const st_file *ef, const char *
 
 static double *make_cost(const st_file *in, int k)
 {
-	if (!embed_spec && !cost_spec)
+	if (!o.embeddings && !o.cost)
 		return sk_cost_uniform(k);
 	st_file *f;
 	char *path;
 	double *c;
-	if (cost_spec) {
-		st_tensor *t = load_named(cost_spec, "cost", &f, &path);
+	if (o.cost) {
+		st_tensor *t = load_named(o.cost, "cost", &f, &path);
 		cli_check_shape(t, path, 2, (const int64_t[]){k, k});
-		c = hold(st_to_f64(t));
+		c = st_to_f64(t);
 		if (!c)
 			cli_die("%s: tensor '%s' is too large", path, t->name);
 		int64_t at;
@@ -204,17 +202,17 @@ static double *make_cost(const st_file *in, int k)
 			cli_die("%s: tensor '%s' has %g at [%" PRId64 ",%" PRId64 "], expected finite costs >= 0",
 			       path, t->name, c[at], at / k, at % k);
 	} else {
-		st_tensor *t = load_named(embed_spec, "embeddings", &f, &path);
+		st_tensor *t = load_named(o.embeddings, "embeddings", &f, &path);
 		cli_check_shape(t, path, 2, (const int64_t[]){-1, -1});
 		if (t->shape[1] < 1 || t->shape[1] > INT32_MAX)
 			cli_die("%s: tensor '%s' has shape [%" PRId64 ",%" PRId64 "], expected [K,D] with D >= 1",
 			       path, t->name, t->shape[0], t->shape[1]);
 		float *e = embedding_rows(t, f, path, in, k);
-		c = hold(sk_cost_embed(e, k, (int)t->shape[1], p_exp));
+		c = sk_cost_embed(e, k, (int)t->shape[1], o.p);
 		free(e);
 		if (!c)
 			cli_die("cost: out of memory for %d x %d", k, k);
-		if (!no_normalize && sk_cost_normalize(c, k))
+		if (!o.no_normalize && sk_cost_normalize(c, k))
 			cli_die("%s: tensor '%s': every embedding is the same, the cost is 0", path, t->name);
 		int64_t at;
 		if (sk_cost_check(c, k, &at))
@@ -234,7 +232,7 @@ static float *histograms(const st_tensor *t, const char *fname, int64_t rows, in
 	if (bad >= 0)
 		cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values >= 0",
 		       fname, t->name, x[bad], bad);
-	for (int64_t r = 0; r < rows && !skip_empty; r++) {
+	for (int64_t r = 0; r < rows && !o.skip_empty; r++) {
 		double s = 0;
 		for (int j = 0; j < k; j++)
 			s += x[r * k + j];
@@ -286,7 +284,7 @@ static void report(const char *what, const sk_stats *st)
 {
 	cli_info("%s: %" PRId64 " transport problems, %" PRId64 " did not converge within %d iterations "
 		"(tol %g), worst marginal error %.3g, %" PRId64 " solved in the log domain", what,
-		st->problems, st->unconverged, max_iter, tol, st->worst_err, st->fallback);
+		st->problems, st->unconverged, o.max_iter, o.tol, st->worst_err, st->fallback);
 }
 
 static void show_progress(void *ctx, int64_t done)
@@ -315,61 +313,81 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 	free(v);
 }
 
+static sk_params solver_params(void)
+{
+	sk_params p;
+	sk_params_default(&p);
+	p.eps = o.eps;
+	p.tol = o.tol;
+	p.max_iter = o.max_iter;
+	p.omega = o.omega;
+	p.loss = parse_loss();
+	p.threads = cli_opts.threads;
+	return p;
+}
+
+/* the --measure tensors, shaped like wdist */
+static void add_measures(st_file *out, const st_tensor *s, const pairs *pr, int k, int mask)
+{
+	double *m[4] = {0};   /* sk_measure_batch's order: MEASURE_CHEB .. MEASURE_TV */
+	for (int q = MEASURE_CHEB; q < MEASURE_N; q++)
+		if (mask & 1 << q)
+			m[q - MEASURE_CHEB] = cli_malloc(cli_mul((size_t)pr->n, sizeof(double), measure_tensors[q]));
+	if (sk_measure_batch(k, pr->n, pr->src, pr->nt, pr->tgt, m))
+		cli_die("measures: out of memory");
+	for (int q = MEASURE_CHEB; q < MEASURE_N; q++)
+		if (m[q - MEASURE_CHEB]) {
+			add_f32(out, measure_tensors[q], s, m[q - MEASURE_CHEB], pr->n);
+			free(m[q - MEASURE_CHEB]);
+		}
+}
+
+/* wdist_epochs from train-probe's snapshots, against the same targets */
+static void add_epochs(st_file *out, const st_file *in, const char *fname, const st_tensor *t,
+		       const pairs *pr, const double *c, int k, const sk_params *p)
+{
+	st_tensor *ep = strcmp(o.source, "prob") == 0 ? st_find(in, "prob_epochs") : NULL;
+	if (!ep)
+		return;
+	check_broadcast(ep, t, fname);
+	pairs pe = {.n = leading(ep), .nt = pr->nt, .tgt = pr->tgt};
+	pe.src = histograms(ep, fname, pe.n, k);
+	distances(out, "wdist_epochs", ep, &pe, c, k, p);
+	free(pe.src);
+}
+
 int main(int argc, char **argv)
 {
+	options_default(&o);
 	cli_init(argc, argv, "sinkhorn");
 	int i = cli_parse(argc, argv, opts, "sinkhorn [options] [INPUT]", about);
 	if (argc - i > 1)
 		cli_usage("one INPUT at most, got %d", argc - i);
 	check_options();
-	sk_params p;
-	sk_params_default(&p);
-	p.eps = eps;
-	p.tol = tol;
-	p.max_iter = max_iter;
-	p.omega = omega;
-	p.loss = parse_loss();
-	p.threads = cli_opts.threads;
+	sk_params p = solver_params();
 	int mask = parse_measures();
-	const char *fname = i < argc ? argv[i] : "-";
-	st_file *in = hold(cli_load(fname));
-	st_tensor *s = cli_get(in, fname, source_name), *t = cli_get(in, fname, target_name);
+	const char *path = i < argc ? argv[i] : "-", *fname = cli_name(path);
+	st_file *in = cli_load(path);
+	st_tensor *s = cli_get(in, fname, o.source), *t = cli_get(in, fname, o.target);
 	if (s->ndim < 1 || s->shape[s->ndim - 1] < 1 || s->shape[s->ndim - 1] > 100000)
 		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with 1 <= K <= 100000", fname,
-		       s->name, s->ndim);
+			s->name, s->ndim);
 	check_broadcast(s, t, fname);
 	const int k = (int)s->shape[s->ndim - 1];
 	pairs pr = {.n = leading(s), .nt = leading(t)};
-	double *c = hold(make_cost(in, k));
+	double *c = make_cost(in, k);
 	if (!c)
 		cli_die("cost: out of memory for %d x %d", k, k);
 	if (pr.nt == 0 && pr.n > 0)
 		cli_die("%s: tensor '%s' is empty", fname, t->name);
 	pr.src = histograms(s, fname, pr.n, k);
 	pr.tgt = histograms(t, fname, pr.nt, k);
+
 	st_file *out = st_file_new();
-	distances(out, "wdist", s, &pr, c, k, &p);
-	if (mask) {
-		double *m[4] = {0};
-		for (int q = 0; q < 4; q++)
-			if (mask & 1 << q)
-				m[q] = cli_malloc(cli_mul((size_t)pr.n, sizeof(double), measure_out[q]));
-		if (sk_measure_batch(k, pr.n, pr.src, pr.nt, pr.tgt, m))
-			cli_die("measures: out of memory");
-		for (int q = 0; q < 4; q++)
-			if (m[q]) {
-				add_f32(out, measure_out[q], s, m[q], pr.n);
-				free(m[q]);
-			}
-	}
-	st_tensor *ep = strcmp(source_name, "prob") == 0 ? st_find(in, "prob_epochs") : NULL;
-	if (ep) {
-		check_broadcast(ep, t, fname);
-		pairs pe = {.n = leading(ep), .nt = pr.nt, .tgt = pr.tgt};
-		pe.src = histograms(ep, fname, pe.n, k);
-		distances(out, "wdist_epochs", ep, &pe, c, k, &p);
-		free(pe.src);
-	}
+	distances(out, measure_tensors[MEASURE_WDIST], s, &pr, c, k, &p);
+	if (mask)
+		add_measures(out, s, &pr, k, mask);
+	add_epochs(out, in, fname, t, &pr, c, k, &p);
 	cli_forward_context(out, in);
 	cli_write(out, cli_opts.output);
 	free(pr.src);

@@ -25,8 +25,13 @@ static const char *about =
 	"  tensors pick prob labels < run.safetensors | tensors dump prob --rows 0:2\n"
 	"  tensors cat shard0.st shard1.st -o all.st";
 
-static const char *rows_opt, *input_opt = "-";
-static cli_list meta_opts;
+typedef struct {
+	const char *rows;    /* dump: NULL = all rows */
+	const char *input;   /* pick, drop: "-" */
+	cli_list meta;       /* --meta KEY=VALUE, in order */
+} options;
+
+static options o = { .input = "-" };
 
 /* KEY of a --meta KEY=VALUE (allocated), checked */
 static char *meta_key(const char *kv)
@@ -41,8 +46,8 @@ static char *meta_key(const char *kv)
 static int meta_given(const char *key)
 {
 	int found = 0;
-	for (int i = 0; i < meta_opts.n && !found; i++) {
-		char *k = meta_key(meta_opts.v[i]);
+	for (int i = 0; i < o.meta.n && !found; i++) {
+		char *k = meta_key(o.meta.v[i]);
 		found = strcmp(k, key) == 0;
 		free(k);
 	}
@@ -52,17 +57,13 @@ static int meta_given(const char *key)
 /* --meta entries override what the inputs had */
 static void apply_meta(st_file *out)
 {
-	for (int i = 0; i < meta_opts.n; i++) {
-		char *key = meta_key(meta_opts.v[i]);
-		st_meta_set(out, key, meta_opts.v[i] + strlen(key) + 1);
+	for (int i = 0; i < o.meta.n; i++) {
+		char *key = meta_key(o.meta.v[i]);
+		st_meta_set(out, key, o.meta.v[i] + strlen(key) + 1);
 		free(key);
 	}
 }
 
-static void usage_die(void)
-{
-	cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
-}
 
 /* ---- info ---- */
 
@@ -165,7 +166,7 @@ static int cmd_dump(int argc, char **argv)
 	st_tensor *t = cli_get(f, path, name);
 	int64_t nrows = t->ndim ? t->shape[0] : 1, a, b;
 	int64_t per = nrows ? st_numel(t) / nrows : 0;
-	parse_rows(rows_opt, nrows, &a, &b);
+	parse_rows(o.rows, nrows, &a, &b);
 	cli_out *o = cli_out_open_text(cli_opts.output);
 	FILE *out = cli_out_fp(o);
 	for (int64_t r = a; r < b; r++) {
@@ -192,8 +193,8 @@ static int cmd_select(int argc, char **argv, int keep)
 {
 	if (argc < 1) cli_usage("%s takes at least one NAME", keep ? "pick" : "drop");
 	char err[ERR_LEN];
-	FILE *fp = cli_open_in(input_opt);
-	const char *shown = cli_name(input_opt);
+	FILE *fp = cli_open_in(o.input);
+	const char *shown = cli_name(o.input);
 	st_reader *r = st_open_fp(fp, fp != stdin, err);
 	if (!r) cli_die("%s: %s", shown, err);
 	st_file *in = st_reader_file(r), *out = st_file_new();
@@ -370,27 +371,32 @@ static int cmd_to_npy(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_pick(int argc, char **argv) { return cmd_select(argc, argv, 1); }
+static int cmd_drop(int argc, char **argv) { return cmd_select(argc, argv, 0); }
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{"info", cmd_info}, {"dump", cmd_dump}, {"pick", cmd_pick}, {"drop", cmd_drop},
+	{"merge", cmd_merge}, {"cat", cmd_cat}, {"from-npy", cmd_from_npy}, {"to-npy", cmd_to_npy},
+};
+enum { NCOMMANDS = sizeof commands / sizeof *commands };
+
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "tensors");
 	static const cli_opt opts[] = {
-		{"rows", 'r', CLI_STR, &rows_opt, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
-		{"input", 'i', CLI_STR, &input_opt, "FILE", "pick, drop: the input file"},
-		{"meta", 0, CLI_LIST, &meta_opts, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
+		{"rows", 'r', CLI_STR, &o.rows, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
+		{"input", 'i', CLI_STR, &o.input, "FILE", "pick, drop: the input file"},
+		{"meta", 0, CLI_LIST, &o.meta, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
 		{0},
 	};
 	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
-	if (first >= argc) usage_die();
-	const char *cmd = argv[first];
-	int n = argc - first - 1;
-	char **args = argv + first + 1;
-	if (!strcmp(cmd, "info")) return cmd_info(n, args);
-	if (!strcmp(cmd, "dump")) return cmd_dump(n, args);
-	if (!strcmp(cmd, "pick")) return cmd_select(n, args, 1);
-	if (!strcmp(cmd, "drop")) return cmd_select(n, args, 0);
-	if (!strcmp(cmd, "merge")) return cmd_merge(n, args);
-	if (!strcmp(cmd, "cat")) return cmd_cat(n, args);
-	if (!strcmp(cmd, "from-npy")) return cmd_from_npy(n, args);
-	if (!strcmp(cmd, "to-npy")) return cmd_to_npy(n, args);
-	cli_usage("unknown command '%s'", cmd);
+	if (first >= argc)
+		cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
+	for (int c = 0; c < NCOMMANDS; c++)
+		if (!strcmp(argv[first], commands[c].name))
+			return commands[c].run(argc - first - 1, argv + first + 1);
+	cli_usage("unknown command '%s'", argv[first]);
 }

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cjson/cJSON.h>
 
 static const char *usage = "train-probe [options] [INPUT]";
 static const char *about =
@@ -42,31 +41,44 @@ static const char *about =
 	"  train-probe --epochs 30 --standardize --snapshots 0,4 --snapshot-every 5 feats.st -o p.st\n"
 	"  train-probe --apply p.st other-feats.st -o other-probs.st";
 
-static int epochs = 100, batch = 128, lr_step = 40, seed, patience, train_split, standardize;
-static int snapshot_every = 1, no_head;
-static double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
-static const char *snapshots, *apply_path, *init_path, *order_path, *keep_pattern;
+typedef struct {
+	int epochs, batch, lr_step;         /* 100, 128, 40 */
+	int seed, patience, train_split;    /* 0, 0 (off), 0 (train) */
+	int standardize, no_head;
+	int snapshot_every;                 /* 1 */
+	double lr, momentum, weight_decay;  /* 0.01, 0.9, 1e-4 */
+	const char *snapshots;              /* NULL: no prob_epochs */
+	const char *apply_path, *init_path, *order_path, *keep_pattern;
+} options;
+
+static void options_default(options *o)
+{
+	*o = (options){ .epochs = 100, .batch = 128, .lr_step = 40, .snapshot_every = 1,
+			.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4 };
+}
+
+static options o;
 
 static const cli_opt opts[] = {
-	{"epochs", 'e', CLI_INT, &epochs, "N", "training epochs"},
-	{"lr", 0, CLI_DOUBLE, &lr, "X", "initial learning rate"},
-	{"lr-step", 0, CLI_INT, &lr_step, "N", "divide the learning rate by 10 every N epochs (0: never)"},
-	{"batch", 'b', CLI_INT, &batch, "N", "batch size"},
-	{"momentum", 0, CLI_DOUBLE, &momentum, "X", "SGD momentum"},
-	{"weight-decay", 0, CLI_DOUBLE, &weight_decay, "X", "L2 weight decay (on weights and biases)"},
-	{"seed", 's', CLI_INT, &seed, "N", "seed of the initialisation and the shuffles"},
-	{"train-split", 0, CLI_INT, &train_split, "S", "train on the rows whose split is S"},
-	{"standardize", 0, CLI_FLAG, &standardize, NULL, "z-score every feature with the training rows' mean and std"},
-	{"patience", 0, CLI_INT, &patience, "N",
+	{"epochs", 'e', CLI_INT, &o.epochs, "N", "training epochs"},
+	{"lr", 0, CLI_DOUBLE, &o.lr, "X", "initial learning rate"},
+	{"lr-step", 0, CLI_INT, &o.lr_step, "N", "divide the learning rate by 10 every N epochs (0: never)"},
+	{"batch", 'b', CLI_INT, &o.batch, "N", "batch size"},
+	{"momentum", 0, CLI_DOUBLE, &o.momentum, "X", "SGD momentum"},
+	{"weight-decay", 0, CLI_DOUBLE, &o.weight_decay, "X", "L2 weight decay (on weights and biases)"},
+	{"seed", 's', CLI_INT, &o.seed, "N", "seed of the initialisation and the shuffles"},
+	{"train-split", 0, CLI_INT, &o.train_split, "S", "train on the rows whose split is S"},
+	{"standardize", 0, CLI_FLAG, &o.standardize, NULL, "z-score every feature with the training rows' mean and std"},
+	{"patience", 0, CLI_INT, &o.patience, "N",
 	 "stop a layer after N epochs without a lower val loss (split 1) and keep its best epoch; 0: off"},
-	{"snapshots", 0, CLI_STR, &snapshots, "LAYERS",
+	{"snapshots", 0, CLI_STR, &o.snapshots, "LAYERS",
 	 "write prob_epochs for these probe layers: 'all' or indices/names, comma-separated"},
-	{"snapshot-every", 0, CLI_INT, &snapshot_every, "E", "snapshot after every E epochs"},
-	{"apply", 0, CLI_STR, &apply_path, "FILE", "apply the probes of FILE instead of training"},
-	{"keep", 0, CLI_STR, &keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
-	{"no-head", 0, CLI_FLAG, &no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
-	{"init", 0, CLI_STR, &init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
-	{"order", 0, CLI_STR, &order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
+	{"snapshot-every", 0, CLI_INT, &o.snapshot_every, "E", "snapshot after every E epochs"},
+	{"apply", 0, CLI_STR, &o.apply_path, "FILE", "apply the probes of FILE instead of training"},
+	{"keep", 0, CLI_STR, &o.keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
+	{"no-head", 0, CLI_FLAG, &o.no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
+	{"init", 0, CLI_STR, &o.init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
+	{"order", 0, CLI_STR, &o.order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
 	{0},
 };
 
@@ -89,13 +101,6 @@ static st_file *load_input(void)
 	return cli_load(input);
 }
 
-static const char *shown(const char *path)
-{
-	return strcmp(path, "-") == 0 ? "standard input" : path;
-}
-
-/* Dies on a NaN or Inf in x, naming the tensor; x is freed first, so that
- * LeakSanitizer (make test-asan) has nothing to report. */
 /* 1 when x has a NaN or an Inf (exponent bits all set). Blocks of a fixed
  * length, so that gcc -O2 vectorises the test; a scan of the whole input
  * costs as much as an epoch's sgemm calls otherwise. */
@@ -114,20 +119,16 @@ static int has_nonfinite(const float *x, int64_t n)
 	return bad != 0;
 }
 
-/* Dies on a NaN or Inf in x, naming the tensor; x is freed first, so that
- * LeakSanitizer (make test-asan) has nothing to report. */
-static void check_finite(float *x, const st_tensor *t, const char *fname)
+/* Dies on a NaN or Inf in x, naming the tensor. */
+static void check_finite(const float *x, const st_tensor *t, const char *fname)
 {
 	int64_t n = st_numel(t);
 	if (!has_nonfinite(x, n))
 		return;
 	for (int64_t i = 0; i < n; i++)
-		if (!isfinite(x[i])) {
-			double v = x[i];
-			release(x);
-			cli_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, shown(fname),
-			       t->name, v, i);
-		}
+		if (!isfinite(x[i]))
+			cli_die("%s: tensor '%s' has a non-finite value %g at flat index %" PRId64, cli_name(fname),
+				t->name, x[i], i);
 }
 
 static float *f32_finite(const st_tensor *t, const char *fname)
@@ -163,16 +164,16 @@ static feat *find_feats(st_file *f, int *nfeat)
 		for (const char *p = s; *p; p++)
 			digits &= isdigit((unsigned char)*p) != 0;
 		if (!*s || !digits || strlen(s) > 9)
-			cli_die("%s: tensor '%s': expected feat.NN with NN a layer number", shown(input), name);
+			cli_die("%s: tensor '%s': expected feat.NN with NN a layer number", cli_name(input), name);
 		fs[n++] = (feat){&f->t[i], s, strtol(s, NULL, 10)};
 	}
 	qsort(fs, (size_t)n, sizeof *fs, feat_cmp);
 	for (int i = 1; i < n; i++)
 		if (fs[i].num == fs[i - 1].num)
-			cli_die("%s: tensors '%s' and '%s' are the same layer", shown(input), fs[i - 1].t->name,
+			cli_die("%s: tensors '%s' and '%s' are the same layer", cli_name(input), fs[i - 1].t->name,
 			       fs[i].t->name);
 	if (n == 0)
-		cli_die("%s: no feat.NN tensor: nothing to train", shown(input));
+		cli_die("%s: no feat.NN tensor: nothing to train", cli_name(input));
 	*nfeat = n;
 	return fs;
 }
@@ -199,28 +200,22 @@ static char **layer_names(const st_file *in, const feat *fs, int nfeat, int head
  * network's; keep the entries of the layers in prob, in prob's order. */
 static void select_flops(st_file *out, const feat *fs, int nfeat, int head)
 {
-	const char *v = st_meta_get(out, "layer_flops");
-	if (!v)
+	if (!st_meta_get(out, "layer_flops"))
 		return;
-	cJSON *a = cJSON_Parse(v), *sel = cJSON_CreateArray();
-	int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-	int fits = n >= 2 && fs[nfeat - 1].num < n - 1;
-	for (int i = 0; i < n; i++)
-		fits &= cJSON_IsNumber(cJSON_GetArrayItem(a, i));
-	if (fits) {
+	int n = 0;
+	double *flops = st_meta_get_numbers(out, "layer_flops", &n);
+	if (flops && n >= 2 && fs[nfeat - 1].num < n - 1) {
+		double *sel = cli_malloc(sizeof *sel * (size_t)(nfeat + 1));
 		for (int i = 0; i < nfeat; i++)
-			cJSON_AddItemToArray(sel, cJSON_CreateNumber(cJSON_GetArrayItem(a, (int)fs[i].num)->valuedouble));
-		if (head)
-			cJSON_AddItemToArray(sel, cJSON_CreateNumber(cJSON_GetArrayItem(a, n - 1)->valuedouble));
-		char *js = cJSON_PrintUnformatted(sel);
-		st_meta_set(out, "layer_flops", js);
-		cJSON_free(js);
+			sel[i] = flops[fs[i].num];
+		sel[nfeat] = flops[n - 1];
+		st_meta_set_numbers(out, "layer_flops", sel, nfeat + head);
+		free(sel);
 	} else {
 		cli_warn("metadata layer_flops does not match the feat.NN tensors: left out");
 		st_meta_del(out, "layer_flops");
 	}
-	cJSON_Delete(a);
-	cJSON_Delete(sel);
+	free(flops);
 }
 
 static void check_feature(const feat *f, int64_t n)
@@ -228,16 +223,16 @@ static void check_feature(const feat *f, int64_t n)
 	int64_t want[2] = {n, -1};
 	cli_check_shape(f->t, input, 2, want);
 	if (f->t->shape[1] <= 0 || f->t->shape[1] > INT_MAX)
-		cli_die("%s: tensor '%s' has %" PRId64 " features, expected 1 to %d", shown(input), f->t->name,
+		cli_die("%s: tensor '%s' has %" PRId64 " features, expected 1 to %d", cli_name(input), f->t->name,
 		       f->t->shape[1], INT_MAX);
 	if (f->t->dtype != ST_F32 && f->t->dtype != ST_F16 && f->t->dtype != ST_BF16)
-		cli_die("%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", shown(input), f->t->name,
+		cli_die("%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", cli_name(input), f->t->name,
 		       st_dtype_name(f->t->dtype));
 }
 
 static int keep_tensor(const char *name)
 {
-	return keep_pattern && fnmatch(keep_pattern, name, 0) == 0;
+	return o.keep_pattern && fnmatch(o.keep_pattern, name, 0) == 0;
 }
 
 /* The input's copy of a feature is not needed once converted, unless forwarded. */
@@ -283,53 +278,53 @@ static void load_targets(st_file *in, targets *tg)
 	tg->n = lt->shape[0], tg->k = lt->shape[1];
 	if (tg->k == 0)
 		cli_die("%s: tensor 'labels' has shape [%" PRId64 ",0]: K = 0 labels, expected at least 1",
-		       shown(input), tg->n);
+		       cli_name(input), tg->n);
 	if (tg->n == 0)
-		cli_die("%s: tensor 'labels' has no rows", shown(input));
+		cli_die("%s: tensor 'labels' has no rows", cli_name(input));
 	if (tg->n > INT_MAX)
-		cli_die("%s: tensor 'labels' has %" PRId64 " rows, at most %d are supported", shown(input), tg->n, INT_MAX);
+		cli_die("%s: tensor 'labels' has %" PRId64 " rows, at most %d are supported", cli_name(input), tg->n, INT_MAX);
 	tg->y = f32_finite(lt, input);
 	for (int64_t i = 0; i < tg->n * tg->k; i++)
 		if (tg->y[i] != 0 && tg->y[i] != 1)
-			cli_die("%s: tensor 'labels' has value %g at row %" PRId64 ", expected 0 or 1", shown(input),
+			cli_die("%s: tensor 'labels' has value %g at row %" PRId64 ", expected 0 or 1", cli_name(input),
 			       tg->y[i], i / tg->k);
 	st_tensor *st = cli_get(in, input, "split");
 	int64_t want[1] = {tg->n};
 	cli_check_shape(st, input, 1, want);
 	if (st->dtype != ST_U8)
-		cli_die("%s: tensor 'split' has dtype %s, expected U8", shown(input), st_dtype_name(st->dtype));
+		cli_die("%s: tensor 'split' has dtype %s, expected U8", cli_name(input), st_dtype_name(st->dtype));
 	tg->split = st->data;
 	tg->train = cli_malloc(cli_mul((size_t)tg->n, sizeof(int64_t), "rows"));
 	tg->val = cli_malloc(cli_mul((size_t)tg->n, sizeof(int64_t), "rows"));
 	for (int64_t i = 0; i < tg->n; i++) {
 		if (tg->split[i] > 2)
 			cli_die("%s: tensor 'split' has value %d at row %" PRId64 ", expected 0 (train), 1 (val) or 2 (test)",
-			       shown(input), tg->split[i], i);
-		if (tg->split[i] == train_split)
+			       cli_name(input), tg->split[i], i);
+		if (tg->split[i] == o.train_split)
 			tg->train[tg->ntrain++] = i;
 		else if (tg->split[i] == 1)
 			tg->val[tg->nval++] = i;
 	}
 	if (tg->ntrain == 0)
-		cli_die("%s: tensor 'split' has no row with value %d: no training rows", shown(input), train_split);
-	if (patience && tg->nval == 0)
-		cli_die("%s: --patience needs val rows, but tensor 'split' has no row with value 1", shown(input));
+		cli_die("%s: tensor 'split' has no row with value %d: no training rows", cli_name(input), o.train_split);
+	if (o.patience && tg->nval == 0)
+		cli_die("%s: --patience needs val rows, but tensor 'split' has no row with value 1", cli_name(input));
 }
 
 /* ---- testing inputs: initial probes and batch orders ---- */
 
 static void load_init(probe_layer *ly, const feat *fs, int nfeat, int64_t k)
 {
-	st_file *f = cli_load(init_path);
+	st_file *f = cli_load(o.init_path);
 	for (int l = 0; l < nfeat; l++) {
 		char name[64];
 		const float *src[2];
 		int64_t shape[2][2] = {{k, ly[l].d}, {k, 0}};
 		for (int part = 0; part < 2; part++) {
 			snprintf(name, sizeof name, "probe.%s.%s", fs[l].suffix, part ? "bias" : "weight");
-			st_tensor *t = cli_get(f, init_path, name);
-			cli_check_shape(t, init_path, 2 - part, shape[part]);
-			src[part] = f32_finite(t, init_path);
+			st_tensor *t = cli_get(f, o.init_path, name);
+			cli_check_shape(t, o.init_path, 2 - part, shape[part]);
+			src[part] = f32_finite(t, o.init_path);
 		}
 		memcpy(ly[l].w, src[0], (size_t)(k * ly[l].d) * sizeof(float));
 		memcpy(ly[l].b, src[1], (size_t)k * sizeof(float));
@@ -341,27 +336,25 @@ static void load_init(probe_layer *ly, const feat *fs, int nfeat, int64_t k)
 
 static int64_t *load_order(const targets *tg)
 {
-	st_file *f = cli_load(order_path);
-	st_tensor *t = cli_get(f, order_path, "order");
+	st_file *f = cli_load(o.order_path);
+	st_tensor *t = cli_get(f, o.order_path, "order");
 	int64_t want[2] = {-1, tg->ntrain};
-	cli_check_shape(t, order_path, 2, want);
-	if (t->shape[0] < epochs)
-		cli_die("%s: tensor 'order' has %" PRId64 " epochs, expected at least %d", order_path, t->shape[0], epochs);
+	cli_check_shape(t, o.order_path, 2, want);
+	if (t->shape[0] < o.epochs)
+		cli_die("%s: tensor 'order' has %" PRId64 " epochs, expected at least %d", o.order_path, t->shape[0], o.epochs);
 	if (t->dtype != ST_I64 && t->dtype != ST_I32 && t->dtype != ST_I16 && t->dtype != ST_U8 && t->dtype != ST_I8)
-		cli_die("%s: tensor 'order' has dtype %s, expected an integer type", order_path, st_dtype_name(t->dtype));
+		cli_die("%s: tensor 'order' has dtype %s, expected an integer type", o.order_path, st_dtype_name(t->dtype));
 	double *v = st_to_f64(t);
 	if (!v)
-		cli_die("%s: tensor 'order' is too large", order_path);
-	int64_t m = tg->ntrain, *order = cli_malloc(cli_mul(cli_mul((size_t)epochs, (size_t)m, "order"), sizeof *order, "order"));
+		cli_die("%s: tensor 'order' is too large", o.order_path);
+	int64_t m = tg->ntrain, *order = cli_malloc(cli_mul(cli_mul((size_t)o.epochs, (size_t)m, "order"), sizeof *order, "order"));
 	int *seen = cli_calloc((size_t)tg->n, sizeof *seen);
-	for (int e = 0; e < epochs; e++)
+	for (int e = 0; e < o.epochs; e++)
 		for (int64_t i = 0; i < m; i++) {
 			double r = v[(int64_t)e * m + i];
-			if (r < 0 || r >= (double)tg->n || tg->split[(int64_t)r] != train_split || seen[(int64_t)r] == e + 1) {
-				free(v), free(order), free(seen);
+			if (r < 0 || r >= (double)tg->n || tg->split[(int64_t)r] != o.train_split || seen[(int64_t)r] == e + 1)
 				cli_die("%s: tensor 'order' has value %.0f in epoch %d, expected each training row once",
-				       order_path, r, e);
-			}
+					o.order_path, r, e);
 			seen[(int64_t)r] = e + 1;
 			order[(int64_t)e * m + i] = (int64_t)r;
 		}
@@ -378,13 +371,13 @@ static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *
 {
 	int *sel = cli_calloc((size_t)nfeat, sizeof *sel), *out = cli_malloc((size_t)nfeat * sizeof *out);
 	*n = 0;
-	if (strcmp(snapshots, "all") == 0) {
+	if (strcmp(o.snapshots, "all") == 0) {
 		for (int l = 0; l < nfeat; l++)
 			out[(*n)++] = l;
 		free(sel);
 		return out;
 	}
-	char *list = cli_strdup(snapshots), *save = NULL;
+	char *list = cli_strdup(o.snapshots), *save = NULL;
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int l = -1;
 		for (int i = 0; i < nfeat && l < 0; i++)
@@ -407,36 +400,23 @@ static int *snapshot_layers(char *const *names, const feat *fs, int nfeat, int *
 	return out;
 }
 
-static void set_list_int(st_file *f, const char *key, const int *v, int n)
-{
-	char **s = cli_calloc((size_t)n + 1, sizeof *s);
-	for (int i = 0; i < n; i++) {
-		s[i] = cli_malloc(16);
-		snprintf(s[i], 16, "%d", v[i]);
-	}
-	st_meta_set_list(f, key, s, n);
-	for (int i = 0; i < n; i++)
-		free(s[i]);
-	free(s);
-}
-
 /* ---- the run ---- */
 
 static void check_options(void)
 {
-	if (epochs < 1)
-		cli_usage("option --epochs: %d, expected at least 1", epochs);
-	if (batch < 1)
-		cli_usage("option --batch: %d, expected at least 1", batch);
-	if (lr_step < 0 || patience < 0 || seed < 0)
+	if (o.epochs < 1)
+		cli_usage("option --epochs: %d, expected at least 1", o.epochs);
+	if (o.batch < 1)
+		cli_usage("option --batch: %d, expected at least 1", o.batch);
+	if (o.lr_step < 0 || o.patience < 0 || o.seed < 0)
 		cli_usage("options --lr-step, --patience and --seed must be >= 0");
-	if (lr < 0 || weight_decay < 0 || momentum < 0 || momentum >= 1)
+	if (o.lr < 0 || o.weight_decay < 0 || o.momentum < 0 || o.momentum >= 1)
 		cli_usage("options --lr and --weight-decay must be >= 0, --momentum in [0,1)");
-	if (train_split < 0 || train_split > 2)
-		cli_usage("option --train-split: %d, expected 0, 1 or 2", train_split);
-	if (snapshot_every < 1 || snapshot_every > epochs)
-		cli_usage("option --snapshot-every: %d, expected 1 to --epochs (%d)", snapshot_every, epochs);
-	if (apply_path && (snapshots || init_path || order_path || patience || standardize))
+	if (o.train_split < 0 || o.train_split > 2)
+		cli_usage("option --train-split: %d, expected 0, 1 or 2", o.train_split);
+	if (o.snapshot_every < 1 || o.snapshot_every > o.epochs)
+		cli_usage("option --snapshot-every: %d, expected 1 to --epochs (%d)", o.snapshot_every, o.epochs);
+	if (o.apply_path && (o.snapshots || o.init_path || o.order_path || o.patience || o.standardize))
 		cli_usage("--apply takes no training option (--snapshots, --init, --order, --patience, --standardize)");
 }
 
@@ -449,7 +429,7 @@ static void progress_tick(void *ctx)
 /* The head's logits, checked before any training is spent; NULL with --no-head. */
 static float *head_logits(st_file *in, int64_t n, int64_t k)
 {
-	if (no_head)
+	if (o.no_head)
 		return NULL;
 	st_tensor *t = cli_get(in, input, "logits");
 	int64_t want[2] = {n, k};
@@ -500,12 +480,12 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	load_targets(in, &tg);
 	int64_t n = tg.n, k = tg.k;
 	float *logits = head_logits(in, n, k);
-	probe_recipe r = {.epochs = epochs, .batch = batch, .lr_step = lr_step, .patience = patience,
-			  .lr = lr, .momentum = momentum, .weight_decay = weight_decay, .seed = (uint64_t)seed};
+	probe_recipe r = {.epochs = o.epochs, .batch = o.batch, .lr_step = o.lr_step, .patience = o.patience,
+			  .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay, .seed = (uint64_t)o.seed};
 	probe_layer *ly = cli_calloc((size_t)nfeat, sizeof *ly);
 	float **xs = cli_calloc((size_t)nfeat, sizeof *xs);
-	int nsnap = 0, *snap = snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
-	int64_t ns = epochs / snapshot_every;
+	int nsnap = 0, *snap = o.snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
+	int64_t ns = o.epochs / o.snapshot_every;
 	float *snapbuf = snap ? alloc_f32((size_t)(ns * nsnap), (size_t)n, (size_t)k, "prob_epochs") : NULL;
 	for (int l = 0; l < nfeat; l++) {
 		xs[l] = features(&fs[l], n);
@@ -513,9 +493,9 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		ly[l] = (probe_layer){.d = d, .x = xs[l]};
 		ly[l].w = alloc_f32((size_t)k, (size_t)d, 1, "probe");
 		ly[l].b = alloc_f32((size_t)k, 1, 1, "probe");
-		ly[l].loss = alloc_f32((size_t)epochs, 1, 1, "loss");
+		ly[l].loss = alloc_f32((size_t)o.epochs, 1, 1, "loss");
 		probe_init(ly[l].w, ly[l].b, d, k, r.seed, (int)fs[l].num);
-		if (standardize) {
+		if (o.standardize) {
 			float *mean = alloc_f32((size_t)d, 1, 1, "mean"), *scale = alloc_f32((size_t)d, 1, 1, "scale");
 			if (probe_standardize(xs[l], n, d, tg.train, tg.ntrain, mean, scale))
 				cli_die("--standardize: out of memory");
@@ -526,50 +506,50 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	}
 	for (int s = 0; s < nsnap; s++)
 		ly[snap[s]].snap = snapbuf + (int64_t)s * n * k;
-	if (init_path)
+	if (o.init_path)
 		load_init(ly, fs, nfeat, k);
-	int64_t *order = order_path ? load_order(&tg)
-				    : cli_malloc(cli_mul(cli_mul((size_t)epochs, (size_t)tg.ntrain, "order"), sizeof(int64_t), "order"));
-	if (!order_path)
-		probe_shuffle(order, tg.train, tg.ntrain, epochs, r.seed);
+	int64_t *order = o.order_path ? load_order(&tg)
+				    : cli_malloc(cli_mul(cli_mul((size_t)o.epochs, (size_t)tg.ntrain, "order"), sizeof(int64_t), "order"));
+	if (!o.order_path)
+		probe_shuffle(order, tg.train, tg.ntrain, o.epochs, r.seed);
 	probe_data dt = {.n = n, .k = k, .y = tg.y, .ntrain = tg.ntrain, .order = order, .nval = tg.nval,
-			 .val = tg.val, .snap_every = snap ? snapshot_every : 0, .snap_stride = (int64_t)nsnap * n * k};
+			 .val = tg.val, .snap_every = snap ? o.snapshot_every : 0, .snap_stride = (int64_t)nsnap * n * k};
 
-	cli_progress *pg = cli_progress_start("train-probe", (uint64_t)nfeat * (uint64_t)epochs, "epochs");
+	cli_progress *pg = cli_progress_start("train-probe", (uint64_t)nfeat * (uint64_t)o.epochs, "epochs");
 	double t0 = cli_now();
 	if (probe_train(&dt, &r, ly, nfeat, cli_opts.threads, pg ? progress_tick : NULL, pg))
 		cli_die("training: out of memory");
 	cli_progress_end(pg);
-	cli_info("trained %d probes on %" PRId64 " rows x %d epochs in %.2f s", nfeat, tg.ntrain, epochs, cli_now() - t0);
+	cli_info("trained %d probes on %" PRId64 " rows x %d epochs in %.2f s", nfeat, tg.ntrain, o.epochs, cli_now() - t0);
 
-	int L = nfeat + !no_head;
+	int L = nfeat + !o.no_head;
 	float *prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
-	float *loss = alloc_f32((size_t)nfeat, (size_t)epochs, 1, "loss");
-	int *best = cli_calloc((size_t)nfeat, sizeof *best);
+	float *loss = alloc_f32((size_t)nfeat, (size_t)o.epochs, 1, "loss");
+	double *best = cli_calloc((size_t)nfeat, sizeof *best);
 	for (int l = 0; l < nfeat; l++) {
 		probe_predict(xs[l], n, ly[l].d, ly[l].w, ly[l].b, k, prob + (int64_t)l * n * k);
-		memcpy(loss + (int64_t)l * epochs, ly[l].loss, (size_t)epochs * sizeof(float));
+		memcpy(loss + (int64_t)l * o.epochs, ly[l].loss, (size_t)o.epochs * sizeof(float));
 		best[l] = ly[l].best_epoch;
 		free(ly[l].loss);
 		release(xs[l]);
 	}
 	if (logits)
 		head_layer(logits, n, k, prob + (int64_t)nfeat * n * k);
-	int64_t ps[3] = {L, n, k}, ls[2] = {nfeat, epochs};
+	int64_t ps[3] = {L, n, k}, ls[2] = {nfeat, o.epochs};
 	add_f32(out, "prob", 3, ps, prob);
 	add_f32(out, "loss", 2, ls, loss);
-	if (patience)
-		set_list_int(out, "best_epoch", best, nfeat);
+	if (o.patience)
+		st_meta_set_numbers(out, "best_epoch", best, nfeat);
 	if (snap) {
 		int64_t es[4] = {ns, nsnap, n, k};
 		add_f32(out, "prob_epochs", 4, es, snapbuf);
-		int *ep = cli_malloc((size_t)ns * sizeof *ep);
+		double *ep = cli_malloc((size_t)ns * sizeof *ep);
 		char **sn = cli_calloc((size_t)nsnap + 1, sizeof *sn);
 		for (int64_t s = 0; s < ns; s++)
-			ep[s] = (int)(s + 1) * snapshot_every;
+			ep[s] = (double)(s + 1) * o.snapshot_every;
 		for (int s = 0; s < nsnap; s++)
 			sn[s] = names[snap[s]];
-		set_list_int(out, "snapshot_epochs", ep, (int)ns);
+		st_meta_set_numbers(out, "snapshot_epochs", ep, (int)ns);
 		st_meta_set_list(out, "snapshot_layers", sn, nsnap);
 		free(ep);
 		free(sn);
@@ -581,49 +561,46 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 /* --apply: prob from stored probes */
 static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 {
-	st_file *pf = cli_load(apply_path);
+	st_file *pf = cli_load(o.apply_path);
 	int64_t n = -1, k = -1;
 	float *prob = NULL;
-	int L = nfeat + !no_head;
+	int L = nfeat + !o.no_head;
 	for (int l = 0; l < nfeat; l++) {
 		char name[64];
 		snprintf(name, sizeof name, "probe.%s.weight", fs[l].suffix);
-		st_tensor *wt = cli_get(pf, apply_path, name);
+		st_tensor *wt = cli_get(pf, o.apply_path, name);
 		if (n < 0) {
 			cli_check_shape(fs[l].t, input, 2, NULL);
-			cli_check_shape(wt, apply_path, 2, NULL);
+			cli_check_shape(wt, o.apply_path, 2, NULL);
 			n = fs[l].t->shape[0], k = wt->shape[0];
 			if (k == 0)
-				cli_die("%s: tensor '%s' has K = 0 labels, expected at least 1", apply_path, name);
+				cli_die("%s: tensor '%s' has K = 0 labels, expected at least 1", o.apply_path, name);
 			prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
 		}
 		check_feature(&fs[l], n);
 		int64_t d = fs[l].t->shape[1], ws[2] = {k, d}, vs[1] = {k}, ds[1] = {d};
-		cli_check_shape(wt, apply_path, 2, ws);
+		cli_check_shape(wt, o.apply_path, 2, ws);
 		snprintf(name, sizeof name, "probe.%s.bias", fs[l].suffix);
-		st_tensor *bt = cli_get(pf, apply_path, name);
-		cli_check_shape(bt, apply_path, 1, vs);
+		st_tensor *bt = cli_get(pf, o.apply_path, name);
+		cli_check_shape(bt, o.apply_path, 1, vs);
 		snprintf(name, sizeof name, "probe.%s.mean", fs[l].suffix);
 		st_tensor *mt = st_find(pf, name), *sc = NULL;
 		if (mt) {
-			cli_check_shape(mt, apply_path, 1, ds);
+			cli_check_shape(mt, o.apply_path, 1, ds);
 			snprintf(name, sizeof name, "probe.%s.scale", fs[l].suffix);
-			sc = cli_get(pf, apply_path, name);
-			cli_check_shape(sc, apply_path, 1, ds);
+			sc = cli_get(pf, o.apply_path, name);
+			cli_check_shape(sc, o.apply_path, 1, ds);
 		}
 		float *x = features(&fs[l], n);
 		if (mt) {
-			float *mean = f32_finite(mt, apply_path), *scale = f32_finite(sc, apply_path);
+			float *mean = f32_finite(mt, o.apply_path), *scale = f32_finite(sc, o.apply_path);
 			for (int64_t j = 0; j < d; j++)
-				if (!(scale[j] > 0)) {
-					double v = scale[j];
-					free(mean), free(scale);
-					cli_die("%s: tensor '%s' has value %g, expected > 0", apply_path, name, v);
-				}
+				if (!(scale[j] > 0))
+					cli_die("%s: tensor '%s' has value %g, expected > 0", o.apply_path, name, scale[j]);
 			probe_apply_standardize(x, n, d, mean, scale);
 			free(mean), free(scale);
 		}
-		float *w = f32_finite(wt, apply_path), *b = f32_finite(bt, apply_path);
+		float *w = f32_finite(wt, o.apply_path), *b = f32_finite(bt, o.apply_path);
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
 		release(x), free(w), free(b);
 	}
@@ -637,6 +614,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 
 int main(int argc, char **argv)
 {
+	options_default(&o);
 	cli_init(argc, argv, "train-probe");
 	int i = cli_parse(argc, argv, opts, usage, about);
 	if (i < argc)
@@ -648,21 +626,21 @@ int main(int argc, char **argv)
 	st_file *in = load_input();
 	int nfeat;
 	feat *fs = find_feats(in, &nfeat);
-	char **names = layer_names(in, fs, nfeat, !no_head);
+	char **names = layer_names(in, fs, nfeat, !o.no_head);
 	st_file *out = st_file_new();
 	cli_forward_context(out, in);   /* first: our own metadata keys win */
-	if (apply_path)
+	if (o.apply_path)
 		apply(in, out, fs, nfeat);
 	else
 		train(in, out, fs, nfeat, names);
 	for (int t = 0; t < in->n; t++)
 		if (keep_tensor(in->t[t].name))
 			cli_forward_tensor(out, in, in->t[t].name);
-	st_meta_set_list(out, "layers", names, nfeat + !no_head);
-	select_flops(out, fs, nfeat, !no_head);
+	st_meta_set_list(out, "layers", names, nfeat + !o.no_head);
+	select_flops(out, fs, nfeat, !o.no_head);
 	cli_write(out, cli_opts.output);
 
-	st_list_free(names, nfeat + !no_head);
+	st_list_free(names, nfeat + !o.no_head);
 	st_file_free(out);
 	if (in_map)
 		st_map_close(in_map);
