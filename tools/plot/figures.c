@@ -1,4 +1,5 @@
-/* figures.c: each kind's data files and gnuplot script (see plot.c). */
+/* figures.c: each kind's data files and gnuplot script, and the table of
+ * kinds that plot.c looks up (plot.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,11 +7,14 @@
 #include "dataset.h"
 #include "image.h"
 #include "cli.h"
+#include "names.h"
 #include "plot.h"
+#include "study.h"
 
 /* ---- shared pieces ---- */
 
-void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
+/* per-layer mean and quartiles of w [L,N] over rows (NaN skipped) */
+static void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
 		 double *mean, double *q1, double *q3)
 {
 	double *v = cli_malloc(cli_mul((size_t)nrows + 1, sizeof *v, "layer statistics"));
@@ -63,14 +67,8 @@ static void gp_title(FILE *gp, const plot_opts *o, const char *fallback)
 
 static const char *distance_label(const char *tensor)
 {
-	static const char *const names[][2] = {
-		{ "wdist", "Wasserstein distance to the target" }, { "cheb", "Chebyshev distance" },
-		{ "jsd", "Jensen-Shannon divergence (nats)" }, { "kl", "KL(target || prediction)" },
-		{ "tv", "total variation" } };
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (!strcmp(tensor, names[i][0]))
-			return names[i][1];
-	return tensor;
+	int m = names_find(measure_tensors, MEASURE_N, tensor);
+	return m < 0 ? tensor : measure_titles[m];
 }
 
 /* xtics with the layer names, rotated; every other name past 10 layers */
@@ -115,7 +113,7 @@ static int64_t *split_rows(const plot_opts *o, const study *s, int64_t *n)
 
 /* ---- layers (fig. 3) ---- */
 
-void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
+static void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	study s[8];
 	int L[8], same = 1;
@@ -125,7 +123,7 @@ void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 		w[r] = study_profile(&s[r], o->tensor, &L[r]);
 		same &= L[r] == L[0];
 	}
-	job_start(j, o, 900, 540);
+	job_start(j, &o->gp, 900, 540);
 	FILE *gp = j->gp;
 	char title[256];
 	snprintf(title, sizeof title, "%s per layer: mean and interquartile band (%s rows)",
@@ -154,30 +152,6 @@ void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 		study_free(&s[r]);
 	}
 	fputc('\n', gp);
-}
-
-/* FILE, with prob from FILE or from --prob (its N and K checked against FILE's labels) */
-static void load_with_prob(study *s, const plot_opts *o, const char *path)
-{
-	study_load(s, path, 0);
-	if (s->prob)
-		return;
-	if (!o->prob_path)
-		cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
-	study p;
-	study_load(&p, o->prob_path, 1);
-	if (p.N != s->N || p.K != s->K) {
-		int pl = p.L;
-		int64_t pn = p.N;
-		int pk = p.K;
-		study_free(&p);
-		cli_die("%s: prob [%d,%lld,%d] does not match %s's labels [%lld,%d]", o->prob_path, pl,
-		       (long long)pn, pk, s->fname, (long long)s->N, s->K);
-	}
-	s->prob = p.prob, s->L = p.L, p.prob = NULL;
-	if (!s->layers)
-		s->layers = p.layers, p.layers = NULL;
-	study_free(&p);
 }
 
 /* ---- sample (fig. 4) ---- */
@@ -277,11 +251,11 @@ static void sample_caption(const study *s, int64_t i, char *out, size_t n)
 		st_list_free(ids, nids);
 }
 
-void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
+static void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
 	study s;
-	load_with_prob(&s, o, files[0]);
+	study_load_with_prob(&s, files[0], o->prob_path);
 	if (o->sample < 0 || o->sample >= s.N)
 		cli_usage("--sample %d: %s has rows 0..%lld", o->sample, s.fname, (long long)s.N - 1);
 	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
@@ -290,7 +264,7 @@ void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 		int L;
 		w = study_profile(&s, o->tensor, &L);
 	}
-	job_start(j, o, 900, 520);
+	job_start(j, &o->gp, 900, 520);
 	char cap[512], title[600];
 	sample_caption(&s, o->sample, cap, sizeof cap);
 	snprintf(title, sizeof title, "Label distribution by layer, %s", cap);
@@ -304,39 +278,20 @@ void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 
 /* ---- epochs (fig. 6) and adjacent (fig. 15) ---- */
 
-static int *int_list(const study *s, const char *key, int want)
+/* metadata KEY as want numbers, else NULL */
+static double *number_list(const study *s, const char *key, int want)
 {
-	int n = 0;
-	char **v = st_meta_get_list(s->f, key, &n);
-	if (!v) {
-		/* numbers are written unquoted by some tools: parse the JSON by hand */
-		const char *raw = st_meta_get(s->f, key);
-		int *out = cli_calloc((size_t)want + 1, sizeof *out), k = 0;
-		for (const char *p = raw ? strchr(raw, '[') : NULL; p && k < want; k++) {
-			char *end;
-			out[k] = (int)strtol(p + 1, &end, 10);
-			if (end == p + 1)
-				break;
-			p = strchr(end, ',');
-		}
-		if (k == want)
-			return out;
-		free(out);
-		return NULL;
-	}
-	int *out = NULL;
-	if (n == want) {
-		out = cli_malloc((size_t)n * sizeof *out + 1);
-		for (int i = 0; i < n; i++)
-			out[i] = atoi(v[i]);
-	}
-	st_list_free(v, n);
-	return out;
+	int n;
+	double *v = st_meta_get_numbers(s->f, key, &n);
+	if (v && n == want)
+		return v;
+	free(v);
+	return NULL;
 }
 
 /* mean and quartiles over samples of each (epoch, layer) of the per-sample values v [E,L',N'] */
 static void epoch_curves(plot_job *j, const float *v, int E, int Ls, int64_t Ns,
-			 const int *epochs, char **layers, int shift)
+			 const double *epochs, char **layers, int shift)
 {
 	double *buf = cli_calloc(4 * (size_t)E + 4, sizeof *buf);
 	float *col = cli_malloc(cli_mul((size_t)E, (size_t)Ns + 1, "epochs") * sizeof *col);
@@ -374,9 +329,8 @@ static float *adjacent_tv(const float *pe, int E, int Ls, int64_t Ns, int K)
 	return tv;
 }
 
-void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjacent)
+static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, int adjacent)
 {
-	(void)n;
 	study s;
 	study_load(&s, files[0], 0);
 	const char *name = adjacent ? "prob_epochs" : "wdist_epochs";
@@ -390,13 +344,14 @@ void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjace
 		       s.fname, name, (long long)E, (long long)Ls, (long long)Ns, adjacent ? ",K" : "",
 		       adjacent ? ">= 2" : ">= 1", adjacent ? "K as labels" : ">= 1 sample");
 	float *v = cli_f32(t, s.fname, 1);
-	int *epochs = int_list(&s, "snapshot_epochs", E), nl = 0;
+	double *epochs = number_list(&s, "snapshot_epochs", E);
+	int nl = 0;
 	char **layers = st_meta_get_list(s.f, "snapshot_layers", &nl);   /* train-probe: layer names */
 	if (layers && nl != Ls) {
 		st_list_free(layers, nl);
 		layers = NULL;
 	}
-	job_start(j, o, 900, 540);
+	job_start(j, &o->gp, 900, 540);
 	gp_title(j->gp, o, adjacent ? "Change of the label distribution between adjacent snapshots"
 				    : "Distance to the target during probe training");
 	fprintf(j->gp, "set xlabel \"%s\"\nset ylabel \"%s\"\nset key top right box opaque\n",
@@ -416,22 +371,33 @@ void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n, int adjace
 	study_free(&s);
 }
 
-/* ---- measures (figs. 11-12) ---- */
-
-void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
+static void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
-	static const char *const all[] = { "wdist", "cheb", "jsd", "kl", "tv" };
+	epochs_or_adjacent(j, o, files, 0);
+}
+
+static void fig_adjacent(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	(void)n;
+	epochs_or_adjacent(j, o, files, 1);
+}
+
+/* ---- measures (figs. 11-12) ---- */
+
+static void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	(void)n;
 	study s;
 	study_load(&s, files[0], 0);
-	const char *have[5];
+	const char *have[MEASURE_N];
 	int m = 0;
-	for (int i = 0; i < 5; i++)
-		if (st_find(s.f, all[i]))
-			have[m++] = all[i];
+	for (int i = 0; i < MEASURE_N; i++)
+		if (st_find(s.f, measure_tensors[i]))
+			have[m++] = measure_tensors[i];
 	if (!m)
 		cli_die("%s: none of the tensors wdist, cheb, jsd, kl, tv", s.fname);
-	job_start(j, o, 420 * m, 460);
+	job_start(j, &o->gp, 420 * m, 460);
 	fprintf(j->gp, "set multiplot layout 1,%d title ", m);
 	gp_str(j->gp, o->title ? o->title : "Distance measures per layer (mean, interquartile band)");
 	fprintf(j->gp, "\nset key top right\nset bmargin 7\n");
@@ -472,58 +438,76 @@ static const double *vector_of(const study *s, const char *name, int64_t len)
 	return t->data;
 }
 
-void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int n)
+/* The figure's layout: a panel per run under a shared title; bars leave
+ * headroom above the tallest for the legend. */
+enum { OT_WIDTH = 900, OT_PANEL_HEIGHT = 380, OT_TITLE_HEIGHT = 40 };
+static const double ot_headroom = 1.25;
+
+/* the last layer's subset accuracy on the test split from early-exit's
+ * metrics [L+1,3,MT_NSCORES], NaN when the tensor is not that */
+static double last_layer_accuracy(const study *s, int L)
 {
-	job_start(j, o, 900, 380 * n + 40);
+	st_tensor *met = st_find(s->f, "metrics");
+	if (!met || met->dtype != ST_F64 || met->ndim != 3 || met->shape[0] != L + 1 ||
+	    met->shape[1] != SPLIT_N || met->shape[2] != MT_NSCORES)
+		return NAN;
+	return ((const double *)met->data)[((int64_t)(L - 1) * SPLIT_N + SPLIT_TEST) * MT_NSCORES + MT_ACC];
+}
+
+/* one run's bars: the data file NAME (layer name, right %, first right %) and its panel */
+static void overthinking_panel(plot_job *j, const plot_opts *o, const char *path, int r)
+{
+	study s;
+	study_load(&s, path, 0);
+	st_tensor *ot = cli_get(s.f, s.fname, "overthinking");
+	if (ot->ndim != 1 || ot->shape[0] < 1 || ot->shape[0] > 100000)
+		cli_die("%s: tensor 'overthinking': expected [L]", s.fname);
+	int L = (int)ot->shape[0];
+	const double *first = vector_of(&s, "overthinking", L), *right = vector_of(&s, "overthinking_right", L);
+	char name[32];
+	snprintf(name, sizeof name, "ot%d.tsv", r);
+	FILE *fp = job_data(j, name);
+	int nl = 0;
+	char **lnames = st_meta_get_list(s.f, "layers", &nl);
+	double top = 1;
+	for (int l = 0; l + 1 < L; l++) {
+		top = fmax(top, 100 * fmax(right[l], first[l]));
+		if (lnames && nl == L)
+			fprintf(fp, "%s", lnames[l]);
+		else
+			fprintf(fp, "layer %02d", l);
+		fprintf(fp, "\t%.6g\t%.6g\n", 100 * right[l], 100 * first[l]);
+	}
+	if (lnames)
+		st_list_free(lnames, nl);
+	job_data_close(j, fp);
+	char *rn = run_name(o, r, &s, path), t[256];
+	const char *ideal = st_meta_get(s.f, "ideal_accuracy");
+	double last = last_layer_accuracy(&s, L);
+	if (ideal && !isnan(last))
+		snprintf(t, sizeof t, "%s: subset accuracy %.2f%% at the last layer, %.2f%% if every sample "
+			 "right at some layer counted (test)", rn, 100 * last, 100 * atof(ideal));
+	else
+		snprintf(t, sizeof t, "%s", rn);
+	fprintf(j->gp, "set title ");
+	gp_str(j->gp, t);
+	fprintf(j->gp, "\nset yrange [0:%.3g]\nplot \"%s\" using 2:xtic(1) lc rgb \"%s\" title \"right at this layer\", "
+		"\"%s\" using 3 lc rgb \"%s\" title \"first right at this layer\"\n",
+		top * ot_headroom, name, plot_colors[0], name, plot_colors[3]);
+	free(rn);
+	study_free(&s);
+}
+
+static void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	job_start(j, &o->gp, OT_WIDTH, OT_PANEL_HEIGHT * n + OT_TITLE_HEIGHT);
 	fprintf(j->gp, "set multiplot layout %d,1 title ", n);
 	gp_str(j->gp, o->title ? o->title : "Over-thinking: the last layer's errors that an earlier layer gets right");
 	fprintf(j->gp, "\nset style data histograms\nset style histogram clustered gap 1\n"
 		"set style fill solid 0.85 noborder\nset ylabel \"share of the last layer's errors (%%)\"\n"
 		"set key top left box opaque width 1\nset bmargin 7\nset xtics rotate by -40 left\n");
-	for (int r = 0; r < n; r++) {
-		study s;
-		study_load(&s, files[r], 0);
-		st_tensor *ot = cli_get(s.f, s.fname, "overthinking");
-		if (ot->ndim != 1 || ot->shape[0] < 1 || ot->shape[0] > 100000)
-			cli_die("%s: tensor 'overthinking': expected [L]", s.fname);
-		int L = (int)ot->shape[0];
-		const double *first = vector_of(&s, "overthinking", L), *right = vector_of(&s, "overthinking_right", L);
-		char name[32];
-		snprintf(name, sizeof name, "ot%d.tsv", r);
-		FILE *fp = job_data(j, name);
-		char **lnames = NULL;
-		int nl = 0;
-		lnames = st_meta_get_list(s.f, "layers", &nl);
-		double top = 1;
-		for (int l = 0; l + 1 < L; l++) {
-			top = fmax(top, 100 * fmax(right[l], first[l]));
-			if (lnames && nl == L)
-				fprintf(fp, "%s", lnames[l]);
-			else
-				fprintf(fp, "layer %02d", l);
-			fprintf(fp, "\t%.6g\t%.6g\n", 100 * right[l], 100 * first[l]);
-		}
-			if (lnames)
-			st_list_free(lnames, nl);
-		job_data_close(j, fp);
-		char *rn = run_name(o, r, &s, files[r]), t[256];
-		const char *ideal = st_meta_get(s.f, "ideal_accuracy");
-		st_tensor *met = st_find(s.f, "metrics");
-		double last = met && met->dtype == ST_F64 && met->ndim == 3 && met->shape[0] == L + 1 &&
-			met->shape[1] == 3 && met->shape[2] == 9 ? ((double *)met->data)[((L - 1) * 3 + 2) * 9] : NAN;
-		if (ideal && !isnan(last))
-			snprintf(t, sizeof t, "%s: subset accuracy %.2f%% at the last layer, %.2f%% if every sample "
-				 "right at some layer counted (test)", rn, 100 * last, 100 * atof(ideal));
-		else
-			snprintf(t, sizeof t, "%s", rn);
-		fprintf(j->gp, "set title ");
-		gp_str(j->gp, t);
-		fprintf(j->gp, "\nset yrange [0:%.3g]\nplot \"%s\" using 2:xtic(1) lc rgb \"%s\" title \"right at this layer\", "
-			"\"%s\" using 3 lc rgb \"%s\" title \"first right at this layer\"\n",
-			top * 1.25, name, plot_colors[0], name, plot_colors[3]);
-		free(rn);
-		study_free(&s);
-	}
+	for (int r = 0; r < n; r++)
+		overthinking_panel(j, o, files[r], r);
 	fprintf(j->gp, "unset multiplot\n");
 }
 
@@ -590,7 +574,7 @@ static void plot_picture(plot_job *j, const char *name, const picture *p, const 
 		"set size noratio\nset border\nset tics\nset autoscale xy\nset key\n", p->w - 1, p->h - 1, name);
 }
 
-static const char *const category_colors[4] = { "#7f7f7f", "#2ca02c", "#ff7f0e", "#d62728" };
+static const char *const category_colors[CAT_N] = { "#7f7f7f", "#2ca02c", "#ff7f0e", "#d62728" };
 
 static void plot_profile(plot_job *j, const study *s, const float *w, int L, int64_t i,
 			 const double *mean, int cat, const char *catname)
@@ -616,16 +600,15 @@ static void plot_profile(plot_job *j, const study *s, const float *w, int L, int
 	fprintf(j->gp, "\nset xtics norotate autofreq\nset offsets 0,0,0,0\n");
 }
 
-void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
+static void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
-	static const char *const names[4] = { "regular", "easy", "hard", "confused" };
 	study s;
-	load_with_prob(&s, o, files[0]);
+	study_load_with_prob(&s, files[0], o->prob_path);
 	int L;
 	float *w = study_profile(&s, o->tensor, &L);
 	st_tensor *ex = cli_get(s.f, s.fname, "examples");
-	int64_t edims[2] = { 4, -1 };
+	int64_t edims[2] = { CAT_N, -1 };
 	cli_check_shape(ex, s.fname, 2, edims);
 	if (ex->dtype != ST_I64)
 		cli_die("%s: tensor 'examples' has dtype %s, expected I64", s.fname, st_dtype_name(ex->dtype));
@@ -633,7 +616,7 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 		cli_usage("--example %d: the file has %lld examples per category", o->example, (long long)ex->shape[1]);
 	const int64_t *exv = ex->data;
 	st_tensor *cp = st_find(s.f, "category_profile");
-	const double *mean = cp && cp->dtype == ST_F64 && cp->ndim == 2 && cp->shape[0] == 4 && cp->shape[1] == L
+	const double *mean = cp && cp->dtype == ST_F64 && cp->ndim == 2 && cp->shape[0] == CAT_N && cp->shape[1] == L
 		? cp->data : NULL;
 	st_file *img = NULL;
 	ds_dataset *d = NULL;
@@ -647,11 +630,11 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 	const char *imgname = img ? o->images_path : s.fname;
 	int layers[16], nl = chosen_layers(o, s.L, layers, 16);
 
-	job_start(j, o, 1350, 1000);
+	job_start(j, &o->gp, 1350, 1000);
 	fprintf(j->gp, "set multiplot layout 3,3 title ");
 	gp_str(j->gp, o->title ? o->title : "Easy, hard and confused samples: image, label distributions, distance profile");
 	fprintf(j->gp, "\nset bmargin 6\n");
-	for (int cat = 1; cat <= 3; cat++) {
+	for (int cat = CAT_EASY; cat <= CAT_CONFUSED; cat++) {
 		int64_t i = exv[cat * ex->shape[1] + o->example];
 		char cap[512], t[600], name[32];
 		if (i < 0 || i >= s.N) {
@@ -659,7 +642,7 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 			continue;
 		}
 		sample_caption(&s, i, cap, sizeof cap);
-		snprintf(t, sizeof t, "%s: %s", names[cat], cap);
+		snprintf(t, sizeof t, "%s: %s", category_names[cat], cap);
 		picture pic = { 0 };
 		if (d)
 			picture_from_dataset(o, &s, i, d, &pic);
@@ -680,7 +663,7 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 		fprintf(j->gp, "set title \"label distributions\"\nset key top right font \",8\"\n");
 		plot_distributions(j->gp, name, &s, w, i, layers, nl);
 		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate\nset key font \",9\"\n");
-		plot_profile(j, &s, w, L, i, mean, cat, names[cat]);
+		plot_profile(j, &s, w, L, i, mean, cat, category_names[cat]);
 	}
 	fprintf(j->gp, "unset multiplot\n");
 	if (d)
@@ -689,3 +672,14 @@ void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 	free(w);
 	study_free(&s);
 }
+
+const figure figures[] = {
+	{ "layers", fig_layers, 8 },
+	{ "sample", fig_sample, 1 },
+	{ "epochs", fig_epochs, 1 },
+	{ "adjacent", fig_adjacent, 1 },
+	{ "measures", fig_measures, 1 },
+	{ "overthinking", fig_overthinking, 8 },
+	{ "categories", fig_categories, 1 },
+};
+const int nfigures = sizeof figures / sizeof *figures;
