@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 import stwrite as st  # noqa: E402
-from tap import BIN, done, names_error, ok, run, scratch  # noqa: E402
+from tap import BIN, done, ok, run, scratch, expect_failure  # noqa: E402
 
 TOOL = os.path.join(BIN, "sinkhorn")
 d = scratch()
@@ -29,12 +29,7 @@ def bad(desc, tensors=None, args=(), code=1, expect=(), raw=None, meta=None):
     with open(src, "wb") as fp:
         fp.write(raw if raw is not None else st.dumps(tensors, meta))
     out = path("out.st")
-    rc, _, err = run([TOOL] + [str(a) for a in args] + [src, "-o", out])
-    # a usage error adds the usage line and a hint to --help
-    ok(rc == code and names_error(err, "sinkhorn", expect, lines=None if code == 2 else 1)
-       and not os.path.exists(out) and not os.path.exists(out + ".tmp"),
-       "%s: exit %d, one line naming %s, no output" % (desc, code, ", ".join(expect) or "it"),
-       "exit %d, stderr %r" % (rc, err))
+    expect_failure(TOOL, list(args) + [src, "-o", out], code, expect, out=out, desc=desc)
 
 
 def with_(**kw):

@@ -11,7 +11,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 import stwrite as st  # noqa: E402
-from tap import BIN, done, ok, run, scratch  # noqa: E402
+from tap import BIN, done, ok, run, scratch, expect_failure  # noqa: E402
 
 TOOL = BIN + "/train-probe"
 
@@ -45,12 +45,7 @@ def bad(what, tensors, args=(), expect=("",), code=1, raw=None):
         open(inp, "wb").write(raw)
     else:
         st.write(inp, tensors)
-    rc, _, err = train_probe(list(args) + ["-o", out, inp])
-    err = err.strip()
-    # usage errors add the usage line and a hint to --help
-    good = (rc == code and err.startswith("train-probe: ") and len(err.splitlines()) == 1 + 2 * (code == 2)
-            and all(e in err for e in expect) and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
-    ok(good, "%s: exit %d, %s" % (what, rc, err.splitlines()[0] if err else ""))
+    expect_failure(TOOL, list(args) + ["-o", out, inp], code, expect, out=out, desc=what)
 
 
 with_n = dict(GOOD, labels=labels[:-1], split=split[:-1], logits=logits[:-1])

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import BIN as BIN_DIR, done, names_error, ok, run, scratch  # noqa: E402
+from tap import BIN as BIN_DIR, done, ok, run, scratch, expect_failure  # noqa: E402
 
 BIN = os.path.join(BIN_DIR, "extract-feats")
 
@@ -20,11 +20,7 @@ BIN = os.path.join(BIN_DIR, "extract-feats")
 def fails(what, args, status, *needles):
     """Runs the tool expecting exit status and every needle in one stderr line."""
     out = os.path.join(D, "out.st")
-    rc, _, err = run([BIN] + args + ["-o", out])
-    good = (rc == status and names_error(err, "extract-feats", needles, lines=None)
-            and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
-    ok(good, "%s: exit %d, '%s'" % (what, status, "', '".join(needles)),
-       "exit %d, stderr: %s" % (rc, err.strip()[:400]))
+    expect_failure(BIN, args + ["-o", out], status, needles, out=out, desc=what)
 
 
 def variant(name, change, src="resnet18"):

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, average_precision_score
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
-from tap import ok, done, scratch  # noqa: E402
+from tap import ok, done, scratch, expect_failure  # noqa: E402
 import stwrite
 
 tool = os.path.join(os.environ.get("LS_BIN", "bin"), "early-exit")
@@ -110,13 +110,7 @@ def bad(name, tensors, args=(), status=1, expect="", flops=None):
     else:
         stwrite.write(path, tensors, dict({"layers": meta["layers"]}, **({"layer_flops": flops} if flops else {})))
     o = os.path.join(d, name + ".out")
-    r = run([path, "-o", o] + list(args))
-    msg = r.stderr.strip().splitlines()
-    if status == 2:    # usage errors add a pointer to --help
-        msg = msg[:1]
-    ok(r.returncode == status and len(msg) == 1 and msg[0].startswith("early-exit:") and expect in msg[0]
-       and not os.path.exists(o) and not os.path.exists(o + ".tmp"),
-       f"{name}: status {r.returncode}, '{msg[0] if msg else ''}'")
+    expect_failure(tool, [path, "-o", o] + list(args), status, expect, out=o, desc=name)
 base = {"prob": p, "labels": y, "split": split}
 nanp = p.copy(); nanp[2, 5, 1] = np.nan
 bigp = p.copy(); bigp[0, 0, 0] = 1.5

@@ -6,7 +6,7 @@ import json, os, subprocess, sys
 import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
-from tap import ok, done, scratch  # noqa: E402
+from tap import ok, done, scratch, expect_failure  # noqa: E402
 import stwrite
 
 tool = os.path.join(os.environ.get("LS_BIN", "bin"), "classify-samples")
@@ -97,10 +97,7 @@ def bad(name, tensors, args=(), status=1, expect=""):
     else:
         stwrite.write(path, tensors)
     o = os.path.join(d, name + ".out")
-    r = run([path, "-o", o] + list(args))
-    msg = r.stderr.strip().splitlines()[:1]
-    ok(r.returncode == status and msg and msg[0].startswith("classify-samples:") and expect in msg[0]
-       and not os.path.exists(o), f"{name}: status {r.returncode}, '{msg[0] if msg else ''}'")
+    expect_failure(tool, [path, "-o", o] + list(args), status, expect, out=o, desc=name)
 base = {"wdist": w, "prob": p, "labels": y, "split": split}
 winf = w.copy(); winf[3, 3] = np.inf
 bad("missing-wdist", {"prob": p, "labels": y}, expect="wdist")

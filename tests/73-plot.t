@@ -6,7 +6,7 @@ import os, shutil, subprocess, sys
 import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
-from tap import ok, done, scratch  # noqa: E402
+from tap import ok, done, scratch, expect_failure  # noqa: E402
 import stwrite
 
 bindir = os.environ.get("LS_BIN", "bin")
@@ -68,10 +68,7 @@ ok(np.allclose(got[:, 1], tv[:, 1].mean(-1), atol=1e-5) and list(got[:, 0]) == [
 # bad inputs
 def bad(args, status, expect, out=True):
     o = os.path.join(d, "bad.png")
-    r = run(args + (["-o", o] if out else []))
-    msg = r.stderr.decode().strip().splitlines()[:1]
-    ok(r.returncode == status and msg and msg[0].startswith("plot:") and expect in msg[0] and not os.path.exists(o),
-       f"{' '.join(args[:1])}: status {r.returncode}, '{msg[0] if msg else ''}'")
+    expect_failure(plot, args + (["-o", o] if out else []), status, expect, out=o, desc=" ".join(args[:1]))
 bad(["pie", s1], 2, "KIND")
 bad([], 2, "KIND")
 bad(["layers"], 2, "FILE")

@@ -89,3 +89,22 @@ def one_error_line(err, rule, desc, tool="tensors"):
     """stderr is exactly one line "TOOL: ...", and it names rule."""
     return ok(names_error(err, tool, (rule,)), desc,
               "stderr: %r\nwanted one line with %r" % (err, rule))
+
+
+def expect_failure(tool, args, status, needles=(), out=None, desc=None, **kw):
+    """Runs TOOL (a path in BIN or a name there) with args and expects a clean
+    refusal: exit `status`; stderr's first line "NAME: ..." holding every
+    needle, and nothing else but, for a usage error (status 2), the usage line
+    and the hint to --help; no file `out` (nor out.tmp) left behind. kw goes to
+    run(). Returns what ok() returned."""
+    exe = tool if os.sep in tool else os.path.join(BIN, tool)
+    name = os.path.basename(exe)
+    needles = (needles,) if isinstance(needles, str) else tuple(needles)
+    rc, _, err = run([exe] + [str(a) for a in args], **kw)
+    lines = err.rstrip("\n").split("\n")
+    good = (rc == status and lines[0].startswith(name + ": ") and all(w in lines[0] for w in needles)
+            and err.endswith("\n") and (len(lines) == 1 if status != 2 else len(lines) <= 3)
+            and not (out and (os.path.exists(out) or os.path.exists(out + ".tmp"))))
+    return ok(good, "%s: exit %d, one line naming %s%s" % (
+        desc or " ".join(str(a) for a in args[:2]), status, ", ".join(repr(w) for w in needles) or "the cause",
+        ", no output" if out else ""), "exit %d, stderr %r" % (rc, err))
