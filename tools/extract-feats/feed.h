@@ -1,5 +1,8 @@
 /* feed.h: batches of preprocessed images for extract-feats, decoded by a pool
- * of threads while the network computes the previous batch. */
+ * of threads while the network computes the previous batch.
+ *
+ * Error rule: EXITS (cli_die) when a thread cannot start or an image is bad
+ * (unless skip_bad, which counts it). */
 #ifndef EXTRACT_FEATS_FEED_H
 #define EXTRACT_FEATS_FEED_H
 

@@ -1,5 +1,6 @@
 /* cli.c: the command-line layer every tool shares (contract section 2). */
 #include "cli.h"
+#include "names.h"
 #include "threads.h"
 
 #include <errno.h>
@@ -451,8 +452,7 @@ void cli_forward_tensor(st_file *dst, const st_file *src, const char *name)
 
 void cli_forward_context(st_file *dst, const st_file *src)
 {
-	static const char *const context[] = {"labels", "ignore", "split", "index"};
-	for (size_t i = 0; i < sizeof context / sizeof *context; i++) cli_forward_tensor(dst, src, context[i]);
+	for (int i = 0; i < CTX_N; i++) cli_forward_tensor(dst, src, context_names[i]);
 	st_meta_copy(dst, src);
 }
 

@@ -5,7 +5,7 @@
  * Every field is checked: the magic, the number of dimensions asked for, each
  * dimension (positive, the total size overflow-checked and capped), and the
  * data length, which must match exactly (a short or over-long file is corrupt).
- * Errors are reported through err[ERR_LEN]; nothing here exits. */
+ * Error rule: returns -1 with err (err.h, the file name included); never exits. */
 #ifndef LS_IDX_H
 #define LS_IDX_H
 

@@ -4,7 +4,7 @@
  * magic bytes, never by a file name. Every image comes out 8-bit RGB:
  * grey is replicated, CMYK/YCCK JPEGs are converted (Adobe inverted CMYK,
  * as PIL does), 16-bit PNG samples are reduced to 8, palettes expanded,
- * alpha dropped. Errors are reported in err[ERR_LEN]; nothing here exits.
+ * alpha dropped. Error rule: returns -1 with err (err.h); never exits.
  *
  * Preprocessing follows torchvision's tensor path on the decoded uint8 image:
  * resize(shorter side, bilinear, antialias=True), center_crop, /255, normalize. */

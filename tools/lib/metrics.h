@@ -5,7 +5,9 @@
  * the targets labels[N,K], with optional ignore[N,K] (1 = leave the entry out
  * of every score, VOC "difficult") and an optional row subset rows[n]
  * (NULL = rows 0..n-1). A label is predicted present when p >= thr (0.5).
- * Nothing here allocates more than O(N) or exits. */
+ * Nothing here allocates more than O(N).
+ *
+ * Error rule: returns -1 when memory runs out; never exits or prints. */
 #ifndef LS_METRICS_H
 #define LS_METRICS_H
 

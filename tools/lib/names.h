@@ -1,7 +1,9 @@
 /* names.h: the pipeline's fixed names (contract sections 3, 4, 8 and 10) in
  * one place: the splits, the context tensors every tool forwards, the
  * distance measures, the sample categories. Each is an enum with a name
- * table in the same order. Nothing here allocates or exits. */
+ * table in the same order.
+ *
+ * Error rule: nothing can fail; never exits. */
 #ifndef LS_NAMES_H
 #define LS_NAMES_H
 

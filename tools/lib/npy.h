@@ -1,4 +1,6 @@
-/* npy.h: NumPy .npy arrays in and out, so any stage can be a Python script. */
+/* npy.h: NumPy .npy arrays in and out, so any stage can be a Python script.
+ *
+ * Error rule: EXITS (cli_die, one line naming the file) on any bad input. */
 #ifndef LS_NPY_H
 #define LS_NPY_H
 

@@ -11,7 +11,9 @@
  * Two implementations of one layer's training: probe_train_layer (gathered
  * batches and OpenBLAS sgemm) and probe_train_layer_ref (plain loops, double
  * accumulators), which the unit tests hold against each other. Nothing here
- * exits or prints; allocation failures return -1. */
+ * exits or prints; allocation failures return -1.
+ *
+ * Error rule: returns -1 (out of memory); never exits or prints. */
 #ifndef LS_PROBE_H
 #define LS_PROBE_H
 

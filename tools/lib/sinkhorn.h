@@ -2,6 +2,8 @@
  * share one K x K cost (contract section 7; docs/sinkhorn.md). No file I/O,
  * nothing exits or prints; allocation failures return -1.
  *
+ * Error rule: returns -1/NULL (out of memory); never exits or prints.
+ *
  * OT_eps(a,b) = min over plans T with marginals a, b of
  *               <T,C> + eps * sum T_ij (log T_ij - 1).
  * Losses: SK_DIVERGENCE 2 OT(a,b) - OT(a,a) - OT(b,b); SK_ENTROPIC OT(a,b);
@@ -98,10 +100,9 @@ int sk_batch(const sk_params *p, const double *c, int k, int64_t n, const float 
 	     const float *tgt, double *out, sk_stats *st);
 
 /* ---- other measures on a = src/sum, b = tgt/sum ---- */
-enum { SK_CHEBYSHEV = 1, SK_JS = 2, SK_KL = 4, SK_TV = 8 };
 /* max|a-b|; Jensen-Shannon in nats; KL(b||a) (inf where b > 0 = a); 0.5 ||a-b||_1 */
 void sk_measures(const double *a, const double *b, int k, double out[4]);
-/* For each problem as in sk_batch, the measures in mask into out[m][i]
+/* For each problem as in sk_batch, the measures into out[m][i]
  * (m = 0 chebyshev, 1 js, 2 kl, 3 tv; NULL arrays skipped). Empty rows give NaN. */
 int sk_measure_batch(int k, int64_t n, const float *src, int64_t nt, const float *tgt,
 		     double *out[4]);

@@ -8,7 +8,7 @@
  * is not a multiple of its element size is copied out, so every data
  * pointer is aligned.
  *
- * st_map_open returns NULL whenever the file is not a regular file or not a
+ * Error rule: returns NULL; never exits. st_map_open returns NULL whenever the file is not a regular file or not a
  * valid safetensors file: the caller then reads it the ordinary way (cli_load),
  * which reports what is wrong. */
 #ifndef LS_STMAP_H

@@ -1,7 +1,9 @@
 /* threads.h: running work on threads, and the one place that sizes the
  * thread pools of the libraries underneath (OpenBLAS, and OpenMP for oneDNN
- * and OpenBLAS's OpenMP build). Nothing here exits or fails: work whose
- * thread cannot be created runs in the caller instead. */
+ * and OpenBLAS's OpenMP build).
+ *
+ * Error rule: nothing fails and nothing exits: work whose thread cannot be
+ * created runs in the caller instead. */
 #ifndef LS_THREADS_H
 #define LS_THREADS_H
 

@@ -1,5 +1,7 @@
 /* util.h: small pure helpers shared by the library, the tools and the unit
- * tests: a hash and a random-number generator. Nothing here allocates or exits. */
+ * tests: a hash and a random-number generator. Nothing here allocates or fails.
+ *
+ * Error rule: nothing can fail; never exits. */
 #ifndef LS_UTIL_H
 #define LS_UTIL_H
 

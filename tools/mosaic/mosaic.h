@@ -2,7 +2,9 @@
  *
  * The core of bin/mosaic, free of the command line so it can be unit-tested:
  * a seeded random stream, pools that deal items without replacement (reshuffled
- * when exhausted), the 2x2 composition and the grey JPEG encoder. */
+ * when exhausted), the 2x2 composition and the grey JPEG encoder.
+ *
+ * Error rule: returns -1 with err (err.h); never exits. */
 #ifndef LS_MOSAIC_H
 #define LS_MOSAIC_H
 
