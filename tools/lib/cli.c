@@ -26,16 +26,29 @@ static const char *saved_usage;
 #define MAX_PENDING 16
 static char *pending[MAX_PENDING];
 
+/* Cleanups a failing run calls (cli_on_failure). */
+#define MAX_CLEANUPS 4
+static void (*cleanups[MAX_CLEANUPS])(void);
+
+/* async-signal-safe: unlink and the registered cleanups only */
 static void remove_pending(void)
 {
 	for (int i = 0; i < MAX_PENDING; i++)
 		if (pending[i]) { unlink(pending[i]); pending[i] = NULL; }
+	for (int i = 0; i < MAX_CLEANUPS; i++)
+		if (cleanups[i]) cleanups[i]();
+}
+
+void cli_on_failure(void (*fn)(void))
+{
+	for (int i = 0; i < MAX_CLEANUPS; i++)
+		if (!cleanups[i] || cleanups[i] == fn) { cleanups[i] = fn; return; }
+	cli_die("too many cleanups registered");
 }
 
 static void on_signal(int sig)
 {
-	for (int i = 0; i < MAX_PENDING; i++)
-		if (pending[i]) unlink(pending[i]);
+	remove_pending();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

@@ -71,18 +71,24 @@ static const char *distance_label(const char *tensor)
 	return m < 0 ? tensor : measure_titles[m];
 }
 
-/* xtics with the layer names, rotated; every other name past 10 layers */
-static void layer_tics(FILE *gp, const study *s, const int *which, int n)
+/* xtics at 0..n-1 named by name(s, i), rotated, every step-th: the names
+ * go into the script as literals (gp_str), never read from data files */
+static void named_tics(FILE *gp, const study *s, int n, int step,
+		       const char *(*name)(const study *s, int i, char buf[32]))
 {
 	char buf[32];
-	int step = n > 10 ? 2 : 1;
 	fprintf(gp, "set xtics rotate by -40 left (");
 	for (int i = 0; i < n; i += step) {
-		int l = which ? which[i] : i;
-		gp_str(gp, study_layer_name(s, l, buf));
+		gp_str(gp, name(s, i, buf));
 		fprintf(gp, " %d%s", i, i + step < n ? ", " : "");
 	}
 	fprintf(gp, ")\n");
+}
+
+/* xtics with the layer names; every other name past 10 layers */
+static void layer_tics(FILE *gp, const study *s, int n)
+{
+	named_tics(gp, s, n, n > 10 ? 2 : 1, study_layer_name);
 }
 
 /* band + mean line of data file NAME (columns x, mean, q1, q3) */
@@ -129,9 +135,11 @@ static void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 	snprintf(title, sizeof title, "%s per layer: mean and interquartile band (%s rows)",
 		 distance_label(o->tensor), o->split);
 	gp_title(gp, o, title);
-	fprintf(gp, "set ylabel \"%s\"\nset key top right box opaque width 1\nset bmargin 7\n", distance_label(o->tensor));
+	fprintf(gp, "set ylabel ");
+	gp_str(gp, distance_label(o->tensor));
+	fprintf(gp, "\nset key top right box opaque width 1\nset bmargin 7\n");
 	if (same && s[0].layers)
-		layer_tics(gp, &s[0], NULL, L[0]);
+		layer_tics(gp, &s[0], L[0]);
 	else
 		fprintf(gp, "set xlabel \"%s\"\n", same ? "layer" : "relative depth (layer / last layer)");
 	for (int r = 0; r < n; r++) {
@@ -198,7 +206,7 @@ static void write_distributions(plot_job *j, const char *name, const study *s, i
 		ysum += s->labels[i * s->K + k];
 	char buf[32];
 	for (int k = 0; k < s->K; k++) {
-		fprintf(fp, "%s", label_name(s, k, buf));
+		gp_datum(fp, label_name(s, k, buf));
 		for (int c = 0; c < nl; c++) {
 			const float *p = s->prob + ((int64_t)layers[c] * s->N + i) * s->K;
 			double sum = 0;
@@ -218,10 +226,11 @@ static void plot_distributions(FILE *gp, const char *name, const study *s, const
 	char buf[32];
 	fprintf(gp, "set style data histograms\nset style histogram clustered gap 1\n"
 		"set style fill solid 0.85 noborder\nset yrange [0:1.5]\nset ytics 0,0.2,1\n"
-		"set xtics rotate by -40 left\nset key top right box opaque\nset ylabel \"share of the label mass\"\n");
+		"set key top right box opaque\nset ylabel \"share of the label mass\"\n");
+	named_tics(gp, s, s->K, 1, label_name);
 	for (int c = 0; c <= nl; c++) {
-		fprintf(gp, "%s\"%s\" using %d%s lc rgb \"%s\" title ", c ? ", " : "plot ", name, c + 2,
-			c ? "" : ":xtic(1)", c < nl ? plot_colors[c % 8] : "#333333");
+		fprintf(gp, "%s\"%s\" using %d lc rgb \"%s\" title ", c ? ", " : "plot ", name, c + 2,
+			c < nl ? plot_colors[c % 8] : "#333333");
 		if (c == nl) {
 			gp_str(gp, "target");
 			continue;
@@ -413,8 +422,12 @@ static void fig_measures(plot_job *j, const plot_opts *o, char **files, int n)
 		snprintf(name, sizeof name, "%s.tsv", have[i]);
 		write_stats(j, name, L, buf + 3 * L, buf, buf + L, buf + 2 * L);
 		if (s.layers && s.L == L)
-			layer_tics(j->gp, &s, NULL, L);
-		fprintf(j->gp, "set title \"%s\"\nset ylabel \"%s\"\n", distance_label(have[i]), have[i]);
+			layer_tics(j->gp, &s, L);
+		fprintf(j->gp, "set title ");
+		gp_str(j->gp, distance_label(have[i]));
+		fprintf(j->gp, "\nset ylabel ");
+		gp_str(j->gp, have[i]);
+		fputc('\n', j->gp);
 		plot_band(j->gp, name, have[i], i, 1);
 		fputc('\n', j->gp);
 		free(buf);
@@ -470,14 +483,18 @@ static void overthinking_panel(plot_job *j, const plot_opts *o, const char *path
 	int nl = 0;
 	char **lnames = st_meta_get_list(s.f, "layers", &nl);
 	double top = 1;
+	fprintf(j->gp, "set xtics rotate by -40 left (");
 	for (int l = 0; l + 1 < L; l++) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "layer %02d", l);
+		const char *ln = lnames && nl == L ? lnames[l] : buf;
 		top = fmax(top, 100 * fmax(right[l], first[l]));
-		if (lnames && nl == L)
-			fprintf(fp, "%s", lnames[l]);
-		else
-			fprintf(fp, "layer %02d", l);
+		gp_datum(fp, ln);
 		fprintf(fp, "\t%.6g\t%.6g\n", 100 * right[l], 100 * first[l]);
+		gp_str(j->gp, ln);
+		fprintf(j->gp, " %d%s", l, l + 2 < L ? ", " : "");
 	}
+	fprintf(j->gp, ")\n");
 	if (lnames)
 		st_list_free(lnames, nl);
 	job_data_close(j, fp);
@@ -491,7 +508,7 @@ static void overthinking_panel(plot_job *j, const plot_opts *o, const char *path
 		snprintf(t, sizeof t, "%s", rn);
 	fprintf(j->gp, "set title ");
 	gp_str(j->gp, t);
-	fprintf(j->gp, "\nset yrange [0:%.3g]\nplot \"%s\" using 2:xtic(1) lc rgb \"%s\" title \"right at this layer\", "
+	fprintf(j->gp, "\nset yrange [0:%.3g]\nplot \"%s\" using 2 lc rgb \"%s\" title \"right at this layer\", "
 		"\"%s\" using 3 lc rgb \"%s\" title \"first right at this layer\"\n",
 		top * ot_headroom, name, plot_colors[0], name, plot_colors[3]);
 	free(rn);
@@ -586,7 +603,7 @@ static void plot_profile(plot_job *j, const study *s, const float *w, int L, int
 		fprintf(fp, "%d\t%.6g\t%.6g\n", l, w[(int64_t)l * s->N + i], mean ? mean[cat * L + l] : NAN);
 	job_data_close(j, fp);
 	if (s->layers)
-		layer_tics(j->gp, s, NULL, L);
+		layer_tics(j->gp, s, L);
 	fprintf(j->gp, "set title \"distance profile\"\nset ylabel \"Wasserstein distance\"\n"
 		"set yrange [0:*]\nset offsets 0,0,graph 0.45,0\nset ytics autofreq\nset key top right box opaque\n"
 		"plot \"%s\" using 1:2 with linespoints lw 2 pt 7 lc rgb \"%s\" title \"this sample\"",
@@ -662,7 +679,7 @@ static void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 		write_distributions(j, name, &s, i, layers, nl);
 		fprintf(j->gp, "set title \"label distributions\"\nset key top right font \",8\"\n");
 		plot_distributions(j->gp, name, &s, w, i, layers, nl);
-		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate\nset key font \",9\"\n");
+		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate autofreq\nset key font \",9\"\n");
 		plot_profile(j, &s, w, L, i, mean, cat, category_names[cat]);
 	}
 	fprintf(j->gp, "unset multiplot\n");

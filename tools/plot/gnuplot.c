@@ -1,5 +1,6 @@
 /* gnuplot.c: the plot job of gnuplot.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +27,42 @@ static char *path_in(const plot_job *j, const char *name)
 	return p;
 }
 
+/* Single quotes: gnuplot substitutes backquotes (shell commands) and @macros
+ * inside double-quoted strings, never inside single-quoted ones, where the
+ * only escape is '' for a quote. A control character would end the command
+ * (newline) or garble the text: it becomes a space. */
 void gp_str(FILE *gp, const char *s)
 {
-	fputc('"', gp);
+	fputc('\'', gp);
 	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', gp);
-		fputc(*s == '\n' ? ' ' : *s, gp);
+		unsigned char c = (unsigned char)*s;
+		if (c == '\'')
+			fputc('\'', gp);
+		fputc(c < 0x20 || c == 0x7f ? ' ' : c, gp);
 	}
-	fputc('"', gp);
+	fputc('\'', gp);
+}
+
+void gp_datum(FILE *fp, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		fputc(c < 0x20 || c == 0x7f ? ' ' : c == '"' ? '\'' : c, fp);
+	}
 }
 
 FILE *job_data(plot_job *j, const char *name)
 {
+	if (j->nfiles == JOB_MAX_FILES || strlen(name) >= JOB_NAME_LEN)
+		cli_die("plot: too many data files or too long a name (%s)", name);
+	/* recorded before it exists, so that a failure in between removes it */
+	memcpy(j->files[j->nfiles], name, strlen(name) + 1);
+	j->nfiles++;
 	char *p = path_in(j, name);
 	FILE *fp = fopen(p, "w");
 	if (!fp)
 		cli_die("%s: cannot write: %s", p, strerror(errno));
 	free(p);
-	j->files = cli_realloc(j->files, (j->nfiles + 1) * sizeof *j->files);
-	j->files[j->nfiles++] = cli_strdup(name);
 	return fp;
 }
 
@@ -55,38 +72,22 @@ void job_data_close(plot_job *j, FILE *fp)
 		cli_die("%s: write error: %s", j->dir, strerror(errno));
 }
 
-/* a job that dies (cli_die exits) still removes its temporary folder */
+/* The job whose temporary folder a failing run removes (cli_on_failure):
+ * through unlinkat on the folder's descriptor, which is async-signal-safe,
+ * so an interrupt cleans up too. */
 static plot_job *running;
 
-static void remove_files(plot_job *j)
+static void remove_temp_folder(void)
 {
-	for (int i = 0; i < j->nfiles; i++) {
-		if (j->temp) {
-			char *p = path_in(j, j->files[i]);
-			unlink(p);
-			free(p);
-		}
-		free(j->files[i]);
-	}
-	j->nfiles = 0;
-	if (j->temp) {
-		char *p = path_in(j, "figure.png");
-		unlink(p);   /* gnuplot's output when it failed half-way */
-		p[strlen(p) - 3] = 0;
-		strcat(p, "svg");
-		unlink(p);
-		p[strlen(p) - 3] = 0;
-		strcat(p, "pdf");
-		unlink(p);
-		free(p);
-		rmdir(j->dir);
-	}
-}
-
-static void remove_at_exit(void)
-{
-	if (running)
-		remove_files(running);
+	static const char *const figures[] = { "figure.png", "figure.svg", "figure.pdf" };
+	plot_job *j = running;
+	if (!j || !j->temp)
+		return;
+	for (int i = 0; i < j->nfiles; i++)
+		unlinkat(j->dirfd, j->files[i], 0);
+	for (int i = 0; i < 3; i++)   /* gnuplot's output when it failed half-way */
+		unlinkat(j->dirfd, figures[i], 0);
+	rmdir(j->dir);
 }
 
 void job_start(plot_job *j, const gp_opts *o, int w, int h)
@@ -108,8 +109,11 @@ void job_start(plot_job *j, const gp_opts *o, int w, int h)
 		j->dir = cli_strdup(tmpl);
 		j->temp = 1;
 	}
+	j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0)
+		cli_die("%s: cannot open the folder: %s", j->dir, strerror(errno));
 	running = j;
-	atexit(remove_at_exit);
+	cli_on_failure(remove_temp_folder);
 	j->gp = job_data(j, "plot.gp");
 	const char *ext = gp_format(o);
 	if (!strcmp(ext, "png"))
@@ -180,9 +184,9 @@ void job_finish(plot_job *j, const char *out)
 		run_gnuplot(j);
 		copy_figure(j, out);
 	}
-	remove_files(j);
+	remove_temp_folder();
 	running = NULL;
-	free(j->files);
+	close(j->dirfd);
 	free(j->dir);
 }
 
