@@ -183,7 +183,7 @@ int xml_parse(const char *xml, size_t len, const char *where, const char *root,
 		if (path->depth == 0) {
 			if (saw_root || (root && strcmp(tag, root))) {
 				rc = root ? err_set(err, "%s: root element is <%s>, expected one <%s>", where,
-						    err_esc(tag), root)
+						    err_esc(tag), err_esc(root))
 					  : err_set(err, "%s: a second root element <%s>", where, err_esc(tag));
 				continue;
 			}
@@ -197,7 +197,7 @@ int xml_parse(const char *xml, size_t len, const char *where, const char *root,
 		if (saw_root)
 			rc = err_set(err, "%s: truncated XML (unclosed elements)", where);
 		else if (root)
-			rc = err_set(err, "%s: no <%s> element", where, root);
+			rc = err_set(err, "%s: no <%s> element", where, err_esc(root));
 		else
 			rc = err_set(err, "%s: no root element", where);
 	}

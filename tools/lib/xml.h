@@ -28,8 +28,8 @@ typedef struct {
 typedef struct {
 	/* An element opens (empty: written <x/>, its close follows at once).
 	 * Returns 1 to receive its text at the close, 0 not, -1 with err to
-	 * stop. One element's text is gathered at a time: inside it, the
-	 * answer of open is not asked for. */
+	 * stop. One element's text is gathered at a time: for the elements
+	 * inside it, open is called as usual but its 1 means 0. */
 	int (*open)(void *ctx, const xml_path *path, int empty, char *err);
 	/* The element path->name[depth - 1] closes. text: everything written
 	 * inside it, entities resolved, when open asked for it; else NULL.

@@ -70,7 +70,7 @@ static int zip_find_cd(zip_file *z, uint64_t *count, uint64_t *cdoff, uint64_t *
 	uint64_t tlen = z->fsize < TAIL ? z->fsize : TAIL, start = z->fsize - tlen;
 	int64_t at = -1;
 	if (!tail)
-		return err_set(err, "out of memory");
+		return err_set(err, "%s: out of memory", z->path);
 	if (tlen < END_LEN || file_pread_all(z->fd, tail, (size_t)tlen, start)) {
 		free(tail);
 		return err_set(err, "%s: not a zip file (too short)", z->path);
@@ -158,7 +158,7 @@ static int zip_index(zip_file *z, const uint8_t *cd, uint64_t cdsize, uint64_t c
 		*e = (zip_entry){ name, u32, c32, o32, le32(h + 16), le16(h + 10) };
 		zip64_extra(h + CENTRAL_LEN + nl, xl, e, u32, c32, o32);
 		if (strmap_put(&z->byname, name, z->n++))
-			return err_set(err, "out of memory");
+			return err_set(err, "%s: out of memory", z->path);
 		name += nl + 1;
 	}
 	return 0;
@@ -172,7 +172,7 @@ zip_file *zip_open(const char *path, char *err)
 	uint8_t *cd = NULL;
 	if (!z || !(z->path = strdup(path))) {
 		free(z);
-		err_set(err, "out of memory");
+		err_set(err, "%s: out of memory", path);
 		return NULL;
 	}
 	if ((z->fd = open(path, O_RDONLY)) < 0 || fstat(z->fd, &st)) {
@@ -280,7 +280,7 @@ uint8_t *zip_read(const zip_file *z, int k, uint64_t limit, size_t *len, char *e
 		free(c);
 		if (u != c)
 			free(u);
-		err_set(err, "out of memory");
+		err_set(err, "%s: out of memory", z->path);
 		return NULL;
 	}
 	int bad = file_pread_all(z->fd, c, e->csize, data) ? 1 : 0;
