@@ -90,6 +90,16 @@ static const char *json_str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
+/* A member of "categories" or "images": its integer "id", also written as a
+ * map key, and its non-empty string `field`; -1 when either is missing. */
+static int coco_member(const cJSON *c, const char *field, long long *id, char key[32], const char **s)
+{
+	if (json_int(c, "id", id) || !(*s = json_str(c, field)))
+		return -1;
+	snprintf(key, 32, "%lld", *id);
+	return 0;
+}
+
 static int coco_split_from_name(const char *path)
 {
 	const char *base = file_basename(path);
@@ -109,11 +119,10 @@ static int coco_categories(const cJSON *root, const char *ann, ds_table *t, strm
 		return err_set(err, "%s: no \"categories\" array", ann);
 	cJSON_ArrayForEach(c, cats) {
 		long long id;
-		const char *name = json_str(c, "name");
+		const char *name;
 		char key[32];
-		if (json_int(c, "id", &id) || !name)
+		if (coco_member(c, "name", &id, key, &name))
 			return err_set(err, "%s: a category without an integer id or a name", ann);
-		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(cat, key) >= 0)
 			return err_set(err, "%s: category id %lld given twice", ann, id);
 		if (ds_has_control(name))
@@ -139,16 +148,15 @@ static int coco_images(const cJSON *root, const char *ann, int split, int keep, 
 		return err_set(err, "%s: no \"images\" array", ann);
 	cJSON_ArrayForEach(c, imgs) {
 		long long id;
-		const char *file = json_str(c, "file_name");
+		const char *file;
 		char key[32];
-		if (json_int(c, "id", &id) || !file)
+		if (coco_member(c, "file_name", &id, key, &file))
 			return err_set(err, "%s: image %lld has no integer id or no file_name", ann,
 				    (long long)index);
 		if (strstr(file, "..") || file[0] == '/')
 			return err_set(err, "%s: image file_name '%s' leaves the image folder", ann, file);
 		if (ds_has_control(file))
 			return err_set(err, "%s: image %lld: file_name holds a control character", ann, id);
-		snprintf(key, sizeof(key), "%lld", id);
 		if (strmap_get(img, key) >= 0)
 			return err_set(err, "%s: image id %lld given twice", ann, id);
 		if (!ds_table_add(t, file, split, index++, keep) || strmap_put(img, key, t->n - 1))
