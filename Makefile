@@ -4,7 +4,7 @@
 #   make reproduce  install what is missing, build, run the study on the default data
 #   make bench      install what is missing, build, run the benchmarks against the peers
 #   make asan       the same tools with AddressSanitizer + UBSan into build-asan/bin
-#   make fuzz       libFuzzer on the safetensors reader, bounded time (FUZZ_SECONDS)
+#   make fuzz       every libFuzzer target (safetensors, zip, XML), FUZZ_SECONDS each
 #   make CUDA=1     add GPU code where nvcc exists
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -103,12 +103,20 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LS_ASAN=1 \
 	LS_BIN=$(CURDIR)/build-asan/bin LS_UNIT=$(CURDIR)/build-asan/unit prove -j$(PROVE_JOBS) tests/*.t
 
+# Every libFuzzer target tests/fuzz/fuzz_NAME.c runs FUZZ_SECONDS (make fuzz-NAME: one),
+# from the seeds in tests/fuzz-corpus/NAME/; what it learns stays in $(BUILD)/fuzz-corpus/NAME/.
 FUZZ_SECONDS ?= 60
-fuzz: $(BUILD)/fuzz-st
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz-st -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz-corpus tests/fuzz-corpus
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_RUNS  := $(FUZZ_NAMES:%=fuzz-%)
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz-%)
+.PHONY: $(FUZZ_RUNS)
+fuzz: $(FUZZ_RUNS)
 
-$(BUILD)/fuzz-st: tests/fuzz/fuzz_st.c $(LIB_SRC)
+$(FUZZ_RUNS): fuzz-%: $(BUILD)/fuzz-%
+	@mkdir -p $(BUILD)/fuzz-corpus/$*
+	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz-corpus/$* tests/fuzz-corpus/$*
+
+$(FUZZ_BINS): $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRC) $(wildcard tools/lib/*.h)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
 

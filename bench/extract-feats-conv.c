@@ -16,7 +16,7 @@
 #include <time.h>
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
-#include "net.h"
+#include "conv.h"
 
 #define CHECK(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
 	fprintf(stderr, "oneDNN: %s failed (%d)\n", #x, (int)s_); exit(1); } } while (0)

@@ -18,19 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include "st.h"
-
-static int memfd = -1;
-static char memfd_path[64];
-
-static void check(int cond, const char *what)
-{
-	if (!cond) {
-		fprintf(stderr, "fuzz_st: invariant broken: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_TARGET "fuzz_st"
+#include "fuzz.h"
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -118,13 +108,7 @@ static void fuzz_header(const uint8_t *data, size_t size)
  * size known, seeks allowed); 0 when accepted, -1 with err filled. */
 static int fuzz_reader(const uint8_t *data, size_t size, char *err)
 {
-	if (memfd < 0) {
-		memfd = memfd_create("fuzz_st", 0);
-		check(memfd >= 0, "memfd_create");
-		snprintf(memfd_path, sizeof memfd_path, "/proc/self/fd/%d", memfd);
-	}
-	check(ftruncate(memfd, 0) == 0 && pwrite(memfd, data, size, 0) == (ssize_t)size, "memfd write");
-	st_reader *r = st_open(memfd_path, err);
+	st_reader *r = st_open(fuzz_file(data, size), err);
 	if (!r)
 		return -1;
 	st_file *f = st_reader_file(r);

@@ -3,6 +3,7 @@
  * over many shapes (strides, paddings, kernels, chunked columns, residual, ReLU),
  * max and adaptive pooling against brute force (NaN included), the --pool
  * parser and the pooled feature layout. */
+#include "conv.h"
 #include "net.h"
 
 #include <math.h>

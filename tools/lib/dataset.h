@@ -10,8 +10,9 @@
  * Opening parses every annotation. Images come from files, from a COCO zip
  * read in place (one pread per image), or, for other archives (VOC tars),
  * from their encoded bytes kept in memory at open; ds_read is
- * thread-safe in every case. Errors go to err[ERR_LEN]; nothing here
- * exits. */
+ * thread-safe in every case.
+ *
+ * Error rule: returns -1/NULL with err (err.h); never exits. */
 #ifndef LS_DATASET_H
 #define LS_DATASET_H
 

@@ -1,10 +1,11 @@
 /* net.c: the compute core of extract-feats: convolutions, pooling, and the
- * ResNet/VGG forward passes over CNHW activations (see net.h). */
+ * pooled features of a tap (conv.h, net.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "conv.h"
 #include "net.h"
 
 /* Columns of one im2col chunk, in floats: big enough for sgemm to run at

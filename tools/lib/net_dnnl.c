@@ -1,4 +1,4 @@
-/* net_dnnl.c: convolutions through oneDNN (see net.h, conv_onednn).
+/* net_dnnl.c: convolutions through oneDNN (see conv.h, conv_onednn).
  *
  * The activations stay CNHW in our buffers; oneDNN is told so with strides,
  * reorders them into the blocked layout its direct convolution wants, and
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <oneapi/dnnl/dnnl.h>
-#include "net.h"
+#include "conv.h"
 
 typedef struct {
 	const conv_layer *conv;

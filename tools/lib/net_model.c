@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "conv.h"
 #include "net.h"
 #include "threads.h"
 
