@@ -400,11 +400,13 @@ static int voc_label_set(voc_src *v, ds_table *t, voc_ann *anns, char *err)
 				k++;
 			all_voc = k < 20;
 		}
-	if (all_voc)
-		return ds_table_set_labels(t, "aeroplane,bicycle,bird,boat,bottle,bus,car,cat,chair,cow,"
-					"diningtable,dog,horse,motorbike,person,pottedplant,sheep,"
-					"sofa,train,tvmonitor", "VOC's 20 labels", err);
-	return 0;
+	if (!all_voc)
+		return 0;
+	char list[256];
+	size_t len = 0;
+	for (int k = 0; k < 20; k++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? "," : "", voc_labels[k]);
+	return ds_table_set_labels(t, list, "VOC's 20 labels", err);
 }
 
 static int voc_annotations(voc_src *v, ds_table *t, const char *source, char *err)
