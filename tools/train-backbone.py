@@ -18,6 +18,7 @@ and saves the state_dict as safetensors with the metadata extract-feats reads.
 Run with /usr/bin/python3 (Debian's torch 1.13, torchvision 0.14, PIL, sklearn).
 """
 import argparse
+import copy
 import gzip
 import io
 import json
@@ -328,7 +329,6 @@ def train(args):
             total += float(loss) * len(idx)
             if epoch == 1 and step in inside:
                 ckpt.save(model, step, total / min(i + args.batch, len(perm)))
-                model.train()   # the checkpoint's scoring switched BatchNorm to eval
         t_train = time.time() - t1
         if ckpt and epoch < args.epochs:
             val_acc, val_map = ckpt.save(model, epoch * steps_per_epoch, total / len(x_u8))
@@ -365,14 +365,19 @@ class Checkpoints:
         self.lines = []
 
     def save(self, model, step, train_loss):
-        """Scores the model on val, saves it, returns (val subset accuracy, val mAP)."""
-        acc, m = scores(predict(model, self.val[0], self.side, self.mean, self.std), self.val[1])
+        """Saves the model and returns its (val subset accuracy, val mAP): the scores of
+        the weights as saved (rounded to F16), so the file's metadata describes the file."""
+        tensors = narrow(state_to_numpy(model), self.dtype)
+        saved = copy.deepcopy(model)
+        saved.load_state_dict({k: torch.from_numpy(v.astype(np.float32) if v.dtype.kind == "f" else v)
+                               for k, v in tensors.items()})
+        acc, m = scores(predict(saved, self.val[0], self.side, self.mean, self.std), self.val[1])
         epoch = step / self.steps_per_epoch
         name = (f"{self.stem}-e{int(epoch):02d}" if float(epoch).is_integer() else f"{self.stem}-e{epoch:06.3f}") \
             + ".safetensors"
         meta = dict(self.meta, epoch=epoch_text(epoch), step=str(step), train_loss=f"{train_loss:.4f}",
                     val_mAP=f"{m:.4f}", val_subset_accuracy=f"{acc:.4f}")
-        save_safetensors(os.path.join(self.dir, name), narrow(state_to_numpy(model), self.dtype), meta)
+        save_safetensors(os.path.join(self.dir, name), tensors, meta)
         self.lines.append(f"{epoch_text(epoch)}\t{name}\n")
         if not float(epoch).is_integer():
             print(f"epoch {epoch_text(epoch)} (step {step}): loss {train_loss:.4f} val acc {acc:.4f} mAP {m:.4f}; "
