@@ -140,10 +140,15 @@ def decode_jpeg(buf):
 def read_tar(path):
     """The mosaic tar: {split: (images [N,S,S] u8, labels [N,K] u8)}."""
     files = {}
-    with tarfile.open(path) as tar:   # one pass: tarfile's name look-up is linear
-        for m in tar:
-            if m.isfile() and m.name.startswith(ROOT):
-                files[m.name[len(ROOT):]] = tar.extractfile(m).read()
+    try:
+        with tarfile.open(path) as tar:   # one pass: tarfile's name look-up is linear
+            for m in tar:
+                if m.isfile() and m.name.startswith(ROOT):
+                    files[m.name[len(ROOT):]] = tar.extractfile(m).read()
+    except OSError as e:
+        raise SystemExit(f"train-backbone: {path}: {e.strerror or e}")
+    except tarfile.TarError:
+        raise SystemExit(f"train-backbone: {path}: not a readable tar file (expected bin/mosaic's output)")
     if files.get("labels.txt", b"").decode().split() != LABELS:
         raise SystemExit(f"train-backbone: {path}: labels.txt differs from {LABELS}")
     out = {}
@@ -259,6 +264,17 @@ def narrow(tensors, dtype):
 def epoch_text(epoch):
     """1 -> "1", 0.12738... -> "0.1274": the `epoch` metadata and the list's first column."""
     return str(int(epoch)) if float(epoch).is_integer() else f"{epoch:.4f}"
+
+
+def fractions_arg(text):
+    """--first-epoch-points: comma-separated fractions, each in (0, 1)."""
+    try:
+        out = [float(f) for f in text.split(",") if f]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas")
+    if any(not 0 < f < 1 for f in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each fraction must lie in (0, 1)")
+    return out
 
 
 def checkpoint_steps(fractions, steps_per_epoch):
@@ -448,7 +464,7 @@ def main():
     t.add_argument("--checkpoints", metavar="DIR",
                    help="also save the model after every epoch but the last and at --first-epoch-points, "
                         "with DIR/STEM.list naming them in order (STEM: -o's name)")
-    t.add_argument("--first-epoch-points", type=lambda s: [float(f) for f in s.split(",") if f], default="0.125,0.25,0.5",
+    t.add_argument("--first-epoch-points", type=fractions_arg, default="0.125,0.25,0.5",
                    metavar="F,F,...", help="fractions of epoch 1 after which a checkpoint is saved (rounded up to whole batches)")
     t.add_argument("--checkpoint-dtype", choices=["F16", "F32"], default="F16", help="checkpoints' floating tensors")
     t.add_argument("--init", help="start from this saved model (same arch and width; give another --seed for other mosaics)")
