@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include "conv.h"
 #include "net.h"
+#include "net_step.h"
 
 /* Columns of one im2col chunk, in floats: big enough for sgemm to run at
  * full speed, small enough to stay out of the way of a big batch. */
@@ -67,20 +68,18 @@ static void im2col(const conv_layer *c, const float *in, int n, int h, int w, in
 			}
 }
 
-/* out = relu?(out + b[c] + residual), per output channel; NaN stays NaN like torch's relu */
+/* out = relu?((out + residual) + b[c]), per output channel (net_epilogue) */
 static void conv_epilogue(const conv_layer *c, size_t plane, const float *residual, float *out)
 {
-	float lo = c->relu ? 0.0f : -INFINITY;
 	for (int co = 0; co < c->cout; co++) {
 		float *o = out + (size_t)co * plane, b = c->b[co];
-		if (residual) {
-			const float *r = residual + (size_t)co * plane;
+		const float *r = residual ? residual + (size_t)co * plane : NULL;
+		if (c->relu) {   /* two loops, so that each vectorises */
 			for (size_t i = 0; i < plane; i++)
-				o[i] += r[i];
-		}
-		for (size_t i = 0; i < plane; i++) {
-			float v = o[i] + b;
-			o[i] = v < lo ? lo : v;
+				o[i] = net_epilogue(o[i], b, r ? r[i] : 0.0f, 1);
+		} else {
+			for (size_t i = 0; i < plane; i++)
+				o[i] = net_epilogue(o[i], b, r ? r[i] : 0.0f, 0);
 		}
 	}
 }
@@ -151,11 +150,11 @@ void pool_max(const float *in, int c, int n, int h, int w, int k, int stride, in
 	for (size_t p = 0; p < (size_t)c * n; p++) {
 		const float *src = in + p * h * w;
 		for (int oy = 0; oy < oh; oy++) {
-			int y0 = oy * stride - pad, y1 = y0 + k;
-			y0 = y0 < 0 ? 0 : y0, y1 = y1 > h ? h : y1;
+			int y0, y1;
+			net_pool_window(oy, k, stride, pad, h, &y0, &y1);
 			for (int ox = 0; ox < ow; ox++) {
-				int x0 = ox * stride - pad, x1 = x0 + k;
-				x0 = x0 < 0 ? 0 : x0, x1 = x1 > w ? w : x1;
+				int x0, x1;
+				net_pool_window(ox, k, stride, pad, w, &x0, &x1);
 				float m = -INFINITY;
 				int nan = 0;   /* torch propagates NaN; kept apart so the max stays branch-free */
 				for (int y = y0; y < y1; y++)
@@ -170,10 +169,6 @@ void pool_max(const float *in, int c, int n, int h, int w, int k, int stride, in
 	}
 }
 
-/* torch's adaptive bins: [floor(i*in/out), ceil((i+1)*in/out)) */
-static int bin_start(int i, int in, int out) { return (int)((int64_t)i * in / out); }
-static int bin_end(int i, int in, int out) { return (int)(((int64_t)(i + 1) * in + out - 1) / out); }
-
 void pool_adaptive(const float *in, int c, int n, int h, int w, int oh, int ow, int max,
 		      float *out)
 {
@@ -181,8 +176,8 @@ void pool_adaptive(const float *in, int c, int n, int h, int w, int oh, int ow, 
 		const float *src = in + p * h * w;
 		for (int oy = 0; oy < oh; oy++)
 			for (int ox = 0; ox < ow; ox++) {
-				int y0 = bin_start(oy, h, oh), y1 = bin_end(oy, h, oh);
-				int x0 = bin_start(ox, w, ow), x1 = bin_end(ox, w, ow);
+				int y0 = net_bin_start(oy, h, oh), y1 = net_bin_end(oy, h, oh);
+				int x0 = net_bin_start(ox, w, ow), x1 = net_bin_end(ox, w, ow);
 				float m = -INFINITY;
 				double s = 0;
 				int nan = 0;

@@ -15,7 +15,8 @@
 #include "st.h"
 
 /* ---- pooled features of a tap: --pool avg|max|avgmax|grid:S ---- */
-typedef struct { enum { POOL_AVG, POOL_MAX, POOL_AVGMAX, POOL_GRID } kind; int grid; } net_pool;
+typedef enum { POOL_AVG, POOL_MAX, POOL_AVGMAX, POOL_GRID } net_pool_kind;
+typedef struct { net_pool_kind kind; int grid; } net_pool;
 int pool_parse(const char *s, net_pool *p, char *err);
 int64_t pool_dim(const net_pool *p, int c);   /* D for c channels */
 /* act CNHW [c][n][h][w] -> out [n][D] (grid: torch's flatten of [c][S][S]; avgmax: avg then max) */

@@ -1,5 +1,6 @@
 /* probe.c: linear probes trained with PyTorch's recipe (probe.h). */
 #include "probe.h"
+#include "probe_step.h"
 #include "threads.h"
 #include "util.h"
 
@@ -131,28 +132,6 @@ void probe_apply_standardize(float *x, int64_t n, int64_t d, const float *mean, 
 			x[i * d + j] = (x[i * d + j] - mean[j]) / scale[j];
 }
 
-/* ---- the loss ---- */
-
-static float sigmoidf(float z)
-{
-	return 1.0f / (1.0f + expf(-z));
-}
-
-/* BCEWithLogits of one entry, in torch's stable form */
-static double bce(float z, float y)
-{
-	return (double)fmaxf(z, 0.0f) - (double)z * y + log1p(exp(-fabs((double)z)));
-}
-
-/* The same and sigmoid(z), from one expf: the loss of every batch is
- * reported, and a double exp and log1p per entry cost a quarter of a step. */
-static float bce_sigmoid(float z, float y, float *sig)
-{
-	float e = expf(-fabsf(z)), inv = 1.0f / (1.0f + e);
-	*sig = z >= 0 ? inv : e * inv;
-	return fmaxf(z, 0.0f) - z * y + log1pf(e);
-}
-
 /* ---- one layer, fast path ---- */
 
 typedef struct {
@@ -199,11 +178,8 @@ static int ws_alloc(workspace *ws, int64_t batch, int64_t d, int64_t k, int pati
 /* SGD with momentum and weight decay, torch's order of operations */
 static void sgd(float *w, float *v, const float *g, int64_t n, float lr, float m, float wd)
 {
-	for (int64_t i = 0; i < n; i++) {
-		float dp = g[i] + wd * w[i];
-		v[i] = m * v[i] + dp;
-		w[i] -= lr * v[i];
-	}
+	for (int64_t i = 0; i < n; i++)
+		probe_sgd1(&w[i], &v[i], g[i], lr, m, wd);
 }
 
 static void gather(workspace *ws, const probe_data *dt, const float *x, int64_t d,
@@ -233,7 +209,7 @@ void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const f
 {
 	linear(x, n, d, w, b, k, p);
 	for (int64_t i = 0; i < n * k; i++)
-		p[i] = sigmoidf(p[i]);
+		p[i] = probe_sigmoid(p[i]);
 }
 
 /* G = (sigmoid(z) - y) / (nb k) in place of z, gb = its column sums; returns the summed loss */
@@ -245,7 +221,7 @@ static double loss_grad(float *z, const float *y, int64_t nb, int64_t k, float *
 	for (int64_t i = 0; i < nb; i++)
 		for (int64_t j = 0; j < k; j++) {
 			float sig;
-			loss += bce_sigmoid(z[i * k + j], y[i * k + j], &sig);
+			loss += probe_bce_sigmoid(z[i * k + j], y[i * k + j], &sig);
 			float g = (sig - y[i * k + j]) * scale;
 			z[i * k + j] = g;
 			gb[j] += g;
@@ -279,34 +255,26 @@ static double val_loss(workspace *ws, const probe_data *dt, probe_layer *ly, int
 		gather(ws, dt, ly->x, d, dt->val + s, nb);
 		linear(ws->xb, nb, d, ly->w, ly->b, k, ws->z);
 		for (int64_t i = 0; i < nb * k; i++)
-			loss += bce(ws->z[i], ws->yb[i]);
+			loss += probe_bce(ws->z[i], ws->yb[i]);
 	}
 	return loss / (double)(dt->nval * k);
 }
 
-/* Early stopping state shared by both implementations. */
-typedef struct {
-	double best;
-	int since;
-} stopper;
-
 /* Returns 1 when training should stop; keeps the best weights in bestw/bestb. */
-static int stop_check(stopper *st, double vl, int e, const probe_recipe *r, probe_layer *ly,
+static int stop_check(probe_stopper *st, double vl, int e, const probe_recipe *r, probe_layer *ly,
 		      int64_t k, float *bestw, float *bestb)
 {
-	if (e == 0 || vl < st->best) {
-		st->best = vl;
-		st->since = 0;
+	int stop;
+	if (probe_stop_update(st, vl, e, r->patience, &stop)) {
 		ly->best_epoch = e + 1;
 		memcpy(bestw, ly->w, (size_t)(k * ly->d) * sizeof(float));
 		memcpy(bestb, ly->b, (size_t)k * sizeof(float));
-		return 0;
 	}
-	return ++st->since >= r->patience;
+	return stop;
 }
 
-static void finish(const probe_data *dt, const probe_recipe *r, probe_layer *ly, int stopped,
-		   const float *bestw, const float *bestb)
+void probe_layer_finish(const probe_data *dt, const probe_recipe *r, probe_layer *ly, int stopped,
+			const float *bestw, const float *bestb)
 {
 	if (stopped) {
 		memcpy(ly->w, bestw, (size_t)(dt->k * ly->d) * sizeof(float));
@@ -334,7 +302,7 @@ int probe_train_layer(const probe_data *dt, const probe_recipe *r, probe_layer *
 	int64_t batch = r->batch < dt->ntrain ? r->batch : dt->ntrain;
 	if (ws_alloc(&ws, batch, ly->d, dt->k, r->patience))
 		return -1;
-	stopper st = {0, 0};
+	probe_stopper st = {0, 0};
 	int stopped = 0;
 	ly->best_epoch = 0;
 	for (int e = 0; e < r->epochs && !stopped; e++) {
@@ -354,7 +322,7 @@ int probe_train_layer(const probe_data *dt, const probe_recipe *r, probe_layer *
 		if (dt->on_epoch)
 			dt->on_epoch(dt->ctx);
 	}
-	finish(dt, r, ly, stopped, ws.bestw, ws.bestb);
+	probe_layer_finish(dt, r, ly, stopped, ws.bestw, ws.bestb);
 	ws_free(&ws);
 	return 0;
 }
@@ -371,7 +339,7 @@ static double val_loss_ref(const probe_data *dt, const probe_layer *ly)
 			double z = ly->b[j];
 			for (int64_t c = 0; c < d; c++)
 				z += (double)ly->w[j * d + c] * x[c];
-			loss += bce((float)z, dt->y[dt->val[r] * k + j]);
+			loss += probe_bce((float)z, dt->y[dt->val[r] * k + j]);
 		}
 	}
 	return loss / (double)(dt->nval * k);
@@ -387,7 +355,7 @@ int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_lay
 		free(gw), free(gb), free(g), free(v), free(best);
 		return -1;
 	}
-	stopper st = {0, 0};
+	probe_stopper st = {0, 0};
 	int stopped = 0;
 	ly->best_epoch = 0;
 	for (int e = 0; e < r->epochs && !stopped; e++) {
@@ -405,7 +373,7 @@ int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_lay
 					double z = ly->b[j];
 					for (int64_t c = 0; c < d; c++)
 						z += (double)ly->w[j * d + c] * x[c];
-					loss += bce((float)z, y[j]);
+					loss += probe_bce((float)z, y[j]);
 					double gz = (1.0 / (1.0 + exp(-z)) - y[j]) / (double)(nb * k);
 					for (int64_t c = 0; c < d; c++)
 						gw[j * d + c] += gz * x[c];
@@ -425,7 +393,7 @@ int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_lay
 		if (r->patience && dt->nval > 0)
 			stopped = stop_check(&st, val_loss_ref(dt, ly), e, r, ly, k, best, best + k * d);
 	}
-	finish(dt, r, ly, stopped, best, best ? best + k * d : NULL);
+	probe_layer_finish(dt, r, ly, stopped, best, best ? best + k * d : NULL);
 	free(gw), free(gb), free(g), free(v), free(best);
 	return 0;
 }

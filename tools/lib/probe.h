@@ -90,6 +90,12 @@ void probe_apply_standardize(float *x, int64_t n, int64_t d, const float *mean, 
 void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const float *b,
 		   int64_t k, float *p);
 
+/* The end of a layer's training, on either device: with stopped, the probe
+ * becomes bestw/bestb (the best epoch's); the losses after epochs_run are
+ * NaN, and the snapshots of the epochs not run show the kept probe. */
+void probe_layer_finish(const probe_data *data, const probe_recipe *r, probe_layer *layer,
+			int stopped, const float *bestw, const float *bestb);
+
 /* Trains one layer; 0, or -1 when memory runs out. */
 int probe_train_layer(const probe_data *data, const probe_recipe *r, probe_layer *layer);
 int probe_train_layer_ref(const probe_data *data, const probe_recipe *r, probe_layer *layer);
