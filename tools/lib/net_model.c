@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include "conv.h"
 #include "net.h"
+#include "net_plan.h"
 #include "threads.h"
 
 #define BN_EPS 1e-5        /* torch.nn.BatchNorm2d's default */
@@ -34,6 +35,7 @@ struct net_model {
 	linear fc[3];
 	int nfc;
 	int ntaps, K, threads;
+	st_dtype wtype;                     /* F16 or BF16 when the weights came so, else F32 */
 	char (*tap_name)[32];
 	int *tap_c;
 	workspace *ws;   /* one per thread */
@@ -58,6 +60,7 @@ typedef struct {
 	const st_file *f;
 	uint8_t *used;   /* per tensor of f */
 	char *err;
+	st_dtype half;   /* ST_F16 or ST_BF16 once a weight came in it; else ST_F32 */
 } loader;
 
 /* The weight KEY as floats, its shape checked against want (-1: any size >= 1)
@@ -98,6 +101,8 @@ static float *take(loader *L, const char *key, int ndim, const int64_t *want, in
 			return NULL;
 		}
 	L->used[t - L->f->t] = 1;
+	if (t->dtype == ST_F16 || t->dtype == ST_BF16)
+		L->half = t->dtype;
 	memcpy(got, t->shape, ndim * sizeof *got);
 	return v;
 }
@@ -293,7 +298,7 @@ net_model *net_load(const st_file *weights, const char *arch, const char *head, 
 	net_model *net = calloc(1, sizeof *net);
 	if (net)
 		net->threads = 1;
-	loader L = {weights, calloc(weights->n + 1, 1), err};
+	loader L = {weights, calloc(weights->n + 1, 1), err, ST_F32};
 	int rc = -1, found = 0;
 	if (!net || !L.used) {
 		err_set(err, "out of memory");
@@ -321,8 +326,10 @@ net_model *net_load(const st_file *weights, const char *arch, const char *head, 
 			 "resnet152, vgg11, vgg13, vgg16, vgg19 or a vgg with _bn", arch);
 	if (!rc)
 		rc = check_leftovers(&L, arch);
-	if (!rc)
+	if (!rc) {
 		net->K = net->fc[net->nfc - 1].out;
+		net->wtype = L.half;
+	}
 	else if (!*err)
 		err_set(err, "out of memory");
 done:
@@ -402,6 +409,7 @@ typedef struct {
 	net_tap_fn tap;
 	void *ctx;
 	double flops, *tap_flops;
+	net_plan *plan;             /* dry only: record the operations instead */
 	char *err;
 } walk;
 
@@ -430,27 +438,45 @@ static float *buf(walk *r, int i, size_t per_image, int mine)
 	return p;
 }
 
+/* appends op to the plan being recorded, if any */
+static int record(walk *r, plan_op op)
+{
+	net_plan *p = r->plan;
+	if (!p)
+		return 0;
+	plan_op *ops = realloc(p->op, (p->nops + 1) * sizeof *ops);
+	if (!ops)
+		return err_set(r->err, "out of memory");
+	p->op = ops;
+	p->op[p->nops++] = op;
+	return 0;
+}
+
 static int too_small(walk *r, const char *what)
 {
 	err_set(r->err, "the input is too small for this network: nothing left after %s", what);
 	return -1;
 }
 
-/* buf[dst] = conv(in), from in (c x h x w); with oneDNN, buf[dst] may be
- * written only when cur_synced asks for it, and res is consumed */
-static int conv(walk *r, const conv_layer *c, int in, int h, int w, const float *res, int dst,
+/* buf[dst] = conv(buf[in]) + buf[res] (res < 0: none), from in (c x h x w);
+ * with oneDNN, buf[dst] may be written only when cur_synced asks for it,
+ * and res is consumed */
+static int conv(walk *r, const conv_layer *c, int in, int h, int w, int resi, int dst,
 		int *oh, int *ow)
 {
 	*oh = conv_out_size(h, c->k, c->stride, c->pad), *ow = conv_out_size(w, c->k, c->stride, c->pad);
 	if (*oh < 1 || *ow < 1)
 		return too_small(r, "a convolution");
 	r->flops += 2.0 * c->cout * c->cin * c->k * c->k * *oh * *ow;
+	if (record(r, (plan_op){PLAN_CONV, in, dst, resi, c->cin, h, w, c->cout, *oh, *ow, c,
+				c->k, c->stride, c->pad, -1}))
+		return -1;
 	float *out = buf(r, dst, (size_t)c->cout * *oh * *ow, 0);
 	if (r->dry)
 		return 0;
 	if (!out)
 		return -1;
-	const float *x = r->ws->buf[in].p;
+	const float *x = r->ws->buf[in].p, *res = resi < 0 ? NULL : r->ws->buf[resi].p;
 	switch (r->net->engine) {
 	case CONV_REFERENCE:
 		conv_reference(c, x, r->n, h, w, res, out);
@@ -472,6 +498,9 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 	int oh = conv_out_size(r->h, k, stride, pad), ow = conv_out_size(r->w, k, stride, pad);
 	if (oh < 1 || ow < 1)
 		return too_small(r, "a max pool");
+	if (record(r, (plan_op){PLAN_MAXPOOL, r->cur, dst, -1, r->c, r->h, r->w, r->c, oh, ow, NULL,
+				k, stride, pad, -1}))
+		return -1;
 	const float *in = r->dry ? NULL : cur_synced(r);
 	float *out = buf(r, dst, (size_t)r->c * oh * ow, 1);
 	if (!r->dry && (!out || !in))
@@ -485,6 +514,9 @@ static int maxpool(walk *r, int k, int stride, int pad, int dst)
 static int tap(walk *r, int t)
 {
 	r->tap_flops[t] = r->flops;
+	if (record(r, (plan_op){PLAN_TAP, r->cur, r->cur, -1, r->c, r->h, r->w, r->c, r->h, r->w, NULL,
+				0, 0, 0, t}))
+		return -1;
 	if (r->dry || !r->tap)
 		return 0;
 	const float *x = cur_synced(r);
@@ -497,16 +529,16 @@ static int res_block_forward(walk *r, const res_block *blk)
 {
 	int in = r->cur, h = r->h, w = r->w, oh, ow;
 	int idn = (in + 1) % NBUF, t1 = (in + 2) % NBUF, t2 = (in + 3) % NBUF, out = (in + 4) % NBUF;
-	const float *res = cur(r);
+	int res = in;
 	if (blk->has_down) {
-		if (conv(r, &blk->down, in, h, w, NULL, idn, &oh, &ow))
+		if (conv(r, &blk->down, in, h, w, -1, idn, &oh, &ow))
 			return -1;
-		res = r->dry ? NULL : r->ws->buf[idn].p;
+		res = idn;
 	}
 	int src = in, tmp[2] = {t1, t2};
 	for (int i = 0; i < blk->nc; i++) {
 		int last = i == blk->nc - 1, dst = last ? out : tmp[i];
-		if (conv(r, &blk->c[i], src, h, w, last ? res : NULL, dst, &oh, &ow))
+		if (conv(r, &blk->c[i], src, h, w, last ? res : -1, dst, &oh, &ow))
 			return -1;
 		src = dst, h = oh, w = ow;
 	}
@@ -543,6 +575,15 @@ static int head_forward(walk *r, float *logits)
 	int s = net->head == HEAD_VGG ? VGG_POOL : 1;
 	for (int i = 0; i < net->nfc; i++)
 		r->flops += 2.0 * net->fc[i].in * net->fc[i].out;
+	if (r->plan) {
+		net_plan *p = r->plan;
+		p->head.buf = r->cur, p->head.c = r->c, p->head.h = r->h, p->head.w = r->w;
+		p->head.pool = s, p->head.nfc = net->nfc;
+		for (int i = 0; i < net->nfc; i++) {
+			const linear *fc = &net->fc[i];
+			p->head.fc[i] = (plan_linear){fc->in, fc->out, fc->relu, fc->w, fc->b};
+		}
+	}
 	if (r->dry)
 		return 0;
 	size_t width = (size_t)r->c * s * s;
@@ -583,7 +624,7 @@ static int input(walk *r, const float *images)
 static int resnet_forward(walk *r)
 {
 	int oh, ow;
-	if (conv(r, &r->net->stem, 0, r->h, r->w, NULL, 1, &oh, &ow))
+	if (conv(r, &r->net->stem, 0, r->h, r->w, -1, 1, &oh, &ow))
 		return -1;
 	r->cur = 1, r->c = r->net->stem.cout, r->h = oh, r->w = ow;
 	if (maxpool(r, 3, 2, 1, 2) || tap(r, 0))
@@ -599,7 +640,7 @@ static int vgg_forward(walk *r)
 	for (int i = 0; i < r->net->nconv; i++) {
 		const conv_layer *c = &r->net->convs[i];
 		int dst = next_buf(r->cur), oh, ow;
-		if (conv(r, c, r->cur, r->h, r->w, NULL, dst, &oh, &ow))
+		if (conv(r, c, r->cur, r->h, r->w, -1, dst, &oh, &ow))
 			return -1;
 		r->cur = dst, r->c = c->cout, r->h = oh, r->w = ow;
 		if (tap(r, i) || (r->net->pool_after[i] && maxpool(r, 2, 2, 0, next_buf(r->cur))))
@@ -609,9 +650,9 @@ static int vgg_forward(walk *r)
 }
 
 static int run(net_model *net, workspace *ws, const float *images, int n, int row0, int h, int w,
-	       net_tap_fn fn, void *ctx, float *logits, double *tap_flops, char *err)
+	       net_tap_fn fn, void *ctx, float *logits, double *tap_flops, net_plan *plan, char *err)
 {
-	walk r = {net, ws, row0, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, err};
+	walk r = {net, ws, row0, n, images == NULL, 3, h, w, 0, fn, ctx, 0, tap_flops, plan, err};
 	if (n < 1 || h < 1 || w < 1) {
 		err_set(err, "empty input: %d images of %dx%d", n, h, w);
 		return -1;
@@ -649,7 +690,7 @@ static void *part_main(void *arg)
 {
 	part *p = arg;
 	p->rc = run(p->net, p->ws, p->images, p->n, p->row0, p->h, p->w, p->tap, p->ctx, p->logits,
-		    p->flops, p->err);
+		    p->flops, NULL, p->err);
 	return NULL;
 }
 
@@ -718,5 +759,36 @@ int net_forward(net_model *net, const float *images, int n, int h, int w, net_ta
 int net_flops(const net_model *net, int h, int w, double *flops, char *err)
 {
 	workspace ws = {0};
-	return run((net_model *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, err);
+	return run((net_model *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, NULL, err);
+}
+
+int net_plan_make(const net_model *net, int h, int w, net_plan *plan, char *err)
+{
+	workspace ws = {0};
+	memset(plan, 0, sizeof *plan);
+	plan->nbuf = NBUF, plan->ntaps = net->ntaps, plan->K = net->K, plan->wtype = net->wtype;
+	double *flops = malloc((net->ntaps + 1) * sizeof *flops);
+	int rc = flops ? run((net_model *)net, &ws, NULL, 1, 0, h, w, NULL, NULL, NULL, flops, plan, err)
+		       : err_set(err, "out of memory");
+	free(flops);
+	if (rc)
+		net_plan_free(plan);
+	return rc;
+}
+
+void net_plan_weights_nhwc(const conv_layer *c, int cin_pad, float *out)
+{
+	int kk = c->k * c->k;
+	for (int co = 0; co < c->cout; co++)
+		for (int r = 0; r < kk; r++)
+			for (int ci = 0; ci < cin_pad; ci++)
+				out[((size_t)co * kk + r) * cin_pad + ci] =
+					ci < c->cin ? c->w[((size_t)co * c->cin + ci) * kk + r] : 0.0f;
+}
+
+void net_plan_free(net_plan *plan)
+{
+	free(plan->op);
+	plan->op = NULL;
+	plan->nops = 0;
 }
