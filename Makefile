@@ -5,7 +5,7 @@
 #   make bench      install what is missing, build, run the benchmarks against the peers
 #   make asan       the same tools with AddressSanitizer + UBSan into build-asan/bin
 #   make fuzz       every libFuzzer target (safetensors, zip, XML), FUZZ_SECONDS each
-#   make CUDA=1     add GPU code where nvcc exists
+#   make CUDA=1     the same tools with their GPU paths (--device cuda), built by nvcc
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -27,19 +27,38 @@ PROVE_JOBS ?= 2
 # Each folder tools/NAME/ (except lib) holds the sources of bin/NAME.
 TOOLS    := $(sort $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))))
 LIB_SRC  := $(wildcard tools/lib/*.c)
-LIB_OBJ  := $(LIB_SRC:tools/lib/%.c=$(BUILD)/lib/%.o)
-LIB_A    := $(BUILD)/liblayerscope.a
 UNIT_SRC := $(wildcard tests/unit/*.c)
-UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 BINS     := $(TOOLS:%=$(BIN)/%)
 
+# Two flavours share the C objects in $(BUILD)/lib: the CPU one links
+# tools/lib/gpu_none.c, whose every GPU entry point fails with "built without
+# CUDA"; CUDA=1 links the GPU paths (tools/lib/*.cu, compiled by nvcc for
+# CUDA_ARCH) instead, into its own archive and unit folder. `make test` builds
+# the CUDA flavour too whenever nvcc exists (cuda-check), so that a CUDA build
+# break fails CI on machines without a GPU.
+NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# Hopper (H100/H200) machine code, and its PTX for newer GPUs to compile at load
+CUDA_ARCH ?= -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O2 -g -lineinfo
 ifeq ($(CUDA),1)
-NVCC     ?= $(shell command -v nvcc || echo /usr/local/cuda/bin/nvcc)
-CU_SRC   := $(wildcard tools/lib/*.cu)
-LIB_OBJ  += $(CU_SRC:tools/lib/%.cu=$(BUILD)/lib/%.cu.o)
-CPPFLAGS += -DLS_CUDA -I/usr/local/cuda/include
-LDLIBS   += -L/usr/local/cuda/lib64 -lcudart -lcublas
+ifeq ($(NVCC),)
+$(error make CUDA=1: nvcc not found on PATH or at /usr/local/cuda/bin (set NVCC=...))
 endif
+FLAVOUR  := cuda
+CU_SRC   := $(wildcard tools/lib/*.cu)
+LIB_OBJ  := $(filter-out %/gpu_none.o,$(LIB_SRC:tools/lib/%.c=$(BUILD)/lib/%.o)) \
+            $(CU_SRC:tools/lib/%.cu=$(BUILD)/lib/%.cu.o)
+LIB_A    := $(BUILD)/liblayerscope-cuda.a
+UNIT_DIR := $(BUILD)/unit-cuda
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+else
+FLAVOUR  := cpu
+LIB_OBJ  := $(LIB_SRC:tools/lib/%.c=$(BUILD)/lib/%.o)
+LIB_A    := $(BUILD)/liblayerscope.a
+UNIT_DIR := $(BUILD)/unit
+endif
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(UNIT_DIR)/%)
 
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
   libopenblas-openmp-dev libarchive-dev libjpeg62-turbo-dev libpng-dev libcjson-dev \
@@ -47,7 +66,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
   python3-numpy python3-pil python3-pot python3-sklearn python3-torch python3-torchvision \
   munge slurmctld slurmd slurm-client
 
-.PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units
+.PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units cuda-check FORCE
 all: $(BINS)
 
 deps:
@@ -66,7 +85,8 @@ $(BUILD)/lib/%.o: tools/lib/%.c
 
 $(BUILD)/lib/%.cu.o: tools/lib/%.cu
 	@mkdir -p $(@D)
-	$(NVCC) -O2 -Itools/lib -c -o $@ $<
+	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -Itools/lib -D_GNU_SOURCE -Xcompiler -Wall,-Wextra -Werror all-warnings \
+	  -MMD -MP -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
@@ -76,12 +96,18 @@ $(BUILD)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) -c -o $@ $<
 
+# which flavour the binaries in $(BIN) are: switching relinks them
+$(BIN)/.flavour: FORCE
+	@mkdir -p $(@D)
+	@echo $(FLAVOUR) | cmp -s - $@ || echo $(FLAVOUR) > $@
+FORCE:
+
 .SECONDEXPANSION:
-$(BIN)/%: $$(foreach s,$$(wildcard tools/$$*/*.c),$(BUILD)/$$(basename $$s).o) $(LIB_A)
+$(BIN)/%: $$(foreach s,$$(wildcard tools/$$*/*.c),$(BUILD)/$$(basename $$s).o) $(LIB_A) $(BIN)/.flavour
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LDLIBS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_A)
+$(UNIT_DIR)/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
@@ -92,8 +118,20 @@ test: deps
 	$(MAKE) test-plain
 	$(MAKE) test-asan
 
-test-plain: all units
-	LS_BIN=$(CURDIR)/$(BIN) LS_UNIT=$(CURDIR)/$(BUILD)/unit prove -j$(PROVE_JOBS) tests/*.t
+# The CUDA flavour's tools and GPU unit test, built once beside the plain ones;
+# its tests run them where a GPU is visible and otherwise say why they skip.
+CUDA_BIN := build-cuda/bin
+cuda-check: all units
+ifneq ($(NVCC),)
+	$(MAKE) CUDA=1 BIN=$(CUDA_BIN) all $(BUILD)/unit-cuda/gpu
+else
+	@echo "cuda-check: no nvcc (PATH, /usr/local/cuda/bin): the CUDA flavour is not built"
+endif
+
+test-plain: all units cuda-check
+	LS_BIN=$(CURDIR)/$(BIN) LS_UNIT=$(CURDIR)/$(BUILD)/unit \
+	LS_CUDA_BIN=$(if $(NVCC),$(CURDIR)/$(CUDA_BIN)) LS_CUDA_UNIT=$(if $(NVCC),$(CURDIR)/$(BUILD)/unit-cuda) \
+	prove -j$(PROVE_JOBS) tests/*.t
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
@@ -126,6 +164,6 @@ bench: deps all
 -include pipelines/*.mk
 
 clean:
-	rm -rf build build-asan $(BIN)/*
+	rm -rf build build-asan build-cuda $(BIN)/*
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

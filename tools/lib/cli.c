@@ -471,6 +471,20 @@ void cli_forward_context(st_file *dst, const st_file *src)
 
 /* ---- progress ---- */
 
+device_kind cli_device(const char *name)
+{
+	char err[ERR_LEN];
+	device_kind d;
+	if (device_parse(name, &d, err))
+		cli_usage("option --device: %s", err);
+	if (d == DEVICE_CUDA) {
+		if (gpu_open(err))
+			cli_die("--device cuda: %s", err);
+		cli_info("device: %s", gpu_describe());
+	}
+	return d;
+}
+
 double cli_now(void)
 {
 	struct timespec ts;

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdint.h>
+#include "gpu.h"
 #include "st.h"
 
 #define LAYERSCOPE_VERSION "0.1.0"
@@ -70,6 +71,11 @@ void cli_help(FILE *fp, const cli_opt *opts, const char *usage, const char *abou
 
 /* Sets OpenBLAS/OpenMP thread counts from cli_opts.threads. */
 void cli_apply_threads(void);
+
+/* --device NAME: DEVICE_CPU, or DEVICE_CUDA once gpu_open found a GPU this
+ * build can run on (named on stderr unless -q). A name other than cpu or
+ * cuda is a usage error; cuda without a GPU or without a CUDA build dies. */
+device_kind cli_device(const char *name);
 
 /* ---- input and output ---- */
 /* Opens INPUT ("-" or NULL = stdin) for binary reading; refuses a terminal. */
