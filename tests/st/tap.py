@@ -37,6 +37,14 @@ def ok(cond, desc, diag=None):
     return cond
 
 
+def skip(desc, why):
+    """A check that cannot run here, counted as TAP's "ok N # SKIP why"."""
+    global _count
+    _count += 1
+    print("ok %d - %s # SKIP %s" % (_count, desc.replace("\n", " "), why.replace("\n", " ")))
+    sys.stdout.flush()
+
+
 def is_(got, expected, desc):
     return ok(got == expected, desc, "got:      %r\nexpected: %r" % (got, expected))
 

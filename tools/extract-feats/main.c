@@ -18,6 +18,7 @@ typedef struct {
 	const char *pool_spec;                   /* "avg" */
 	const char *mean_opt, *std_opt;          /* NULL: metadata, else ImageNet's */
 	const char *conv_opt;                    /* "dnnl" */
+	const char *device;                      /* "cpu" */
 	int resize, crop;                        /* -1: metadata, else 256 and 224 */
 	int batch;                               /* 16 */
 	int limit, skip_bad;
@@ -25,11 +26,12 @@ typedef struct {
 
 static void options_default(options *o)
 {
-	*o = (options){ .pool_spec = "avg", .conv_opt = "dnnl", .resize = -1, .crop = -1, .batch = 16 };
+	*o = (options){ .pool_spec = "avg", .conv_opt = "dnnl", .device = "cpu", .resize = -1, .crop = -1, .batch = 16 };
 }
 
 static options o;
 static conv_engine engine;
+static device_kind device;
 
 static const cli_opt opts[] = {
 	{"model", 'm', CLI_STR, &o.model_path, "FILE", "torchvision state_dict as safetensors (required)"},
@@ -47,6 +49,8 @@ static const cli_opt opts[] = {
 	{"limit", 0, CLI_INT, &o.limit, "N", "only the first N samples (0: all)"},
 	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
 	{"conv", 0, CLI_STR, &o.conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
+	{"device", 0, CLI_STR, &o.device, "DEV",
+	 "run the network on cpu or cuda (the GPU: cuDNN, in F16/BF16 when the model is, else F32)"},
 	{0},
 };
 
@@ -130,6 +134,7 @@ static void set_prep_meta(st_file *f, const feed_prep *p)
 typedef struct {
 	net_pool pool;
 	net_model *net;
+	gpu_net *gpu;        /* --device cuda, made at the first batch (its image size) */
 	FILE **spool;        /* ntaps feature spools, then the logits */
 	float **pooled;      /* per tap, [batch][D] */
 } sink;
@@ -178,6 +183,7 @@ static void sink_close(sink *s)
 		fclose(s->spool[t]);
 	for (int t = 0; t < T; t++)
 		free(s->pooled[t]);
+	gpu_net_free(s->gpu);
 	free(s->spool);
 	free(s->pooled);
 }
@@ -193,7 +199,13 @@ static void forward(sink *s, const float *images, int n, int side, float *logits
 {
 	char err[ERR_LEN];
 	int T = net_ntaps(s->net);
-	if (net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
+	if (device == DEVICE_CUDA && !s->gpu) {
+		if (!(s->gpu = gpu_net_new(s->net, &s->pool, o.batch, side, side, GPU_NET_AUTO, err)))
+			cli_die("%s on the GPU: %s", o.model_path, err);
+		cli_info("the network runs in %s on the GPU", gpu_net_precision_name(s->gpu));
+	}
+	if (s->gpu ? gpu_net_forward(s->gpu, images, n, s->pooled, logits, err)
+		   : net_forward(s->net, images, n, side, side, on_tap, s, logits, err))
 		cli_die("%s on %dx%d images: %s", o.model_path, side, side, err);
 	for (int t = 0; t < T; t++)
 		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
@@ -424,6 +436,7 @@ int main(int argc, char **argv)
 	char err[ERR_LEN];
 	if (pool_parse(o.pool_spec, &s.pool, err) || conv_engine_parse(o.conv_opt, &engine, err))
 		cli_usage("%s", err);
+	device = cli_device(o.device);
 	cli_out *co = cli_out_open(cli_opts.output);   /* refuses a terminal before the slow part */
 	st_file *model;
 	s.net = load_net(&model);
