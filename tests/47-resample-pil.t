@@ -8,6 +8,8 @@
 # Resize(256) shapes, shrinking by large and small factors, enlarging, one
 # axis unchanged (Pillow skips that pass), 1-pixel results; windows of the
 # result (what a centre crop keeps) must equal the same part of the whole.
+# Then the whole recipe through image.c (decode, resize, crop, normalize)
+# against torchvision.transforms: the same float32 tensor, bit for bit.
 import glob
 import os
 import sys
@@ -129,6 +131,32 @@ for path in real[:3]:
         ok(got is not None and np.array_equal(got, whole[win[1]:win[3], win[0]:win[2]]),
            "%s: window %r of the %dx%d resize equals the same part of the whole"
            % (os.path.basename(path), win, tw, th), err)
+
+# the whole PIL recipe through image.c (LS_RESAMPLE=pil: img_decode_pil, Pillow's
+# resize, crop, normalize) against torchvision.transforms on a PIL image: the
+# same float32 tensor, bit for bit; 16-bit grey PNGs included (PIL clips them)
+import torchvision.transforms as T  # noqa: E402
+IMG = os.path.join(UNIT, "image_dump")
+g16 = (rng.integers(0, 2, (29, 41)) * rng.integers(0, 400, (29, 41))).astype(np.uint16)
+write_png16(os.path.join(d, "grey16.png"), g16, 0)
+recipe_images = real + [p for p in images if not p.endswith("_1bit.png")][len(real)::3] + [os.path.join(d, "grey16.png")]
+mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+for interp, F, env in [("bilinear", Image.BILINEAR, "pil"), ("bicubic", Image.BICUBIC, "pil-bicubic")]:
+    bad = []
+    for resize, crop in [(256, 224), (40, 32), (300, 320)]:
+        tf = T.Compose([T.Resize(resize, interpolation=T.InterpolationMode(interp)), T.CenterCrop(crop),
+                        T.ToTensor(), T.Normalize(mean, std)])
+        for path in recipe_images:
+            want = tf(Image.open(path).convert("RGB")).numpy()
+            out = os.path.join(d, "pre.f32")
+            rc, so, err = run(["env", "LS_RESAMPLE=" + env, IMG, "preprocess", path, str(resize), str(crop), out],
+                              text=True)
+            got = np.fromfile(out, np.float32).reshape(want.shape) if rc == 0 else None
+            if got is None or got.tobytes() != want.tobytes():
+                bad.append("%s %d/%d: %s" % (os.path.basename(path), resize, crop,
+                                             err.strip() or "%d values differ" % (got != want).sum()))
+    ok(not bad, "PIL recipe (%s), Resize/CenterCrop 256/224, 40/32, 300/320 (padded) on %d images: the same "
+       "float32 tensor as torchvision's transforms, bit for bit" % (interp, len(recipe_images)), "\n".join(bad[:6]))
 
 # bad arguments: one line, status 1
 for args, words in [(["0", "5"], "cannot"), (["5", "-2"], "cannot")]:
