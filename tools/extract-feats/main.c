@@ -13,6 +13,7 @@
 #include "names.h"
 #include "net.h"
 #include "net_guess.h"
+#include "pth.h"
 
 typedef struct {
 	const char *model_path, *dataset_spec;   /* required */
@@ -21,6 +22,7 @@ typedef struct {
 	const char *mean_opt, *std_opt;          /* NULL: metadata, else ImageNet's */
 	const char *conv_opt;                    /* "dnnl" */
 	const char *resample, *interpolation;    /* NULL: metadata, else pil and bilinear */
+	const char *key;                         /* a checkpoint's entry; NULL: found */
 	int resize, crop;                        /* -1: metadata, else 256 and 224 */
 	int batch;                               /* 16 */
 	int limit, skip_bad, strict;
@@ -35,7 +37,9 @@ static options o;
 static conv_engine engine;
 
 static const cli_opt opts[] = {
-	{"model", 'm', CLI_STR, &o.model_path, "FILE", "torchvision state_dict as safetensors (required)"},
+	{"model", 'm', CLI_STR, &o.model_path, "FILE",
+	 "torchvision state_dict: safetensors or a PyTorch checkpoint (.pth) (required)"},
+	{"key", 0, CLI_STR, &o.key, "NAME", "the entry of a checkpoint dict holding the state dict (default: found)"},
 	{"dataset", 'd', CLI_STR, &o.dataset_spec, "SPEC",
 	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
 	{"splits", 0, CLI_STR, &o.splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
@@ -447,10 +451,28 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 /* the arch the run used: --arch, metadata or told by the names */
 static char arch_used[32];
 
+/* A safetensors state dict, or a PyTorch checkpoint (told by its magic bytes). */
+static st_file *load_weights(void)
+{
+	char err[ERR_LEN];
+	if (!pth_is_file(o.model_path))
+		return cli_load(o.model_path);
+	pth_opts po = { o.key, NULL };
+	pth_info info;
+	st_file *f = pth_load(o.model_path, &po, &info, err);
+	if (!f)
+		cli_die("%s", err);
+	if (info.key[0])
+		cli_info("%s: the state dict is the checkpoint's entry '%s'", o.model_path, info.key);
+	if (info.stripped[0])
+		cli_info("%s: prefix '%s' removed from every name", o.model_path, info.stripped);
+	return f;
+}
+
 static net_model *load_net(st_file **model)
 {
 	char err[ERR_LEN];
-	*model = cli_load(o.model_path);
+	*model = load_weights();
 	const char *a = o.arch ? o.arch : st_meta_get(*model, "arch");
 	const char *h = o.head ? o.head : st_meta_get(*model, "head"), *guessed_head;
 	if (!a) {
