@@ -23,6 +23,7 @@ typedef struct {
 	const char *conv_opt;                    /* "dnnl" */
 	const char *resample, *interpolation;    /* NULL: metadata, else pil and bilinear */
 	const char *key;                         /* a checkpoint's entry; NULL: found */
+	const char *year;                        /* voc: the VOCdevkit year, NULL: the only one */
 	int resize, crop;                        /* -1: metadata, else 256 and 224 */
 	int batch;                               /* 16 */
 	int limit, skip_bad, strict;
@@ -41,8 +42,10 @@ static const cli_opt opts[] = {
 	 "torchvision state_dict: safetensors or a PyTorch checkpoint (.pth) (required)"},
 	{"key", 0, CLI_STR, &o.key, "NAME", "the entry of a checkpoint dict holding the state dict (default: found)"},
 	{"dataset", 'd', CLI_STR, &o.dataset_spec, "SPEC",
-	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
+	 "voc:PATH[,PATH] (vocYYYY: one year of a VOCdevkit, voc0712: the 07+12 protocol, PATH '-': a tar on "
+	 "standard input), coco:IMAGES,ANNOTATIONS[,SPLIT], list:FILE or tensor:FILE (required)"},
 	{"splits", 0, CLI_STR, &o.splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
+	{"year", 0, CLI_STR, &o.year, "YEAR", "voc: the VOCdevkit year to read, 2007 or 2012 (the same as voc2007:PATH)"},
 	{"arch", 0, CLI_STR, &o.arch, "NAME",
 	 "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch', else told by the tensor names)"},
 	{"head", 0, CLI_STR, &o.head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else told by the names)"},
@@ -501,6 +504,15 @@ static void check_options(void)
 {
 	if (!o.model_path || !o.dataset_spec)
 		cli_usage("%s", !o.model_path ? "--model FILE is required" : "--dataset SPEC is required");
+	if (o.year) {   /* --year YYYY: the spec vocYYYY:PATH */
+		if (strcmp(o.year, "2007") && strcmp(o.year, "2012"))
+			cli_usage("--year %s: expected 2007 or 2012 (both as the 07+12 protocol: voc0712:PATH)", o.year);
+		if (strncmp(o.dataset_spec, "voc:", 4))
+			cli_usage("--year applies to a voc:PATH data set, not '%s'", o.dataset_spec);
+		static char spec[4096];
+		snprintf(spec, sizeof spec, "voc%s:%s", o.year, o.dataset_spec + 4);
+		o.dataset_spec = spec;
+	}
 	if (o.batch < 1 || o.limit < 0)
 		cli_usage("--%s %d: expected %s", o.batch < 1 ? "batch" : "limit", o.batch < 1 ? o.batch : o.limit,
 			  o.batch < 1 ? "at least 1" : "0 or more");
