@@ -40,6 +40,11 @@ if [ -x "${BIN:-bin}/tensors" ] && [ -f "$feats" ]; then
 			print ""
 		}'
 fi
+if [ "$(cat "$study/${runs[0]}/eval-split" 2>/dev/null || echo test)" = val ]; then
+	echo "These data have no test split (VOC2012's test annotations were never released): where this"
+	echo "report says test, read val; the exit rule is tuned on train."
+	echo
+fi
 cat <<EOT
 ## 1. Distance to the target, layer by layer (paper figure 3)
 

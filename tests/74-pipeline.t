@@ -115,6 +115,26 @@ grep -q 'Samples: train 2 (1 without labels), test 2 (1 without labels)' "$d/rea
 	&& ! grep -qi 'nan' "$d/real-coco-out/report.md" "$d/real-coco-out"/table*.md
 ok $? "real coco: the report counts the image without annotations, no nan in the report or tables"
 
+# voc on the real VOCdevkit copy (tests/data/real), its split files made
+# disjoint: VOC2012 with train and val but no test (the study scores on val,
+# saying so), then the 07+12 protocol with VOC2007's truncated JPEG skipped
+cp -r "$real/VOCdevkit" "$d/real-voc"
+main07=$d/real-voc/VOC2007/ImageSets/Main main12=$d/real-voc/VOC2012/ImageSets/Main
+printf '000001\n' > "$main07/trainval.txt"; printf '000005\n' > "$main07/test.txt"
+rm "$main12/trainval.txt" "$main12/test.txt"
+printf '2007_000032\n2007_000033\n' > "$main12/train.txt"; printf '2007_000039\n' > "$main12/val.txt"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=2012 VOC="$d/real-voc" STUDY="$d/real-voc12" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=2012 on the real sample (no test split): $(tail -n 1 "$d/log")"
+grep -q 'no test split' "$d/real-voc12/report.md" && grep -q '(val split, %)' "$d/real-voc12/table4.md" \
+	&& grep -q 'scores on val' "$d/log" && ! grep -qi nan "$d/real-voc12/report.md"
+ok $? "real voc2012: scored on val, said in the log, the report and the tables; no nan"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=0712 VOC="$d/real-voc" STUDY="$d/real-voc0712" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= EXTRACT_ARGS=--skip-bad > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=0712 on the real sample, the truncated JPEG skipped: $(tail -n 1 "$d/log")"
+grep -q 'Samples: train 3, test 1\.' "$d/real-voc0712/report.md" && grep -q '1 of 5 images skipped' "$d/log"
+ok $? "real voc0712: 2007+2012 trainval as train (the truncated JPEG skipped), 2007 test as test"
+
 # a failing step leaves no half-written target
 make -s study "${small[@]}" STUDY="$d/broken" MODEL_resnet18="$d/emb.safetensors" MODEL_vgg16="$d/emb.safetensors" > "$d/log" 2>&1
 rc=$?
