@@ -99,6 +99,19 @@ if ok(rc == 0, "mobilenet_v2 on 5 real photos", err):
                      timeout=None)
     ok(rc == 0, "train-probe takes the file", err)
 
+# a real VOC2012 copy whose split files overlap: test alone, as extract-feats reads it
+voc = "voc:" + os.path.join(REAL, "VOCdevkit", "VOC2012")
+rc, _, err = taps("--model", "torchvision:mobilenet_v2", "--layers", "features.17", "--dataset", voc,
+                  "--splits", "test", "-o", feats)
+rc2, _, err2 = run([os.path.join(BIN, "extract-feats"), "-q", "--model", os.path.join(narrow, "resnet18.st"),
+                    "--dataset", voc, "--splits", "test", "--resize", "40", "--crop", "32", "-o", ef], timeout=None)
+if ok(rc == 0 and rc2 == 0, "VOC2012 test split (its split files overlap): both read it", err + err2):
+    t, meta = st.read(feats)
+    e, emeta = st.read(ef)
+    ok(all(np.array_equal(t[n][1], e[n][1]) for n in ("labels", "ignore", "split", "index"))
+       and json.loads(meta["ids"]) == json.loads(emeta["ids"]) and json.loads(meta["labels"]) == json.loads(emeta["labels"]),
+       "VOC: labels, ignore, split, index, ids and label names as extract-feats")
+
 # a head over the data set's labels, from a FILE.py:FUNCTION model: logits kept
 six = torchvision.models.mobilenet_v2(num_classes=6).eval()
 torch.save({"epoch": 1, "model": six.state_dict()}, os.path.join(d, "six.pth"))
