@@ -23,6 +23,29 @@ predicted label distribution p/sum(p) is compared with the target y/sum(y) by th
 entropic Wasserstein distance (sinkhorn: Sinkhorn divergence, cost from the label
 embeddings).
 
+EOT
+# the samples: per split, and those without any label (COCO images without
+# annotations: all-negative rows for the probes, no distance, left out of the figures)
+feats=$study/${runs[0]}/feats.st
+if [ -x "${BIN:-bin}/tensors" ] && [ -f "$feats" ]; then
+	paste <("${BIN:-bin}/tensors" dump split "$feats") <("${BIN:-bin}/tensors" dump labels "$feats") | awk -F'\t' '
+		{ n[$1]++; z = 1; for (i = 2; i <= NF; i++) if ($i != 0) { z = 0; break }; u[$1] += z; t += z }
+		END {
+			split("train val test", name, " ")
+			line = "Samples:"
+			for (s = 0; s < 3; s++) if (n[s]) line = line sprintf(" %s %d%s,", name[s + 1], n[s], u[s] ? sprintf(" (%d without labels)", u[s]) : "")
+			sub(/,$/, ".", line)
+			print line
+			if (t) print "Samples without any label (images without annotations) have no distance to a target: they train the probes as all-negative rows and are left out of the distances, categories and figures."
+			print ""
+		}'
+fi
+if [ "$(cat "$study/${runs[0]}/eval-split" 2>/dev/null || echo test)" = val ]; then
+	echo "These data have no test split (VOC2012's test annotations were never released): where this"
+	echo "report says test, read val; the exit rule is tuned on train."
+	echo
+fi
+cat <<EOT
 ## 1. Distance to the target, layer by layer (paper figure 3)
 
 ![figure 3](fig3-layers.png)

@@ -2,6 +2,7 @@
 #
 #   make reproduce                                   Fashion-MNIST mosaics, both fixture backbones
 #   make reproduce DATASET=voc VOC=VOCtrainval_06-Nov-2007.tar,VOCtest_06-Nov-2007.tar MODEL=m.safetensors
+#        [VOC_YEAR=2007|2012|0712: one year of a VOCdevkit holding both, or the 07+12 protocol]
 #   make reproduce DATASET=coco COCO_TRAIN=train2017.zip,instances_train2017.json \
 #        COCO_TEST=val2017.zip,instances_val2017.json [COCO_VAL=IMAGES,ANNOTATIONS] MODEL=m.safetensors
 #
@@ -28,7 +29,9 @@ SNAPSHOTS ?= all
 # slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
 # where the contract's default 1000 leaves ~4% (<= 0.04), for about 4 s more per 10,000 rows.
 SINKHORN_ARGS ?= --measure chebyshev,js --max-iter 20000
-CLASSIFY_ARGS ?= --split test
+# the eval split (test, or val when the data have no test rows: VOC2012) comes
+# first, from $(STUDY)/RUN/eval-split; these follow and may override it
+CLASSIFY_ARGS ?=
 EXIT_ARGS ?=
 
 ifeq ($(DATASET),fmnist)
@@ -47,7 +50,7 @@ EMBEDDINGS ?= $(wildcard fixtures/fmnist-embeddings.safetensors)
 else
 ifeq ($(DATASET),voc)
 DATA := $(subst $(comma), ,$(VOC))
-DATA_SPEC := voc:$(VOC)
+DATA_SPEC := voc$(VOC_YEAR):$(VOC)
 EMBEDDINGS ?= $(firstword $(wildcard fixtures/*voc*.safetensors))
 else ifeq ($(DATASET),coco)
 # one images + annotations pair per split, joined after extraction (tensors cat);
@@ -60,11 +63,13 @@ DATA := $(subst $(comma), ,$(COCO_TRAIN) $(COCO_VAL) $(COCO_TEST))
 DATA_SPEC := coco:$(or $(COCO_TEST),$(COCO_VAL),$(COCO_TRAIN))
 # the joined parts' `dataset`: every part's spec, ';'-separated
 COCO_DATASET := $(subst $(space),;,$(foreach p,$(COCO_PARTS),coco:$(COCO_$(p))))
-EXIT_ARGS += $(if $(COCO_VAL),,--tune-split train)
 EMBEDDINGS ?= $(firstword $(wildcard fixtures/*coco*.safetensors))
 else
 $(error DATASET=$(DATASET): expected fmnist, voc or coco)
 endif
+# a sample without any label (COCO: images without annotations) has no target
+# distribution: NaN distances, counted in the report, instead of an error
+SINKHORN_ARGS += --skip-empty
 # one run per model file, named by the file
 RUNS := $(basename $(notdir $(MODEL)))
 $(foreach m,$(MODEL),$(eval MODEL_$(basename $(notdir $(m))) := $(m)))
@@ -111,6 +116,9 @@ $(STUDY)/$(1)/feats.st: $(DATA) $(MODEL_$(1)) $(BIN)/extract-feats
 	$(BIN)/extract-feats -q --model $(MODEL_$(1)) --dataset $(DATA_SPEC) $(EXTRACT_ARGS) -o $$@
 endif
 
+$(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split &: $(STUDY)/$(1)/feats.st $(BIN)/tensors pipelines/eval-split.sh
+	pipelines/eval-split.sh $(BIN)/tensors $$< $(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split
+
 $(STUDY)/$(1)/prob.st: $(STUDY)/$(1)/feats.st $(BIN)/train-probe
 	$(BIN)/train-probe -q $(PROBE_ARGS) --snapshot-every $(SNAPSHOT_EVERY) \
 	  --snapshots $(or $(SNAPSHOTS_$(1)),$(SNAPSHOTS)) $$< -o $$@
@@ -118,12 +126,15 @@ $(STUDY)/$(1)/prob.st: $(STUDY)/$(1)/feats.st $(BIN)/train-probe
 $(STUDY)/$(1)/dist.st: $(STUDY)/$(1)/prob.st $(BIN)/sinkhorn $(EMBEDDINGS)
 	$(BIN)/sinkhorn -q $(EMBED_OPT) $(SINKHORN_ARGS) $$< -o $$@
 
-$(STUDY)/$(1)/classes.st $(STUDY)/$(1)/classes.md &: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN)/classify-samples
-	$(BIN)/classify-samples -q $(CLASSIFY_ARGS) --prob $(STUDY)/$(1)/prob.st \
+$(STUDY)/$(1)/classes.st $(STUDY)/$(1)/classes.md &: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st \
+	  $(STUDY)/$(1)/eval-split $(BIN)/classify-samples
+	$(BIN)/classify-samples -q --split $$$$(cat $(STUDY)/$(1)/eval-split) $(CLASSIFY_ARGS) --prob $(STUDY)/$(1)/prob.st \
 	  --summary $(STUDY)/$(1)/classes.md $$< -o $(STUDY)/$(1)/classes.st
 
-$(STUDY)/$(1)/exit.st $(STUDY)/$(1)/exit.md $(STUDY)/$(1)/metrics.tsv &: $(STUDY)/$(1)/prob.st $(BIN)/early-exit
-	$(BIN)/early-exit -q $(EXIT_ARGS) --report $(STUDY)/$(1)/exit.md \
+$(STUDY)/$(1)/exit.st $(STUDY)/$(1)/exit.md $(STUDY)/$(1)/metrics.tsv &: $(STUDY)/$(1)/prob.st \
+	  $(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split $(BIN)/early-exit
+	$(BIN)/early-exit -q --eval-split $$$$(cat $(STUDY)/$(1)/eval-split) --tune-split $$$$(cat $(STUDY)/$(1)/tune-split) \
+	  $(EXIT_ARGS) --report $(STUDY)/$(1)/exit.md \
 	  --metrics $(STUDY)/$(1)/metrics.tsv $$< -o $(STUDY)/$(1)/exit.st
 
 $(STUDY)/$(1)/fig4-sample.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN)/plot
@@ -135,24 +146,27 @@ $(STUDY)/$(1)/fig5-categories.png: $(STUDY)/$(1)/classes.st $(STUDY)/$(1)/prob.s
 $(STUDY)/$(1)/fig6-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
 	$(BIN)/plot -q epochs $$< -o $$@
 
-$(STUDY)/$(1)/fig11-measures.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
-	$(BIN)/plot -q measures $$< --title "$(call run_title,$(1)): distance measures per layer (test rows)" -o $$@
+$(STUDY)/$(1)/fig11-measures.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/eval-split $(BIN)/plot
+	e=$$$$(cat $(STUDY)/$(1)/eval-split); $(BIN)/plot -q measures $$< --split $$$$e \
+	  --title "$(call run_title,$(1)): distance measures per layer ($$$$e rows)" -o $$@
 
 $(STUDY)/$(1)/fig15-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
 	$(BIN)/plot -q adjacent $$< -o $$@
 endef
 $(foreach r,$(RUNS),$(eval $(call study_run,$(r))))
 
-$(STUDY)/fig3-layers.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/dist.st) $(BIN)/plot
-	$(BIN)/plot -q layers $(filter %.st,$^) --names "$(titles)" -o $@
+$(STUDY)/fig3-layers.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/dist.st $(STUDY)/$(r)/eval-split) $(BIN)/plot
+	$(BIN)/plot -q layers $(filter %.st,$^) --split $$(cat $(STUDY)/$(firstword $(RUNS))/eval-split) \
+	  --names "$(titles)" -o $@
 
 $(STUDY)/tables2-3-overthinking.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.st) $(BIN)/plot
 	$(BIN)/plot -q overthinking $(filter %.st,$^) --names "$(titles)" -o $@
 
-$(STUDY_TABLES) &: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.md $(STUDY)/$(r)/metrics.tsv) pipelines/tables.sh
+$(STUDY_TABLES) &: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.md $(STUDY)/$(r)/metrics.tsv $(STUDY)/$(r)/eval-split) \
+	  pipelines/tables.sh
 	pipelines/tables.sh $(STUDY) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))")
 
 $(STUDY)/report.md: $(STUDY_FIGURES) $(STUDY_TABLES) \
 	  $(foreach r,$(RUNS),$(STUDY)/$(r)/classes.md) pipelines/report.sh
-	pipelines/report.sh $(STUDY) $(DATASET) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))") > $@.tmp
+	BIN=$(BIN) pipelines/report.sh $(STUDY) $(DATASET) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))") > $@.tmp
 	mv $@.tmp $@

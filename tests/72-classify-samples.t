@@ -111,4 +111,10 @@ bad("quantile", base, ["--easy-quantile", "1.5"], 2)
 bad("easy-above-hard", base, ["--easy", "0.8", "--hard", "0.2"], 2)
 bad("split-name", base, ["--split", "dev"], 2)
 bad("truncated", open(study, "rb").read()[:4000])
+# a category without samples: its cells say "-", never nan
+one = os.path.join(d, "one.st")
+stwrite.write(one, {"wdist": w[:, :1], "prob": p[:, :1], "labels": y[:1], "split": np.array([2], np.uint8)})
+r = run([one, "-o", out, "--summary", md, "-q"])
+txt = open(md).read() if r.returncode == 0 else ""
+ok(r.returncode == 0 and "nan" not in txt.lower() and "| - |" in txt, "one sample: empty categories show '-', no nan")
 done()

@@ -95,4 +95,39 @@ r = subprocess.run([plot, "layers", s1, "--tensor", "wdist", "--title", 'a "quot
 ok(r.returncode == 0 and os.listdir(tmp) == [], "quotes in a title; the temporary folder is removed")
 r = subprocess.run([plot, "sample", s1, "--sample", "-1", "-o", os.path.join(d, "x.png")], env=dict(os.environ, TMPDIR=tmp), capture_output=True)
 ok(r.returncode == 2 and os.listdir(tmp) == [], "nothing left in TMPDIR after a failure")
+# 80 labels (COCO): the distribution panels keep the target's labels and the
+# most probable others (24; 12 in the categories figure), the title names six
+s80 = os.path.join(d, "s80.st")
+subprocess.run(synth + [s80, "--n", "60", "--k", "80", "--epochs", "3"], check=True)
+T80, _ = stwrite.read(s80)
+r = run(["sample", s80, "--sample", "5", "--script", sd, "-q"])
+got = np.genfromtxt(os.path.join(sd, "dist.tsv"), delimiter="\t", dtype=None, encoding="utf8")
+y5 = T80["labels"][1][5]
+names = [row[0] for row in got]
+script = open(os.path.join(sd, "plot.gp")).read()
+ok(r.returncode == 0 and len(got) == 24 and sum(float(row[-1]) > 0 for row in got) == y5.sum()
+   and "24 of 80" in script, "80 labels: 24 bars, every target label among them, said on the x axis")
+c80 = os.path.join(d, "c80.st")
+subprocess.run([os.path.join(bindir, "classify-samples"), s80, "-o", c80, "-q"], check=True)
+sd80 = os.path.join(d, "script80")
+r = run(["categories", c80, "--prob", s80, "--script", sd80, "-q"])
+panels = [[line.split("\t") for line in open(os.path.join(sd80, f)).read().splitlines()]
+          for f in os.listdir(sd80) if f.startswith("dist")]
+ok(r.returncode == 0 and panels and all(len(rows) == max(12, sum(float(x[-1]) > 0 for x in rows)) for rows in panels),
+   "80 labels, categories: 12 bars per panel, or the target's labels when they are more")
+# samples without labels (sinkhorn --skip-empty writes NaN for them): left out of the epochs figure
+w80 = dict((k, v[1]) for k, v in T80.items())
+w80["wdist_epochs"] = w80["wdist_epochs"].copy()
+w80["wdist_epochs"][:, :, 3] = np.nan
+_, m80 = stwrite.read(s80)
+nan_file = os.path.join(d, "nan.st")
+stwrite.write(nan_file, w80, m80)
+r = run(["epochs", nan_file, "--script", sd, "-q"])
+ok(r.returncode == 0 and "samples without labels left out" in open(os.path.join(sd, "plot.gp")).read(),
+   "epochs with a NaN row (a sample without labels): drawn without it, said in the title")
+w80["wdist_epochs"][0, 0, 4] = np.inf
+stwrite.write(nan_file, w80, m80)
+r = run(["epochs", nan_file, "-o", os.path.join(d, "inf.png"), "-q"])
+ok(r.returncode == 1 and b"infinite" in r.stderr and not os.path.exists(os.path.join(d, "inf.png")),
+   "epochs with an infinite value: refused")
 done()

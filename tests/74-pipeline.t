@@ -94,6 +94,47 @@ ok $rc "make study DATASET=coco (train and test parts joined, tuned on train): $
 test -s "$d/coco-out/report.md" && test -s "$d/coco-out/resnet18/fig5-categories.png"
 ok $? "coco: report and the categories figure with the images"
 
+# coco on the real sample (tests/data/real), plus a photo listed without
+# annotations, as 1,021 train2017 images are: the study finishes, counts it,
+# and no table says nan
+real=$root/tests/data/real
+mkdir -p "$d/real-coco/val2017"
+cp "$real"/coco/val2017/*.jpg "$d/real-coco/val2017/"
+cp "$real/VOCdevkit/VOC2012/JPEGImages/2007_000039.jpg" "$d/real-coco/val2017/000000000001.jpg"
+/usr/bin/python3 - "$real/coco/annotations/instances_val2017.json" "$d/real-coco/instances_val2017.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["images"].append({"id": 1, "file_name": "000000000001.jpg", "width": 500, "height": 375})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+coco_real="$d/real-coco/val2017,$d/real-coco/instances_val2017.json"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=coco STUDY="$d/real-coco-out" COCO_TRAIN="$coco_real" \
+	COCO_TEST="$coco_real" MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
+ok $? "make study DATASET=coco on the real sample with an image without annotations: $(tail -n 1 "$d/log")"
+grep -q 'Samples: train 2 (1 without labels), test 2 (1 without labels)' "$d/real-coco-out/report.md" \
+	&& ! grep -qi 'nan' "$d/real-coco-out/report.md" "$d/real-coco-out"/table*.md
+ok $? "real coco: the report counts the image without annotations, no nan in the report or tables"
+
+# voc on the real VOCdevkit copy (tests/data/real), its split files made
+# disjoint: VOC2012 with train and val but no test (the study scores on val,
+# saying so), then the 07+12 protocol with VOC2007's truncated JPEG skipped
+cp -r "$real/VOCdevkit" "$d/real-voc"
+main07=$d/real-voc/VOC2007/ImageSets/Main main12=$d/real-voc/VOC2012/ImageSets/Main
+printf '000001\n' > "$main07/trainval.txt"; printf '000005\n' > "$main07/test.txt"
+rm "$main12/trainval.txt" "$main12/test.txt"
+printf '2007_000032\n2007_000033\n' > "$main12/train.txt"; printf '2007_000039\n' > "$main12/val.txt"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=2012 VOC="$d/real-voc" STUDY="$d/real-voc12" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=2012 on the real sample (no test split): $(tail -n 1 "$d/log")"
+grep -q 'no test split' "$d/real-voc12/report.md" && grep -q '(val split, %)' "$d/real-voc12/table4.md" \
+	&& grep -q 'scores on val' "$d/log" && ! grep -qi nan "$d/real-voc12/report.md"
+ok $? "real voc2012: scored on val, said in the log, the report and the tables; no nan"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=0712 VOC="$d/real-voc" STUDY="$d/real-voc0712" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= EXTRACT_ARGS=--skip-bad > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=0712 on the real sample, the truncated JPEG skipped: $(tail -n 1 "$d/log")"
+grep -q 'Samples: train 3, test 1\.' "$d/real-voc0712/report.md" && grep -q '1 of 5 images skipped' "$d/log"
+ok $? "real voc0712: 2007+2012 trainval as train (the truncated JPEG skipped), 2007 test as test"
+
 # a failing step leaves no half-written target
 make -s study "${small[@]}" STUDY="$d/broken" MODEL_resnet18="$d/emb.safetensors" MODEL_vgg16="$d/emb.safetensors" > "$d/log" 2>&1
 rc=$?

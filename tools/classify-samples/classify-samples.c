@@ -186,6 +186,16 @@ static double *category_profile(const classes *c, int64_t count[CAT_N])
 	return prof;
 }
 
+/* a table cell: v in fmt with suffix, or "-" when v is NaN (an empty category) */
+static const char *md_num(char buf[32], const char *fmt, double v, const char *suffix)
+{
+	if (isnan(v))
+		return "-";
+	int n = snprintf(buf, 32, fmt, v);
+	snprintf(buf + n, 32 - n, "%s", suffix);
+	return buf;
+}
+
 static void write_summary(const options *o, const classes *c, const double *prof,
 			  const int64_t count[CAT_N], const int64_t *ex)
 {
@@ -195,12 +205,14 @@ static void write_summary(const options *o, const classes *c, const double *prof
 	int64_t total = 0;
 	for (int k = 0; k < CAT_N; k++)
 		total += count[k];
+	char b1[32], b2[32], b3[32], b4[32], b5[32];
 	fprintf(fp, "# Sample categories: %s (%s rows, distance %s)\n\n"
-		"Thresholds: easy A <= %.4g, hard A >= %.4g, confused F >= %.4g "
-		"(A: mean distance over layers, F: distance at the last layer).\n\n"
+		"Thresholds: easy A <= %s, hard A >= %s, confused F >= %s "
+		"(A: mean distance over layers, F: distance at the last layer; -: no rows to set it).\n\n"
 		"| category | samples | share | mean depth | destructive | mean A | mean F |\n"
 		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-		s->fname, o->split, o->distance, c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
+		s->fname, o->split, o->distance, md_num(b1, "%.4g", c->t[CAT_EASY], ""),
+		md_num(b2, "%.4g", c->t[CAT_HARD], ""), md_num(b3, "%.4g", c->t[CAT_CONFUSED], ""));
 	for (int k = 0; k < CAT_N; k++) {
 		double dsum = 0, destr = 0, asum = 0;
 		for (int64_t j = 0; j < c->nrows; j++) {
@@ -210,9 +222,10 @@ static void write_summary(const options *o, const classes *c, const double *prof
 			dsum += c->depth[i], destr += c->destructive[i], asum += c->area[i];
 		}
 		double n = count[k] ? (double)count[k] : NAN;
-		fprintf(fp, "| %s | %lld | %.1f%% | %.2f | %.1f%% | %.4f | %.4f |\n", category_names[k],
-			(long long)count[k], 100.0 * count[k] / (total ? total : 1), dsum / n, 100 * destr / n,
-			asum / n, prof[k * s->L + s->L - 1]);
+		fprintf(fp, "| %s | %lld | %.1f%% | %s | %s | %s | %s |\n", category_names[k],
+			(long long)count[k], 100.0 * count[k] / (total ? total : 1), md_num(b1, "%.2f", dsum / n, ""),
+			md_num(b2, "%.1f", 100 * destr / n, "%"), md_num(b3, "%.4f", asum / n, ""),
+			md_num(b4, "%.4f", prof[k * s->L + s->L - 1], ""));
 	}
 	fprintf(fp, "\nPrediction depth: first layer from which every later layer predicts the "
 		"last layer's label set. Destructive: right at an earlier layer, wrong at the last.\n\n"
@@ -224,7 +237,7 @@ static void write_summary(const options *o, const classes *c, const double *prof
 	for (int l = 0; l < s->L; l++) {
 		fprintf(fp, "| %d | %s |", l, study_layer_name(s, l, buf));
 		for (int k = 0; k < CAT_N; k++)
-			fprintf(fp, " %.4f |", prof[k * s->L + l]);
+			fprintf(fp, " %s |", md_num(b5, "%.4f", prof[k * s->L + l], ""));
 		fputc('\n', fp);
 	}
 	int nids = 0;
