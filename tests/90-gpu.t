@@ -46,7 +46,7 @@ for archs, dtype, head in [("resnet18,resnet50,vgg11_bn", "F32", "torchvision"),
                            ("resnet50", "F16", "torchvision"), ("resnet18", "BF16", "torchvision")]:
     d = os.path.join(tmp, dtype + head)
     os.makedirs(d)
-    made = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "extract-feats", "models.py"), d, archs,
+    made = subprocess.run([sys.executable, os.path.join(HERE, "extract-feats", "models.py"), d, archs,
                            "--size", "64", "--n", "5", "--dtype", dtype, "--head", head],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if not ok(made.returncode == 0, "%s %s: models made" % (archs, dtype), made.stderr):

@@ -38,7 +38,7 @@ feats = {"feat.%02d" % i: (latent @ rng.standard_normal((6, d)) + rng.standard_n
          for i, d in enumerate((5, 64, 130))}
 st.write(path("feats.st"), dict(feats, labels=labels, split=split,
                                 logits=rng.standard_normal((N, K)).astype(np.float32)))
-models = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "extract-feats", "models.py"), tmp,
+models = subprocess.run([sys.executable, os.path.join(HERE, "extract-feats", "models.py"), tmp,
                          "resnet18", "--size", "64", "--n", "10"], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE, text=True)
 ok(models.returncode == 0, "a random resnet18 and 10 images made", models.stderr)
@@ -117,7 +117,7 @@ for dtype, tol in [("F32", 1e-4), ("F16", 1e-2)]:
     if dtype == "F16":
         d = path("f16")
         os.makedirs(d)
-        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "extract-feats", "models.py"), d, "resnet18",
+        subprocess.run([sys.executable, os.path.join(HERE, "extract-feats", "models.py"), d, "resnet18",
                         "--size", "64", "--n", "10", "--dtype", "F16"], stdout=subprocess.DEVNULL, check=True)
         model = os.path.join(d, "resnet18.st")
     args = ["-m", model] + ARGS["extract-feats"][2:]
