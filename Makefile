@@ -66,7 +66,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
   python3-numpy python3-pil python3-pot python3-sklearn python3-torch python3-torchvision \
   munge slurmctld slurmd slurm-client
 
-.PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units cuda-check FORCE
+.PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units cuda-check
 all: $(BINS)
 
 deps:
@@ -96,14 +96,14 @@ $(BUILD)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) -c -o $@ $<
 
-# which flavour the binaries in $(BIN) are: switching relinks them
-$(BIN)/.flavour: FORCE
-	@mkdir -p $(@D)
-	@echo $(FLAVOUR) | cmp -s - $@ || echo $(FLAVOUR) > $@
-FORCE:
+# which flavour the binaries in $(BIN) are, rewritten (when it changes) as the
+# Makefile is read, so that switching flavours relinks them in the same run
+FLAVOUR_STAMP := $(BIN)/.flavour
+$(shell mkdir -p $(BIN) && { [ "$$(cat $(FLAVOUR_STAMP) 2>/dev/null)" = $(FLAVOUR) ] || echo $(FLAVOUR) > $(FLAVOUR_STAMP); })
+$(FLAVOUR_STAMP): ;
 
 .SECONDEXPANSION:
-$(BIN)/%: $$(foreach s,$$(wildcard tools/$$*/*.c),$(BUILD)/$$(basename $$s).o) $(LIB_A) $(BIN)/.flavour
+$(BIN)/%: $$(foreach s,$$(wildcard tools/$$*/*.c),$(BUILD)/$$(basename $$s).o) $(LIB_A) $(FLAVOUR_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LDLIBS)
 
