@@ -84,13 +84,14 @@ static void depth_table(FILE *fp, const options *o, const classes *c, const int6
 	for (int k = 0; k < CAT_N; k++)
 		fprintf(fp, "| %s | %.1f%% | %.1f%% | %.1f%% |\n", category_names[k], pct(in[k][0], count[k]),
 			pct(in[k][1], count[k]), pct(in[k][2], count[k]));
-	fprintf(fp, "\n%lld of the %s rows (%.1f%%) show destructive over-thinking; %lld of them (%.1f%%) are confused",
-		(long long)destr, o->split, pct(destr, c->nrows), (long long)both, pct(both, destr));
+	fprintf(fp, "\n%lld of the %s rows (%.1f%%) show destructive over-thinking (right at an earlier layer, "
+		"wrong at the last). ", (long long)destr, o->split, pct(destr, c->nrows));
 	if (c->rule == RULE_PAPER && o->near < 0)
-		fprintf(fp, " (with right = subset accuracy the paper's confused sample *is* a destructive one: "
-			"the two counts agree by definition)");
-	fprintf(fp, ", which is %.1f%% of the %lld confused rows.\n\n", pct(both, count[CAT_CONFUSED]),
-		(long long)count[CAT_CONFUSED]);
+		fprintf(fp, "With right = subset accuracy these are exactly the confused rows: the paper's confused "
+			"sample and SDN's destructive over-thinking are one definition.\n\n");
+	else
+		fprintf(fp, "%lld of them (%.1f%%) are confused, which is %.1f%% of the %lld confused rows.\n\n",
+			(long long)both, pct(both, destr), pct(both, count[CAT_CONFUSED]), (long long)count[CAT_CONFUSED]);
 }
 
 /* the mean distance per layer on train and test and its drop from the layer before */
