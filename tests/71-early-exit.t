@@ -150,6 +150,8 @@ for i in range(1, len(ref_rules)):
     a, b = ref_rules[i], ref_rules[best]
     if a[4] > b[4] + 1e-12 or (abs(a[4] - b[4]) <= 1e-12 and a[3] < b[3] - 1e-12):
         best = i
+if not ref_rules[best][4] > ref_rules[0][4] + 1e-12:   # a rule must beat the head; ties go to it
+    best = 0
 ch = ref_rules[best]
 mode = "none" if ch[2] == L - 1 else "cascade" if ch[2] < 0 else "layer"
 ok(ometa["exit_mode"] == mode and int(float(ometa["exit_at"])) == int(ch[2]), f"chosen rule: {mode} at {int(ch[2])}, q {ch[0]}, gamma {ch[1]}")
@@ -257,6 +259,14 @@ res, (Oc, mc), rep = constructed("nohelp", pr, lab, sp, [1, 2, 3, 4, 5])
 ok(res.returncode == 0 and mc["exit_mode"] == "none" and np.all(Oc["exit_layer"][1] == Lc - 1)
    and "No exit: no rule beats the head alone" in rep and "points below" in rep,
    "no rule helps: the head alone is chosen, the report says so with the margin", res.stderr)
+
+# a tie goes to the head: every layer predicts what the head predicts, so rules
+# match its accuracy for less compute; the budgets show that, the choice does not
+pr_tie = np.repeat(np.where(lab == 1, 0.97, 0.02)[None], Lc, 0).astype(np.float32)
+pr_tie[:, :40] = 0.02
+res, (Oc, mc), rep = constructed("tie", pr_tie, lab, sp, [1, 2, 3, 4, 5])
+ok(res.returncode == 0 and mc["exit_mode"] == "none" and "level with the head" in rep
+   and "| 0.5 points | cascade" in rep, "a rule that only ties the head is not chosen; the budget table shows the cheaper rule")
 
 # shallow layers rescue 86 specific rows: there layer 1 is right with p = 0.999
 # and the head wrong; elsewhere layer 1 is right or wrong with p < 0.9

@@ -23,7 +23,7 @@ static const char *about =
 	"cascade (each sample exits at the first layer whose rule holds, else at the head)\n"
 	"and the paper's one selected layer (exit there when the rule holds, else at the\n"
 	"head; every layer searched, or --layer L). The best on the tune split wins (the\n"
-	"objective, then the lower cost); the head alone wins unless a rule beats it.\n"
+	"objective, then the lower cost), if it beats the head alone; ties go to the head.\n"
 	"Cost: metadata layer_flops (cumulative FLOPs to each tap, then the whole network)\n"
 	"plus each probe evaluated (K*D multiply-adds from probe.NN.weight), over the\n"
 	"network's FLOPs. The gain over the head on the eval split gets a paired bootstrap\n"
@@ -129,7 +129,11 @@ static void search(const options *o, const exit_ctx *c, exit_result *x)
 	exit_grid_make(&x->grid, o->step, o->q, o->gamma);
 	x->rules = exit_search(c, &x->grid, o->layer < 0, from, to, &x->nrules);
 	x->pick[PICK_HEAD] = 0;
+	/* a rule is chosen only when it beats the head alone; a tie goes to the head
+	 * (what a rule saves at equal accuracy is the front's and the budgets' story) */
 	x->pick[PICK_CHOSEN] = exit_best(x->rules, x->nrules, NULL, s->L);
+	if (!(x->rules[x->pick[PICK_CHOSEN]].objective > x->rules[0].objective + 1e-12))
+		x->pick[PICK_CHOSEN] = 0;
 	x->pick[PICK_CASCADE] = exit_best(x->rules, x->nrules, is_cascade, s->L);
 	x->pick[PICK_LAYER] = exit_best(x->rules, x->nrules, is_one_layer, s->L);
 	int32_t *ex = cli_malloc(cli_mul((size_t)s->N + 1, sizeof *ex, "exit_layer"));

@@ -77,8 +77,8 @@ static void decision(FILE *fp, const exit_ctx *c, const exit_result *x)
 	const char *obj = metrics_names[c->objective];
 	char name[96];
 	if (x->pick[PICK_CHOSEN] == 0) {
-		fprintf(fp, "**No exit: no rule beats the head alone on the %s split** (%s %.2f%%).", x->tune, obj,
-			100 * head->objective);
+		fprintf(fp, "**No exit: no rule beats the head alone on the %s split** (%s %.2f%%; a rule must do "
+			"better, a tie goes to the head).", x->tune, obj, 100 * head->objective);
 		for (int k = PICK_CASCADE; k < PICK_N; k++) {
 			if (x->pick[k] < 0)
 				continue;
@@ -88,8 +88,8 @@ static void decision(FILE *fp, const exit_ctx *c, const exit_result *x)
 			if (b->objective < head->objective - 1e-12)
 				fprintf(fp, "%.2f points below the head,", 100 * (head->objective - b->objective));
 			else
-				fprintf(fp, "level with the head but no cheaper,");
-			fprintf(fp, " at cost %.3f.", b->cost[EXIT_TUNE]);
+				fprintf(fp, "level with the head,");
+			fprintf(fp, " at cost %.4f.", b->cost[EXIT_TUNE]);
 		}
 		fprintf(fp, " The exits and the rule's scores are the head's.\n\n");
 		return;
