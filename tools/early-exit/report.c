@@ -83,7 +83,8 @@ static void decision(FILE *fp, const exit_ctx *c, const exit_result *x)
 			if (x->pick[k] < 0)
 				continue;
 			const exit_rule *b = &x->rules[x->pick[k]];
-			fprintf(fp, " The %s rule (%s, q = %.6g, gamma = %.6g) reaches %.2f%%, ", exit_pick_names[k],
+			fprintf(fp, " The best %s rule (%s, q = %.6g, gamma = %.6g) reaches %.2f%%, ",
+				k == PICK_CASCADE ? "cascade" : "one-layer",
 				exit_rule_name(s, b, name, sizeof name), b->q, b->gamma, 100 * b->objective);
 			if (b->objective < head->objective - 1e-12)
 				fprintf(fp, "%.2f points below the head,", 100 * (head->objective - b->objective));
