@@ -30,7 +30,7 @@ def run(args, **kw):
 PNG = b"\x89PNG\r\n\x1a\n"
 for kind, args in [("layers", [s1, s2, "--names", "ResNet,VGG"]), ("sample", [s1, "--sample", "3"]), ("sample", [cs, "--prob", s1, "--sample", "4"]),
                    ("epochs", [s1]), ("adjacent", [s1]), ("measures", [s1]), ("overthinking", [ee, ee]),
-                   ("categories", [cs, "--prob", s1, "--images", s1])]:
+                   ("categories", [cs, "--prob", s1, "--images", s1]), ("frontier", [ee, ee, ee, "--names", "A,B,C"])]:
     out = os.path.join(d, kind + ".png")
     r = run([kind] + args + ["-o", out])
     data = open(out, "rb").read() if os.path.exists(out) else b""
@@ -65,6 +65,19 @@ got = np.loadtxt(os.path.join(sd, "layer1.tsv"), delimiter="\t")
 ok(np.allclose(got[:, 1], tv[:, 1].mean(-1), atol=1e-5) and list(got[:, 0]) == [20, 30, 40],
    "adjacent data: mean total variation between consecutive snapshots, at their epochs")
 
+# frontier data: every rule, the front on tune and on eval, the marked points
+E, em = stwrite.read(ee)
+r = run(["frontier", ee, "--script", sd, "-q"])
+rules = np.loadtxt(os.path.join(sd, "rules0.tsv"), delimiter="\t")
+front = np.loadtxt(os.path.join(sd, "front0.tsv"), delimiter="\t", ndmin=2)
+pts = np.loadtxt(os.path.join(sd, "points0.tsv"), delimiter="\t")
+R, F, Ft, V = E["exit_rules"][1], E["exit_frontier"][1], E["exit_frontier_test"][1], E["exit_variants"][1]
+ok(r.returncode == 0 and np.allclose(rules, np.stack([R[:, 3], 100 * R[:, 4]], 1))
+   and np.allclose(front, np.stack([F[:, 2], 100 * F[:, 3], Ft[:, 2], 100 * Ft[:, 3]], 1))
+   and np.allclose(pts, [[V[0, 3], 100 * V[0, 4]], [V[0, 5], 100 * V[0, 6]],
+                         [float(em["oracle_relative_cost"]), 100 * float(em["ideal_accuracy"])], [V[1, 5], 100 * V[1, 6]]], atol=1e-4),
+   "frontier data: every rule on tune, the front on tune and test, head, oracle and chosen rule")
+
 # bad inputs
 def bad(args, status, expect, out=True):
     o = os.path.join(d, "bad.png")
@@ -79,6 +92,8 @@ bad(["layers", s1, "--format", "gif"], 2, "gif")
 bad(["layers", s1, "--tensor", "nope"], 1, "nope")
 bad(["epochs", s2], 1, "wdist_epochs")
 bad(["overthinking", s1], 1, "overthinking")
+bad(["frontier", s1], 1, "exit_rules")
+bad(["frontier"] + [ee] * 9, 2, "at most 8")
 bad(["categories", s1], 1, "examples")
 bad(["sample", cs], 1, "--prob")
 bad(["sample", cs, "--prob", s2], 1, "wdist")   # another network: L differs from the distances'

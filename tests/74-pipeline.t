@@ -13,8 +13,8 @@ for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exi
 	if [ ! -x "$bin/$tool" ]; then echo "1..0 # SKIP $bin/$tool is not built yet"; exit 0; fi
 done
 command -v gnuplot >/dev/null || { echo "1..0 # SKIP gnuplot is not installed"; exit 0; }
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
+d=${KEEP74:-$(mktemp -d)}
+trap '[ -n "${KEEP74:-}" ] || rm -rf "$d"' EXIT
 root=$(pwd)
 
 /usr/bin/python3 - "$d" <<'PY' || { echo "1..0 # SKIP cannot build the test backbones"; exit 0; }
@@ -37,22 +37,33 @@ stwrite.write(os.path.join(sys.argv[1], "emb.safetensors"), {"embeddings": emb},
 PY
 
 # the tools are built already (by make test, plain or sanitized): never remake them here
-small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot; do printf -- '-o %s ' "$bin/$tool"; done)
+small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors; do printf -- '-o %s ' "$bin/$tool"; done)
        MOSAIC_ARGS="--seed 3 --train 240 --val 80 --test 100" PROBE_ARGS="--epochs 4 --lr-step 2 --standardize"
        SNAPSHOT_EVERY=2 SNAPSHOTS=all EMBEDDINGS="$d/emb.safetensors" SAMPLE=330)
 fm=(STUDY="$d/fmnist" MODEL_resnet18="$d/resnet18.safetensors" MODEL_vgg16="$d/vgg16_bn.safetensors")
 make -s -j2 study "${small[@]}" "${fm[@]}" > "$d/log" 2>&1
 ok $? "make study, fmnist: $(tail -n 3 "$d/log" | tr '\n' ' ')"
 pngs=0 bad=0
-for f in fig3-layers.png tables2-3-overthinking.png {resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,15-adjacent}.png; do
+for f in fig3-layers.png fig3-layers-test.png fig3-layers-eps100.png frontier.png tables2-3-overthinking.png \
+	{resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,11-measures-test,15-adjacent}.png; do
 	pngs=$((pngs + 1))
 	head -c 8 "$d/fmnist/$f" 2>/dev/null | od -An -c | grep -q 'P   N   G' || { bad=$((bad + 1)); echo "# not a PNG: $f"; }
 	grep -q "($f)" "$d/fmnist/report.md" 2>/dev/null || { bad=$((bad + 1)); echo "# not in report.md: $f"; }
 done
 ok $bad "$pngs figures, each a PNG linked from report.md"
-grep -q '^| ResNet-18 | exit rule |' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
-	&& grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md"
-ok $? "tables 2, 3 and 4"
+grep -q '^| ResNet-18 | head alone |' "$d/fmnist/table4.md" && grep -q '^| VGG-16-BN | best cascade' "$d/fmnist/table4.md" \
+	&& grep -q '^| ResNet-18 | oracle' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
+	&& grep -q "the paper's tables" "$d/fmnist/table2.md" && grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md" \
+	&& grep -q '^### Budgets: VGG-16-BN' "$d/fmnist/budgets.md"
+ok $? "tables 2, 3 (both conventions), 4 (head, cascade, one layer, oracle) and the budgets"
+# every claim of the paper with a verdict per backbone; no awk redirection left files about
+claims=$(grep -c -E '^- (ResNet-18|VGG-16-BN): .*\*\*(agrees|does not agree|not shown)\*\*' "$d/fmnist/report.md")
+test "$claims" = 12 && ! ls | grep -q agree
+ok $? "report.md: six claims, a verdict for each backbone ($claims lines)"
+grep -q '^## 8. The ground cost and eps' "$d/fmnist/report.md" && grep -q '| 0 | maxpool | ' "$d/fmnist/report.md"
+ok $? "report.md: the layer-quality table and section 8, the literal eps"
+head -1 "$d/fmnist/resnet18/frontier.tsv" | grep -qx $'q\tgamma\tlayer\tcost\taccuracy_tune\taccuracy_eval'
+ok $? "frontier TSV with the contract's header"
 head -1 "$d/fmnist/resnet18/metrics.tsv" | grep -qx $'layer\tsplit\taccuracy\tCP\tCR\tCF1\tmacroF1\tOP\tOR\tOF1\tmAP'
 ok $? "metrics TSV with the contract's header"
 make -q study "${small[@]}" "${fm[@]}"
@@ -126,7 +137,7 @@ printf '2007_000032\n2007_000033\n' > "$main12/train.txt"; printf '2007_000039\n
 make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=2012 VOC="$d/real-voc" STUDY="$d/real-voc12" \
 	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
 ok $? "make study DATASET=voc VOC_YEAR=2012 on the real sample (no test split): $(tail -n 1 "$d/log")"
-grep -q 'no test split' "$d/real-voc12/report.md" && grep -q '(val split, %)' "$d/real-voc12/table4.md" \
+grep -q 'no test split' "$d/real-voc12/report.md" && grep -q 'val split (%)' "$d/real-voc12/table4.md" \
 	&& grep -q 'scores on val' "$d/log" && ! grep -qi nan "$d/real-voc12/report.md"
 ok $? "real voc2012: scored on val, said in the log, the report and the tables; no nan"
 make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=0712 VOC="$d/real-voc" STUDY="$d/real-voc0712" \

@@ -609,6 +609,102 @@ static void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int 
 	fprintf(j->gp, "unset multiplot\n");
 }
 
+/* ---- frontier (early exit's trade-off) ---- */
+
+/* an early-exit output's F64 tensor NAME [rows, cols] (rows >= 1) */
+static const double *table_of(const study *s, const char *name, int cols, int64_t *rows)
+{
+	st_tensor *t = cli_get(s->f, s->fname, name);
+	int64_t dims[2] = { -1, cols };
+	cli_check_shape(t, s->fname, 2, dims);
+	if (t->dtype != ST_F64 || t->shape[0] < 1)
+		cli_die("%s: tensor '%s': expected F64 [R>=1,%d] (an early-exit output)", s->fname, name, cols);
+	*rows = t->shape[0];
+	return t->data;
+}
+
+static double meta_number(const study *s, const char *key)
+{
+	const char *v = st_meta_get(s->f, key);
+	return v ? atof(v) : NAN;
+}
+
+/* one run's panel: every rule on the tune split, its Pareto front there and
+ * on the eval split, the head, the oracle and the chosen rule */
+static void frontier_panel(plot_job *j, const plot_opts *o, const char *path, int r)
+{
+	study s;
+	study_load(&s, path, 0);
+	int64_t nr, nf, nft, nv;
+	const double *rules = table_of(&s, "exit_rules", 7, &nr), *front = table_of(&s, "exit_frontier", 4, &nf),
+		     *test = table_of(&s, "exit_frontier_test", 4, &nft), *var = table_of(&s, "exit_variants", 12, &nv);
+	if (nft != nf || nv < 2)
+		cli_die("%s: tensors exit_frontier and exit_frontier_test differ in length, or exit_variants is short", s.fname);
+	char name[3][32];
+	snprintf(name[0], 32, "rules%d.tsv", r);
+	snprintf(name[1], 32, "front%d.tsv", r);
+	snprintf(name[2], 32, "points%d.tsv", r);
+	FILE *fp = job_data(j, name[0]);
+	for (int64_t i = 0; i < nr; i++)
+		fprintf(fp, "%.9g\t%.9g\n", rules[7 * i + 3], 100 * rules[7 * i + 4]);
+	job_data_close(j, fp);
+	fp = job_data(j, name[1]);
+	for (int64_t i = 0; i < nf; i++)
+		fprintf(fp, "%.9g\t%.9g\t%.9g\t%.9g\n", front[4 * i + 2], 100 * front[4 * i + 3], test[4 * i + 2],
+			100 * test[4 * i + 3]);
+	job_data_close(j, fp);
+	/* head (tune, eval), oracle (eval), chosen (eval): x, y per line */
+	fp = job_data(j, name[2]);
+	fprintf(fp, "%.9g\t%.9g\n%.9g\t%.9g\n%.9g\t%.9g\n%.9g\t%.9g\n", var[3], 100 * var[4], var[5], 100 * var[6],
+		meta_number(&s, "oracle_relative_cost"), 100 * meta_number(&s, "ideal_accuracy"), var[12 + 5],
+		100 * var[12 + 6]);
+	job_data_close(j, fp);
+	const char *tune = st_meta_get(s.f, "exit_tune_split"), *eval = st_meta_get(s.f, "exit_eval_split");
+	tune = tune ? tune : "tune", eval = eval ? eval : "eval";
+	char *rn = run_name(o, r, &s, path), t[320], lt[5][96];
+	const char *mode = st_meta_get(s.f, "exit_mode");
+	snprintf(t, sizeof t, "%s: %s, %s accuracy %.2f%% against the head's %.2f%%", rn,
+		 mode && !strcmp(mode, "none") ? "no exit (no rule beats the head)" : "chosen rule", eval,
+		 100 * var[12 + 6], 100 * var[6]);
+	snprintf(lt[0], 96, "every rule (%s)", tune);
+	snprintf(lt[1], 96, "Pareto front (%s)", tune);
+	snprintf(lt[2], 96, "the same rules (%s)", eval);
+	snprintf(lt[3], 96, "head alone (%s, %s)", tune, eval);
+	snprintf(lt[4], 96, "oracle (%s): first right layer", eval);
+	fprintf(j->gp, "set title ");
+	gp_str(j->gp, t);
+	fprintf(j->gp, "\nplot \"%s\" using 1:2 with points pt 7 ps 0.35 lc rgb \"#c8c8c8\" title ", name[0]);
+	gp_str(j->gp, lt[0]);
+	fprintf(j->gp, ", \"%s\" using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb \"%s\" title ", name[1], plot_colors[0]);
+	gp_str(j->gp, lt[1]);
+	fprintf(j->gp, ", \"%s\" using 3:4 with linespoints lw 2 pt 5 ps 0.5 lc rgb \"%s\" title ", name[1], plot_colors[1]);
+	gp_str(j->gp, lt[2]);
+	fprintf(j->gp, ", \"%s\" every ::0::1 using 1:2 with points pt 3 ps 2.5 lw 2 lc rgb \"black\" title ", name[2]);
+	gp_str(j->gp, lt[3]);
+	fprintf(j->gp, ", \"%s\" every ::2::2 using 1:2 with points pt 13 ps 2.2 lc rgb \"%s\" title ", name[2], plot_colors[2]);
+	gp_str(j->gp, lt[4]);
+	snprintf(lt[0], 96, "chosen rule (%s)%s", eval, mode && !strcmp(mode, "none") ? ": the head" : "");
+	fprintf(j->gp, ", \"%s\" every ::3::3 using 1:2 with points pt 6 ps 3 lw 2 lc rgb \"%s\" title ", name[2],
+		plot_colors[3]);
+	gp_str(j->gp, lt[0]);
+	fputc('\n', j->gp);
+	free(rn);
+	study_free(&s);
+}
+
+static void fig_frontier(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	job_start(j, &o->gp, 760 * (n < 2 ? 1 : 2), 560 * ((n + 1) / 2) + 40);
+	fprintf(j->gp, "set multiplot layout %d,%d title ", (n + 1) / 2, n < 2 ? 1 : 2);
+	gp_str(j->gp, o->title ? o->title : "Early exit: subset accuracy against relative cost, every rule searched");
+	fprintf(j->gp, "\nset xlabel \"relative cost (FLOPs with the probes; the whole network = 1)\"\n"
+		"set ylabel \"subset accuracy (%%)\"\nset key bottom right box opaque font \",9\"\nset yrange [0:*]\n"
+		"set offsets 0, 0, graph 0.08, 0\n");
+	for (int r = 0; r < n; r++)
+		frontier_panel(j, o, files[r], r);
+	fprintf(j->gp, "unset multiplot\n");
+}
+
 /* ---- categories (figs. 5 and 17) ---- */
 
 typedef struct { int w, h, c; uint8_t *px; } picture;   /* c = 1 grey, 3 RGB */
@@ -782,5 +878,6 @@ const figure figures[] = {
 	{ "measures", fig_measures, 1 },
 	{ "overthinking", fig_overthinking, 8 },
 	{ "categories", fig_categories, 1 },
+	{ "frontier", fig_frontier, 8 },
 };
 const int nfigures = sizeof figures / sizeof *figures;
