@@ -22,7 +22,8 @@ MOSAIC_ARGS ?= --seed 1
 EXTRACT_ARGS ?=
 PROBE_ARGS ?= --standardize
 SNAPSHOT_EVERY ?= 10
-# probe layers whose training is snapshotted (figures 6 and 15): indices or names
+# probe layers whose training is snapshotted (the probe-convergence view of report
+# section 4; figures 6 and 15 follow the backbone's training: pipelines/training.mk)
 SNAPSHOTS ?= all
 # The default data's label cost is close to 1 - I, where Sinkhorn at eps 0.01 converges
 # slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
@@ -84,7 +85,7 @@ STUDY_TOOLS := $(BIN)/extract-feats $(BIN)/train-probe $(BIN)/sinkhorn $(BIN)/cl
 	$(BIN)/early-exit $(BIN)/plot
 STUDY_FIGURES := $(STUDY)/fig3-layers.png $(STUDY)/tables2-3-overthinking.png \
 	$(foreach r,$(RUNS),$(addprefix $(STUDY)/$(r)/,fig4-sample.png fig5-categories.png \
-	  fig6-epochs.png fig11-measures.png fig15-adjacent.png))
+	  probe-epochs.png fig11-measures.png probe-adjacent.png))
 STUDY_TABLES := $(STUDY)/table2.md $(STUDY)/table3.md $(STUDY)/table4.md
 
 .PHONY: study
@@ -132,14 +133,14 @@ $(STUDY)/$(1)/fig4-sample.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN
 $(STUDY)/$(1)/fig5-categories.png: $(STUDY)/$(1)/classes.st $(STUDY)/$(1)/prob.st $(DATA) $(BIN)/plot
 	$(BIN)/plot -q categories $$< --prob $(STUDY)/$(1)/prob.st --dataset $(DATA_SPEC) -o $$@
 
-$(STUDY)/$(1)/fig6-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
-	$(BIN)/plot -q epochs $$< -o $$@
+$(STUDY)/$(1)/probe-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
+	$(BIN)/plot -q probe-epochs $$< -o $$@
 
 $(STUDY)/$(1)/fig11-measures.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
 	$(BIN)/plot -q measures $$< --title "$(call run_title,$(1)): distance measures per layer (test rows)" -o $$@
 
-$(STUDY)/$(1)/fig15-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
-	$(BIN)/plot -q adjacent $$< -o $$@
+$(STUDY)/$(1)/probe-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
+	$(BIN)/plot -q probe-adjacent $$< -o $$@
 endef
 $(foreach r,$(RUNS),$(eval $(call study_run,$(r))))
 
