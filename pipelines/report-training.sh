@@ -6,7 +6,8 @@
 # ("RUN SEED SEED ...": figure 9's backbone and seeds, empty: none), TRAIN_LR
 # ("onecycle PEAK WARMUP_SHARE STEPS_PER_EPOCH EPOCHS": the checkpoints' learning-rate
 # schedule, torch's OneCycleLR with its default cosine annealing and div factors;
-# empty: unknown), TRAIN_SUBSET (the subset's mosaic options, for the text).
+# empty: unknown), TRAIN_SUBSET (the subset's mosaic options), TRAIN_PROBE_ARGS,
+# TRAIN_SAMPLE (for the text).
 # Links are relative to STUDY.
 set -euo pipefail
 study=$1
@@ -117,10 +118,10 @@ else
 	for i in "${!ep[@]}"; do if awk -v e="${ep[$i]}" 'BEGIN { exit !(e < 2) }'; then from=$((i + 1)); fi; done
 	[ "$from" -le $((T - 2)) ] || from=$((T > 1 ? T - 2 : 0))
 	cat <<EOT
-Each backbone was trained once (fixtures/README.md); its checkpoints are $T points of that
-run, epochs $(echo "$epochs" | sed 's/ /, /g'). At every checkpoint the pipeline extracts
-the features of a fixed subset of the data (mosaic options \`${TRAIN_SUBSET:-}\`: the
-study's first train and test mosaics), trains a probe at the paper's layers on the
+The checkpoints of a backbone are $T points of one training run (the shipped ones:
+fixtures/README.md), epochs $(echo "$epochs" | sed 's/ /, /g'). At every checkpoint the
+pipeline extracts the features of a fixed subset of the data$([ -n "${TRAIN_SUBSET:-}" ] && echo " (mosaic options
+\`$TRAIN_SUBSET\`, with the study's seed the first train and test mosaics of its data)"), trains a probe at the paper's layers on the
 subset's train rows with the study's recipe at the study's number of optimizer steps
 (\`${TRAIN_PROBE_ARGS:-}\`), applies it to the test rows, takes the network's own head as
 the last layer, and measures every test sample's distance W to its target with the
@@ -244,7 +245,7 @@ EOT
 		rf=$(echo "${pp[0]}" | cut -f3) rh=$(echo "${pp[$((L - 1))]}" | cut -f3)
 		upmin=$(printf '%s\n' "${pp[@]}" | cut -f4 | sort -n | head -1) upmax=$(printf '%s\n' "${pp[@]}" | cut -f4 | sort -n | tail -1)
 		echo "- $(title_of "$r"): from epoch ${ep[$from]} on, the predictions that move most between checkpoints are"
-		echo "  those of ${names[$most]}$([ "$most" = $((L - 1)) ] && echo " (the head)"); the last pair moves $(echo "${adj[$((T - 2))]}" | tr '\t' '/') (layer by"
+		echo "  those of $([ "$most" = $((L - 1)) ] && echo "the head" || echo "${names[$most]}"); the last pair moves $(echo "${adj[$((T - 2))]}" | tr '\t' '/') (layer by"
 		echo "  layer), against $(echo "${adj[$from]}" | tr '\t' '/') for the pair ending at epoch ${ep[$((from + 1))]}. Progress / path is $rf at"
 		echo "  ${names[0]} and $rh at the head$(awk -v a="$rf" -v b="$rh" 'BEGIN {
 			if (b > 2 * a) printf ": the head turns %.0f times more of its movement into progress toward the target", (a > 0 ? b / a : 0)
@@ -271,9 +272,9 @@ EOT
 		echo
 	done
 	cat <<EOT
-The first test mosaic (the sample of figure 4) at the head, at four checkpoints spread
-over the run: the share of the label mass on each label beside the target, W in the
-legend.
+Test row ${TRAIN_SAMPLE:-0} of the subset (with the default data, row 0 is the study's first test
+mosaic, figure 4's sample) at the head, at four checkpoints spread over the run: the
+share of the label mass on each label beside the target, W in the legend.
 
 ### 4.4 BatchNorm drift (proposition 4)
 
@@ -359,7 +360,7 @@ if [ ${#resplit[@]} -ge 2 ]; then
 
 ![figure 9](fig9-resplit.png)
 
-The across-layer study of $(title_of "$rr") (the fixture: probes at every layer on the train rows,
+The across-layer study of $(title_of "$rr") (its final model: probes at every layer on the train rows,
 W on the test rows) on mosaics of ${#seeds[@]} seeds with the same sizes (${TRAIN_SUBSET:-}):
 other train images for the probes and other test images, from the same Fashion-MNIST
 items. The last column is the full study of section 1 (seed ${seeds[0]}, its 20,000 train and

@@ -131,6 +131,7 @@ $(STUDY)/training.md: $(TRAIN_FIGURES) $(TRAIN_DISTS) $(if $(RESPLIT_SEEDS),$(RE
 	  pipelines/report-training.sh $(BIN)/tensors
 	BIN=$(BIN) TRAIN_RUNS="$(TRAIN_RUNS)" RESPLIT="$(if $(RESPLIT_SEEDS),$(RESPLIT_RUN) $(TRAIN_SEED) $(RESPLIT_SEEDS))" \
 	  TRAIN_LR="$(TRAIN_LR)" TRAIN_SUBSET="$(TRAIN_SUBSET)" TRAIN_PROBE_ARGS="$(TRAIN_PROBE_ARGS)" \
+	  TRAIN_SAMPLE=$(TRAIN_SAMPLE) \
 	  pipelines/report-training.sh $(STUDY) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))") > $@.tmp
 	mv $@.tmp $@
 

@@ -370,8 +370,8 @@ static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, in
 		layers = NULL;
 	}
 	job_start(j, &o->gp, 900, 540);
-	gp_title(j->gp, o, adjacent ? "Change of the label distribution between adjacent snapshots"
-				    : "Distance to the target during probe training");
+	gp_title(j->gp, o, adjacent ? "Probe convergence: change of the label distribution between adjacent snapshots"
+				    : "Probe convergence: distance to the target during the probes' training");
 	fprintf(j->gp, "set xlabel \"%s\"\nset ylabel \"%s\"\nset key top right box opaque\n",
 		epochs ? "epoch" : "snapshot",
 		adjacent ? "total variation = W under the 0-1 cost (mean, IQR)"
