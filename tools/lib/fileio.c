@@ -145,14 +145,16 @@ int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_
 	struct archive *a;
 	struct archive_entry *e;
 	struct stat st;
-	int rc = 0, r;
-	if (stat(file, &st) != 0)
+	int rc = 0, r, in = !strcmp(file, "-");   /* "-": standard input, read once, in order */
+	if (in)
+		file = "standard input";
+	else if (stat(file, &st) != 0)
 		return err_set(err, "cannot open %s: %s", file, strerror(errno));
 	if (!(a = archive_read_new()))
 		return err_set(err, "%s: out of memory for libarchive", file);
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
-	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+	if ((in ? archive_read_open_fd(a, 0, 1 << 16) : archive_read_open_filename(a, file, 1 << 16)) != ARCHIVE_OK) {
 		rc = err_set(err, "cannot open archive %s: %s", file, archive_error_string(a));
 		archive_read_free(a);
 		return rc;

@@ -25,7 +25,8 @@ const char *file_basename(const char *path);   /* after the last '/', inside pat
 /* An archive in any format libarchive reads, scanned once from start to end:
  * want sees every regular entry's path (without leading "./") and returns 1
  * to keep it; take then receives its bytes and owns them, and returns 0, or
- * -1 with err filled to stop the scan. Entries over limit bytes are an error. */
+ * -1 with err filled to stop the scan. Entries over limit bytes are an error.
+ * file "-" is standard input. */
 typedef int (*file_want_fn)(const char *path, void *ctx);
 typedef int (*file_take_fn)(const char *path, blob data, void *ctx, char *err);
 int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_take_fn take,

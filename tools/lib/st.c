@@ -272,8 +272,9 @@ void st_list_free(char **items, int n)
 
 /* ---- header parsing ---- */
 
-static int valid_utf8(const unsigned char *s, size_t n, size_t *bad)
+int st_utf8_valid(const void *str, size_t n, size_t *bad)
 {
+	const unsigned char *s = str;
 	size_t i = 0;
 	while (i < n) {
 		unsigned c = s[i];
@@ -449,7 +450,7 @@ int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *o
 {
 	size_t bad;
 	if (memchr(json, 0, len)) return err_set(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
-	if (!valid_utf8((const unsigned char *)json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
+	if (!st_utf8_valid(json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
 	if (raw_control_in_string(json, len, &bad)) return err_set(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);

@@ -88,6 +88,10 @@ void st_list_free(char **items, int n);
 double *st_meta_get_numbers(const st_file *f, const char *key, int *n);
 void st_meta_set_numbers(st_file *f, const char *key, const double *v, int n);
 
+/* 1 when s[0, n) is UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF); else 0 with *bad the offset of the first bad byte */
+int st_utf8_valid(const void *s, size_t n, size_t *bad);
+
 /* ---- reading ---- */
 /* Parses and checks a complete header (the JSON bytes after the 8-byte length).
  * data_size: the size of the data section when known, UINT64_MAX when not (a pipe);
