@@ -2,7 +2,7 @@
  * where a CUDA device is visible; elsewhere the plan is "1..0 # SKIP" and
  * the reason (no device, or a build without CUDA).
  *
- *   gpu                       the probe trainer (and the device itself)
+ *   gpu                       the probe trainer and the Sinkhorn kernel
  *   gpu MODEL ARCH HEAD IMAGES    the network on that model (models.py),
  *                             every --pool kind, F32 and the model's type
  *
@@ -13,6 +13,7 @@
 #include "gpu.h"
 #include "net.h"
 #include "probe.h"
+#include "sinkhorn.h"
 #include "st.h"
 
 #include <math.h>
@@ -169,6 +170,125 @@ static void test_probe(void)
 	probe_case("snapshots every 2 epochs", &r, 300, 240, 2);
 }
 
+/* ---- the Sinkhorn kernel ---- */
+
+/* n random histograms [n,k] with some zero bins */
+static double *histograms(int64_t n, int k, int zeros)
+{
+	double *h = malloc((size_t)(n * k) * sizeof *h);
+	for (int64_t i = 0; i < n; i++) {
+		double s = 0;
+		for (int j = 0; j < k; j++) {
+			double v = (urand() + 1) * (urand() + 1);
+			h[i * k + j] = zeros && j % 3 == (int)(i % 3) ? 0 : v;
+			s += h[i * k + j];
+		}
+		for (int j = 0; j < k; j++)
+			h[i * k + j] /= s;
+	}
+	return h;
+}
+
+/* gpu_sk_solve run to a tight tolerance against the log-domain reference
+ * (sk_ref_ot) run to the same: both at the exact solution, so the values
+ * agree to rounding whatever the paths */
+static void sk_case(int k, double eps, double omega, int sym, int want, int n)
+{
+	double *c = malloc((size_t)k * k * sizeof *c), *kern = malloc((size_t)k * k * sizeof *kern),
+	       *kernc = malloc((size_t)k * k * sizeof *kernc);
+	float *e = calloc((size_t)k * 3, sizeof *e);
+	for (int i = 0; i < 3 * k; i++)
+		e[i] = urand();
+	double *ce = sk_cost_embed(e, k, 3, 2);
+	sk_cost_normalize(ce, k);
+	for (int i = 0; i < k * k; i++) {
+		c[i] = sym ? ce[i] : ce[i] + 0.3 * (urand() + 1) * (i / k != i % k);   /* non-symmetric unless sym */
+		kern[i] = exp(-c[i] / eps);
+		kernc[i] = kern[i] * c[i];
+	}
+	double *x = histograms(n, k, 1), *y = histograms(n, k, 0);
+	double *val = malloc((size_t)n * sizeof *val), *errs = malloc((size_t)n * sizeof *errs);
+	double *u = malloc((size_t)n * k * sizeof *u), *v = malloc((size_t)n * k * sizeof *v);
+	int *it = malloc((size_t)n * sizeof *it);
+	unsigned char *st = malloc((size_t)n);
+	const double tol = 1e-11;
+	gpu_sk g = {k, eps, tol, omega, 100000, 0, sym, want, kern, kernc};
+	char err[ERR_LEN] = "";
+	int rc = gpu_sk_solve(&g, n, x, y, val, errs, it, st, u, v, err);
+	if (rc)
+		printf("# %s\n", err);
+	double worst = 0;
+	int done = 0, maxit = 0;
+	for (int i = 0; !rc && i < n; i++) {
+		sk_result r;
+		sk_ref_ot(x + (size_t)i * k, sym ? x + (size_t)i * k : y + (size_t)i * k, c, k, eps, tol, 1000000, &r);
+		double ref = want == GPU_SK_KL ? r.kl : want == GPU_SK_ENTROPIC ? r.entropic : r.transport;
+		worst = fmax(worst, fabs(val[i] - ref) / fmax(fabs(ref), 1e-12));
+		done += st[i] == GPU_SK_DONE && errs[i] <= tol;
+		maxit = it[i] > maxit ? it[i] : maxit;
+	}
+	ok(!rc && done == n && worst <= 1e-8,
+	   "sinkhorn K = %d, eps %g, omega %g, %s, value %d: %d problems converged on the GPU (%d of %d), within "
+	   "1e-8 of the log-domain reference (worst %.2g, at most %d iterations)", k, eps, omega,
+	   sym ? "symmetric OT(x,x)" : "pairs, non-symmetric cost", want, n, done, n, worst, maxit);
+	free(c), free(kern), free(kernc), free(e), free(ce), free(x), free(y), free(val), free(errs), free(u), free(v);
+	free(it), free(st);
+}
+
+/* the hand-overs: slow problems to Newton with their scalings, out of range to the log domain */
+static void sk_handover(void)
+{
+	const int k = 20, n = 256;
+	double *c = sk_cost_uniform(k), *kern = malloc((size_t)k * k * sizeof *kern),
+	       *kernc = malloc((size_t)k * k * sizeof *kernc);
+	double *x = histograms(n, k, 1), *y = histograms(n, k, 0);
+	double *val = malloc(n * sizeof *val), *errs = malloc(n * sizeof *errs);
+	double *u = malloc((size_t)n * k * sizeof *u), *v = malloc((size_t)n * k * sizeof *v);
+	int *it = malloc(n * sizeof *it);
+	unsigned char *st = malloc(n);
+	char err[ERR_LEN] = "";
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: 1 - I at eps 0.002, slow; pass 1: a cost of 200 at eps 0.1, exp(-2000) */
+		double eps = pass ? 0.1 : 0.002, scale = pass ? 200 : 1;
+		for (int i = 0; i < k * k; i++) {
+			kern[i] = exp(-c[i] * scale / eps);
+			kernc[i] = kern[i] * c[i] * scale;
+		}
+		gpu_sk g = {k, eps, 1e-6, 1.5, 1000, 32, 0, GPU_SK_KL, kern, kernc};
+		int rc = gpu_sk_solve(&g, n, x, y, val, errs, it, st, u, v, err), newton = 0, logd = 0, scal = 1;
+		for (int i = 0; !rc && i < n; i++) {
+			newton += st[i] == GPU_SK_NEWTON, logd += st[i] == GPU_SK_LOG;
+			for (int j = 0; st[i] == GPU_SK_NEWTON && j < k; j++)
+				scal &= x[i * k + j] > 0 ? u[i * k + j] > 0 && isfinite(u[i * k + j]) : 1;
+		}
+		if (rc)
+			printf("# %s\n", err);
+		if (pass == 0)
+			ok(!rc && newton > 0 && scal, "sinkhorn, 1 - I at eps 0.002: %d of %d problems handed to Newton with "
+			   "positive finite scalings", newton, n);
+		else
+			ok(!rc && logd == n, "sinkhorn, a cost of 200 at eps 0.1: every problem marked for the log domain "
+			   "(%d of %d)", logd, n);
+	}
+	free(c), free(kern), free(kernc), free(x), free(y), free(val), free(errs), free(u), free(v), free(it), free(st);
+}
+
+static void test_sinkhorn(void)
+{
+	static const int ks[] = {5, 20, 33, 80, 128};   /* 1 to 4 entries a lane */
+	for (int i = 0; i < 5; i++)
+		sk_case(ks[i], 0.05, 1.5, 0, GPU_SK_KL, 300);
+	sk_case(20, 0.05, 1, 0, GPU_SK_ENTROPIC, 300);
+	sk_case(20, 0.05, 1.5, 0, GPU_SK_TRANSPORT, 300);
+	sk_case(80, 0.05, 1, 1, GPU_SK_KL, 300);
+	sk_case(128, 0.1, 1, 1, GPU_SK_KL, 100);
+	sk_handover();
+	char err[ERR_LEN] = "";
+	gpu_sk g = {129, 0.1, 1e-6, 1, 10, 0, 0, GPU_SK_KL, NULL, NULL};
+	ok(gpu_sk_solve(&g, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, err) && strstr(err, "128"),
+	   "sinkhorn: K = 129 refused with one line (%s)", err);
+}
+
 /* ---- the network ---- */
 
 typedef struct {
@@ -267,7 +387,9 @@ int main(int argc, char **argv)
 	printf("# %s\n", gpu_describe());
 	if (argc == 5)
 		test_net(argv[1], argv[2], argv[3], argv[4]);
-	else
+	else {
 		test_probe();
+		test_sinkhorn();
+	}
 	return tap_done();
 }

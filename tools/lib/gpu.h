@@ -61,4 +61,29 @@ const char *gpu_net_precision_name(const gpu_net *g);
 int gpu_net_forward(gpu_net *g, const float *images, int n, float *const *pooled, float *logits,
 		    char *err);
 
+/* ---- sinkhorn: the batched Sinkhorn iteration of sk_batch on the GPU ----
+ * n problems on K <= 128 bins sharing one kernel: a warp per problem, its
+ * scalings in registers, the kernel in shared memory; the same updates,
+ * over-relaxation, error, stopping and hand-over rules per problem as
+ * sk_batch (sinkhorn_step.h), so each value agrees with the CPU's to
+ * rounding (1e-9 relative). A problem that the rule sends to Newton comes
+ * back with its scalings, one out of the float64 range without; the caller
+ * finishes both in the log domain on the CPU, as sk_batch does. */
+enum { GPU_SK_KL, GPU_SK_ENTROPIC, GPU_SK_TRANSPORT };   /* the value wanted */
+enum { GPU_SK_DONE, GPU_SK_NEWTON, GPU_SK_LOG };         /* a problem's status */
+typedef struct {
+	int k;
+	double eps, tol, omega;       /* omega: the relaxation of pairs (sym problems use 1) */
+	int max_iter, newton_after;   /* sk_params' */
+	int sym;                      /* OT(x,x) by the averaged fixed point (symmetric cost) */
+	int want;                     /* GPU_SK_* */
+	const double *kern, *kernc;   /* [k,k]: exp(-C/eps), exp(-C/eps) * C */
+} gpu_sk;
+/* x, y [n,k] normalised (y unused when sym); out per problem: val, errs
+ * (the final marginal error), iters (Sinkhorn iterations done), status, and
+ * for GPU_SK_NEWTON the scalings u, v [n,k] (v unused when sym).
+ * 0, or -1 with err. */
+int gpu_sk_solve(const gpu_sk *p, int64_t n, const double *x, const double *y, double *val, double *errs,
+		 int *iters, unsigned char *status, double *u, double *v, char *err);
+
 #endif
