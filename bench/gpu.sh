@@ -21,12 +21,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=${OUT:-bench/out}
-mkdir -p "$OUT"
-RES="$OUT/gpu-results.md"
 NVCC=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
 if [ -z "$NVCC" ]; then echo "gpu.sh: skipped: no nvcc"; exit 0; fi
 if ! nvidia-smi -L >/dev/null 2>&1; then echo "gpu.sh: skipped: no GPU visible (nvidia-smi)"; exit 0; fi
+OUT=${OUT:-bench/out}
+mkdir -p "$OUT"
+RES="$OUT/gpu-results.md"
 # a Python with numpy and torch (tests and data); the machine's own python3 may be another
 PY=
 for p in /usr/bin/python3 python3; do
