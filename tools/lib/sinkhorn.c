@@ -19,6 +19,7 @@ void sk_params_default(sk_params *p)
 	p->block = 256;
 	p->omega = 1.5;
 	p->no_simd = 0;
+	p->newton_after = 32;
 	p->progress = NULL;
 	p->progress_ctx = NULL;
 }
@@ -138,6 +139,7 @@ typedef struct {
 	int *ia, *ib;           /* supports */
 	double *la, *lb;        /* log a, log b on the supports */
 	double *f, *g, *gnew, *z;
+	void *mem;
 } ref_work;
 
 /* g_j = soft-min over i of (C_ij - f_i) weighted by a: the update that makes the column sums b */
@@ -204,28 +206,39 @@ static void ref_values(const ref_work *w, const double *a, const double *b, cons
 	r->err = err;
 }
 
+/* The supports of a and b into w (w->mem to free); 1 when either is empty
+ * (r filled with NaN), -1 when out of memory, else 0. */
+static int ref_init(ref_work *w, const double *a, const double *b, int k, sk_result *r)
+{
+	void *mem = malloc((size_t)k * (2 * sizeof(int) + 6 * sizeof(double)));
+	w->mem = mem;
+	if (!mem)
+		return -1;
+	w->la = mem;
+	w->lb = w->la + k;
+	w->f = w->lb + k;
+	w->g = w->f + k;
+	w->gnew = w->g + k;
+	w->z = w->gnew + k;
+	w->ia = (int *)(w->z + k);
+	w->ib = w->ia + k;
+	w->na = support(a, k, w->ia, w->la);
+	w->nb = support(b, k, w->ib, w->lb);
+	if (w->na > 0 && w->nb > 0)
+		return 0;
+	r->entropic = r->kl = r->transport = r->err = NAN;
+	r->iters = r->converged = 0;
+	return 1;
+}
+
 int sk_ref_ot(const double *a, const double *b, const double *c, int k, double eps, double tol,
 	      int max_iter, sk_result *r)
 {
 	ref_work w;
-	void *mem = malloc((size_t)k * (2 * sizeof(int) + 6 * sizeof(double)));
-	if (!mem)
-		return -1;
-	w.la = mem;
-	w.lb = w.la + k;
-	w.f = w.lb + k;
-	w.g = w.f + k;
-	w.gnew = w.g + k;
-	w.z = w.gnew + k;
-	w.ia = (int *)(w.z + k);
-	w.ib = w.ia + k;
-	w.na = support(a, k, w.ia, w.la);
-	w.nb = support(b, k, w.ib, w.lb);
-	if (w.na == 0 || w.nb == 0) {
-		r->entropic = r->kl = r->transport = r->err = NAN;
-		r->iters = r->converged = 0;
-		free(mem);
-		return 0;
+	int rc = ref_init(&w, a, b, k, r);
+	if (rc) {
+		free(w.mem);
+		return rc < 0 ? -1 : 0;
 	}
 	memset(w.f, 0, (size_t)k * sizeof *w.f);
 	ref_update_g(&w, c, k, eps, w.g);
@@ -249,16 +262,74 @@ int sk_ref_ot(const double *a, const double *b, const double *c, int k, double e
 	}
 	r->iters = it;
 	ref_values(&w, a, b, c, k, eps, r);
-	free(mem);
+	free(w.mem);
 	return 0;
 }
 
-static void stats_add(sk_stats *st, const sk_result *r, int fallback)
+/* bins 0..63 exact, then 8 per octave: bin 64 + 8 (e - 6) + (the 3 bits after the leading one) */
+static int hist_bin(int64_t it)
+{
+	if (it < 64)
+		return it < 0 ? 0 : (int)it;
+	int e = 63 - __builtin_clzll((unsigned long long)it);
+	int b = 64 + 8 * (e - 6) + (int)((it >> (e - 3)) & 7);
+	return b < SK_HIST_BINS ? b : SK_HIST_BINS - 1;
+}
+
+static int64_t hist_low(int b)
+{
+	if (b < 64)
+		return b;
+	int e = (b - 64) / 8 + 6;
+	return ((int64_t)(8 + (b - 64) % 8)) << (e - 3);
+}
+
+int64_t sk_stats_quantile(const sk_stats *st, double q)
+{
+	int64_t n = 0;
+	for (int b = 0; b < SK_HIST_BINS; b++)
+		n += st->hist[b];
+	if (n == 0)
+		return 0;
+	/* the smallest value with at least ceil(q n) problems at or below it */
+	int64_t want = (int64_t)ceil(q * (double)n), seen = 0;
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < SK_HIST_BINS; b++) {
+		seen += st->hist[b];
+		if (seen >= want)
+			return hist_low(b) < st->max_iterations ? hist_low(b) : st->max_iterations;
+	}
+	return st->max_iterations;
+}
+
+void sk_stats_merge(sk_stats *dst, const sk_stats *src)
+{
+	dst->problems += src->problems;
+	dst->unconverged += src->unconverged;
+	dst->fallback += src->fallback;
+	dst->iterations += src->iterations;
+	dst->newton_iterations += src->newton_iterations;
+	if (src->max_iterations > dst->max_iterations)
+		dst->max_iterations = src->max_iterations;
+	for (int b = 0; b < SK_HIST_BINS; b++)
+		dst->hist[b] += src->hist[b];
+	dst->flops += src->flops;
+	if (src->worst_err > dst->worst_err || isnan(src->worst_err))
+		dst->worst_err = src->worst_err;
+}
+
+/* newton: the trial steps of Newton among r->iters */
+static void stats_add(sk_stats *st, const sk_result *r, int fallback, int newton)
 {
 	if (!st)
 		return;
 	st->problems++;
 	st->iterations += r->iters;
+	st->newton_iterations += newton;
+	if (r->iters > st->max_iterations)
+		st->max_iterations = r->iters;
+	st->hist[hist_bin(r->iters)]++;
 	st->unconverged += !r->converged;
 	st->fallback += fallback;
 	if (r->err > st->worst_err || isnan(r->err))
@@ -271,7 +342,7 @@ int sk_ref_loss(const double *a, const double *b, const double *c, int k, const 
 	sk_result ab, aa, bb;
 	if (sk_ref_ot(a, b, c, k, p->eps, p->tol, p->max_iter, &ab))
 		return -1;
-	stats_add(st, &ab, 0);
+	stats_add(st, &ab, 0, 0);
 	if (p->loss == SK_ENTROPIC)
 		*loss = ab.entropic;
 	else if (p->loss == SK_TRANSPORT)
@@ -280,11 +351,267 @@ int sk_ref_loss(const double *a, const double *b, const double *c, int k, const 
 		if (sk_ref_ot(a, a, c, k, p->eps, p->tol, p->max_iter, &aa) ||
 		    sk_ref_ot(b, b, c, k, p->eps, p->tol, p->max_iter, &bb))
 			return -1;
-		stats_add(st, &aa, 0);
-		stats_add(st, &bb, 0);
+		stats_add(st, &aa, 0, 0);
+		stats_add(st, &bb, 0, 0);
 		*loss = 2 * ab.kl - aa.kl - bb.kl;
 	}
 	return 0;
+}
+
+/* ---- Newton on the semi-dual ----
+ * Sinkhorn's rate is that of its slowest mode: about 1 - exp(-dC/eps) for a
+ * mass that must cross a cost gap dC (a nearly diagonal kernel, small eps),
+ * thousands of iterations or millions. Newton's method does not care.
+ *
+ * Over the smaller support (m "columns" with weights wc; the n "rows", with
+ * weights wr, are eliminated by their exact soft-min), the semi-dual
+ *   S(g) = <wr, f(g)> + <wc, g>,  f_i(g) = -eps LSE_j(log wc_j + (g_j - C_ij)/eps)
+ * is concave, its gradient is wc - T^T 1 (T the plan of (f(g), g), whose
+ * rows are exact) and its Hessian is -M/eps with M = diag(W 1) - W,
+ * W = T^T diag(1/wr) T: the Laplacian of a graph on the columns, singular
+ * along the constant shift only when the graph is connected. One node (the
+ * heaviest column) is grounded, and the step solves
+ *   (M + lambda diag(T^T 1 + wc)) d = eps (wc - T^T 1)
+ * by elimination whose pivots are sums of positive terms (GTH: exact however
+ * small the weights; a near-diagonal plan has weights of e^-100 and less).
+ * lambda (Levenberg-Marquardt) keeps the step of a weakly coupled column
+ * near a Sinkhorn step instead of the huge one its tiny curvature asks for:
+ * a step is taken when it raises S by Armijo's amount, or, once S no longer
+ * resolves the change, when it lowers the marginal error; lambda shrinks
+ * fourfold after a taken step and grows tenfold after a refused one. Near
+ * the solution lambda vanishes and the convergence is quadratic. */
+
+typedef struct {
+	int n, m;
+	double eps;
+	double *c;            /* [n*m] cost on the supports, rows x columns */
+	double *lwc, *wr, *wc;
+	int rows_are_a;       /* rows: the support of a (else of b, the problem transposed) */
+} nt_problem;
+
+/* the point g: row potentials f, plan t [n*m], column sums, S(g), error */
+typedef struct {
+	double *g, *f, *t, *col;
+	double s, err;
+} nt_point;
+
+static void nt_eval(const nt_problem *pb, nt_point *p)
+{
+	const int n = pb->n, m = pb->m;
+	const double eps = pb->eps;
+	double s = 0, err = 0;
+	for (int j = 0; j < m; j++)
+		p->col[j] = 0;
+	for (int i = 0; i < n; i++) {
+		const double *ci = pb->c + (size_t)i * m;
+		double *ti = p->t + (size_t)i * m, zmax = -INFINITY, sum = 0, row = 0;
+		for (int j = 0; j < m; j++) {
+			ti[j] = pb->lwc[j] + (p->g[j] - ci[j]) / eps;
+			if (ti[j] > zmax)
+				zmax = ti[j];
+		}
+		for (int j = 0; j < m; j++) {
+			ti[j] = exp(ti[j] - zmax);
+			sum += ti[j];
+		}
+		p->f[i] = -eps * (zmax + log(sum));
+		const double scale = pb->wr[i] / sum;
+		for (int j = 0; j < m; j++) {
+			ti[j] *= scale;
+			row += ti[j];
+			p->col[j] += ti[j];
+		}
+		err += fabs(row - pb->wr[i]);
+		s += pb->wr[i] * p->f[i];
+	}
+	for (int j = 0; j < m; j++) {
+		s += pb->wc[j] * p->g[j];
+		err += fabs(p->col[j] - pb->wc[j]);
+	}
+	p->s = s;
+	p->err = err;
+}
+
+/* w = T^T diag(1/wr) T, [m*m], both triangles; ts [n*m] scratch */
+static void nt_gram(const nt_problem *pb, const double *t, double *ts, double *w)
+{
+	const int n = pb->n, m = pb->m;
+	for (int i = 0; i < n; i++) {
+		const double s = 1 / sqrt(pb->wr[i]);
+		for (int j = 0; j < m; j++)
+			ts[(size_t)i * m + j] = t[(size_t)i * m + j] * s;
+	}
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, n, 1, ts, m, 0, w, m);
+	for (int j = 0; j < m; j++)
+		for (int q = 0; q < j; q++)
+			w[(size_t)j * m + q] = w[(size_t)q * m + j];
+}
+
+/* Solves (diag(A 1 + e) - A) x = r, A [q*q] symmetric >= 0 (its diagonal
+ * ignored), e >= 0 the conductances to ground: Gaussian elimination with each
+ * pivot the sum of its row's remaining weights and conductance (Grassmann,
+ * Taksar and Heyman), no subtraction. A, e and r are overwritten: A by the
+ * factors, r by x. A pivot with nothing left (an isolated node without
+ * ground) is DBL_MIN: a huge step, which the caller damps. */
+static void gth_solve(double *A, double *e, double *r, int q)
+{
+	for (int p = 0; p < q; p++) {
+		double *ap = A + (size_t)p * q, dp = e[p];
+		for (int j = p + 1; j < q; j++)
+			dp += ap[j];
+		if (!(dp >= DBL_MIN))
+			dp = DBL_MIN;
+		ap[p] = dp;
+		for (int j = p + 1; j < q; j++) {
+			double *aj = A + (size_t)j * q, l = aj[p] / dp;
+			aj[p] = l;
+			if (l == 0)
+				continue;
+			e[j] += l * e[p];
+			for (int i = p + 1; i < q; i++)
+				aj[i] += l * ap[i];
+		}
+	}
+	for (int p = 0; p < q; p++)
+		for (int j = p + 1; j < q; j++)
+			r[j] += A[(size_t)j * q + p] * r[p];
+	for (int p = q - 1; p >= 0; p--) {
+		double x = r[p] / A[(size_t)p * q + p];
+		for (int j = p + 1; j < q; j++)
+			x += A[(size_t)j * q + p] * r[j];
+		r[p] = x;
+	}
+}
+
+/* Runs Newton from the potentials in w (g on the columns' side) with at most
+ * budget trial steps; writes the potentials back into w. Returns the steps
+ * taken, or -1 when out of memory. */
+static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol, int budget)
+{
+	nt_problem pb;
+	pb.rows_are_a = w->na >= w->nb;
+	const int n = pb.rows_are_a ? w->na : w->nb, m = pb.rows_are_a ? w->nb : w->na;
+	pb.n = n;
+	pb.m = m;
+	pb.eps = eps;
+	const size_t nm = (size_t)n * m, mm = (size_t)m * m;
+	double *mem = malloc((nm * 4 + mm * 2 + (size_t)n * 3 + (size_t)m * 11) * sizeof *mem);
+	if (!mem)
+		return -1;
+	nt_point cur, tri;
+	pb.c = mem;
+	cur.t = pb.c + nm;
+	tri.t = cur.t + nm;
+	double *ts = tri.t + nm, *wg = ts + nm, *A = wg + mm;
+	cur.f = A + mm;
+	tri.f = cur.f + n;
+	pb.wr = tri.f + n;
+	pb.wc = pb.wr + n;
+	pb.lwc = pb.wc + m;
+	cur.g = pb.lwc + m;
+	tri.g = cur.g + m;
+	cur.col = tri.g + m;
+	tri.col = cur.col + m;
+	double *res = tri.col + m, *d = res + m, *e = d + m, *rhs = e + m;
+	/* rows and columns on the supports, the larger side as rows */
+	const int *ri = pb.rows_are_a ? w->ia : w->ib, *cj = pb.rows_are_a ? w->ib : w->ia;
+	const double *lr = pb.rows_are_a ? w->la : w->lb, *lc = pb.rows_are_a ? w->lb : w->la;
+	const double *gc = pb.rows_are_a ? w->g : w->f;
+	for (int i = 0; i < n; i++) {
+		pb.wr[i] = exp(lr[i]);
+		for (int j = 0; j < m; j++)
+			pb.c[(size_t)i * m + j] = pb.rows_are_a ? c[(size_t)ri[i] * k + cj[j]]
+							   : c[(size_t)cj[j] * k + ri[i]];
+	}
+	int ground = 0;
+	for (int j = 0; j < m; j++) {
+		pb.lwc[j] = lc[j];
+		pb.wc[j] = exp(lc[j]);
+		cur.g[j] = gc[j];
+		if (pb.wc[j] > pb.wc[ground])
+			ground = j;
+	}
+	nt_eval(&pb, &cur);
+	double lambda = 1e-3;
+	int steps = 0;
+	while (cur.err > tol && steps < budget && m > 1) {
+		nt_gram(&pb, cur.t, ts, wg);
+		for (int j = 0; j < m; j++)
+			res[j] = pb.wc[j] - cur.col[j];
+		int taken = 0;
+		while (!taken && steps < budget && lambda <= 1e12) {
+			/* the system on the columns but the ground one, which keeps d = 0 */
+			int q = 0;
+			for (int j = 0; j < m; j++) {
+				if (j == ground)
+					continue;
+				int p = 0;
+				for (int l = 0; l < m; l++)
+					if (l != ground)
+						A[(size_t)q * (m - 1) + p++] = wg[(size_t)j * m + l];
+				e[q] = wg[(size_t)j * m + ground] + lambda * (cur.col[j] + pb.wc[j]);
+				rhs[q++] = eps * res[j];
+			}
+			gth_solve(A, e, rhs, m - 1);
+			double slope = 0;
+			for (int j = 0, p = 0; j < m; j++) {
+				d[j] = j == ground ? 0 : rhs[p++];
+				tri.g[j] = cur.g[j] + d[j];
+				slope += res[j] * d[j];
+			}
+			nt_eval(&pb, &tri);
+			steps++;
+			const int flat = fabs(tri.s - cur.s) <= 1e-14 * (fabs(tri.s) + fabs(cur.s));
+			if (isfinite(tri.s) && isfinite(tri.err) &&
+			    (flat ? tri.err < cur.err : tri.s >= cur.s + 1e-4 * slope)) {
+				nt_point x = cur;
+				cur = tri;
+				tri = x;
+				lambda /= 4;
+				taken = 1;
+			} else
+				lambda = (lambda > 1e-12 ? lambda : 1e-12) * 10;
+		}
+		if (!taken)
+			break;
+	}
+	double *wf = pb.rows_are_a ? w->f : w->g, *wgc = pb.rows_are_a ? w->g : w->f;
+	for (int i = 0; i < n; i++)
+		wf[i] = cur.f[i];
+	for (int j = 0; j < m; j++)
+		wgc[j] = cur.g[j];
+	free(mem);
+	return steps;
+}
+
+/* Newton from the potentials in w, values into r: -1 when out of memory */
+static int nt_finish(ref_work *w, const double *a, const double *b, const double *c, int k,
+		     double eps, double tol, int budget, sk_result *r, int *steps)
+{
+	*steps = nt_solve(w, c, k, eps, tol, budget);
+	if (*steps < 0)
+		return -1;
+	ref_values(w, a, b, c, k, eps, r);
+	r->converged = r->err <= tol;
+	return 0;
+}
+
+int sk_newton_ot(const double *a, const double *b, const double *c, int k, double eps, double tol,
+		 int max_iter, sk_result *r)
+{
+	ref_work w;
+	int rc = ref_init(&w, a, b, k, r);
+	if (rc) {
+		free(w.mem);
+		return rc < 0 ? -1 : 0;
+	}
+	memset(w.f, 0, (size_t)k * sizeof *w.f);
+	memset(w.g, 0, (size_t)k * sizeof *w.g);
+	int steps;
+	rc = nt_finish(&w, a, b, c, k, eps, tol, max_iter, r, &steps);
+	r->iters = steps;
+	free(w.mem);
+	return rc;
 }
 
 /* ---- the batched path ----
@@ -299,6 +626,7 @@ typedef struct {
 	int k;
 	double eps, tol;
 	int max_iter;
+	int newton_after;
 	double omega;
 	double *kern;    /* exp(-C/eps) */
 	double *kernc;   /* exp(-C/eps) * C */
@@ -342,6 +670,7 @@ typedef struct {
 	int *it;
 	double *omega;   /* per slot: the relaxation, 1 once it failed to lower the error */
 	double *err;     /* per slot: the last marginal error */
+	double *errc;    /* per slot: the error at the last multiple of 8 iterations */
 	int64_t claim_next, claim_end;
 } block;
 
@@ -363,12 +692,13 @@ static int block_init(block *b, int k, int cap)
 	b->x = malloc(kk * 6 * sizeof(double) + (size_t)k * sizeof(double));
 	b->job = malloc((size_t)cap * sizeof *b->job);
 	b->it = malloc((size_t)cap * sizeof *b->it);
-	b->omega = malloc((size_t)cap * 2 * sizeof *b->omega);
+	b->omega = malloc((size_t)cap * 3 * sizeof *b->omega);
 	if (!b->x || !b->job || !b->it || !b->omega) {
 		block_free(b);
 		return -1;
 	}
 	b->err = b->omega + cap;
+	b->errc = b->err + cap;
 	b->y = b->x + kk;
 	b->u = b->y + kk;
 	b->v = b->u + kk;
@@ -395,22 +725,51 @@ static int64_t claim(job_src *js, block *b)
 	return b->claim_next++;
 }
 
-static void record(job_src *js, sk_stats *st, int64_t job, const sk_result *r, int fallback)
+static void record(job_src *js, sk_stats *st, int64_t job, const sk_result *r, int fallback,
+		   int newton)
 {
 	const int want = js->want;
 	js->val[job] = want == WANT_KL ? r->kl : want == WANT_ENTROPIC ? r->entropic : r->transport;
-	stats_add(st, r, fallback);
+	stats_add(st, r, fallback, newton);
 }
 
-static void solve_ref(job_src *js, sk_stats *st, int64_t job, const double *x, const double *y)
+/* A problem the batch gives up after `done` iterations: Newton from its
+ * scalings u, v (potentials eps log(u/x), eps log(v/y)), or from 0 when they
+ * are NULL (out of range); the plain reference when Newton is off. */
+static void solve_log(job_src *js, sk_stats *st, int64_t job, const double *x, const double *y,
+		      const double *u, const double *v, int done)
 {
 	const kernel *kn = js->kn;
+	const int k = kn->k;
 	sk_result r;
-	if (sk_ref_ot(x, js->sym ? x : y, kn->c, kn->k, kn->eps, kn->tol, kn->max_iter, &r)) {
+	if (js->sym) {
+		y = x;
+		v = u;
+	}
+	if (!kn->newton_after) {
+		if (sk_ref_ot(x, y, kn->c, k, kn->eps, kn->tol, kn->max_iter, &r))
+			js->failed = 1;
+		else
+			record(js, st, job, &r, 1, 0);
+		return;
+	}
+	ref_work w;
+	int rc = ref_init(&w, x, y, k, &r), steps = 0;
+	if (rc == 0) {
+		for (int p = 0; p < w.na; p++)
+			w.f[p] = u ? kn->eps * log(u[w.ia[p]] / x[w.ia[p]]) : 0;
+		for (int q = 0; q < w.nb; q++)
+			w.g[q] = v ? kn->eps * log(v[w.ib[q]] / y[w.ib[q]]) : 0;
+		int budget = kn->max_iter - done;
+		rc = nt_finish(&w, x, y, kn->c, k, kn->eps, kn->tol, budget > 0 ? budget : 0, &r, &steps);
+	}
+	free(w.mem);
+	if (rc < 0) {
 		js->failed = 1;
 		return;
 	}
-	record(js, st, job, &r, 1);
+	r.iters = done + steps;
+	record(js, st, job, &r, 1, steps);
 }
 
 /* u = x/w on the support of x, over-relaxed when omega != 1:
@@ -554,6 +913,7 @@ static void slot_move(block *b, int to, int from)
 	b->it[to] = b->it[from];
 	b->omega[to] = b->omega[from];
 	b->err[to] = b->err[from];
+	b->errc[to] = b->errc[from];
 }
 
 /* Loads jobs into the free slots [m, cap); a skipped job gets NaN. The
@@ -583,21 +943,39 @@ static void refill(job_src *js, block *b)
 	}
 }
 
-/* Finishes slot s (its values recorded) and fills the hole with the last slot. */
-static void slot_finish(job_src *js, block *b, sk_stats *st, int s, int range_ok)
+enum { SLOT_DONE, SLOT_NEWTON, SLOT_OUT_OF_RANGE };
+
+/* Finishes slot s (its values recorded, or the problem handed to Newton) and
+ * fills the hole with the last slot. */
+static void slot_finish(job_src *js, block *b, sk_stats *st, int s, int how)
 {
-	if (range_ok) {
+	const int k = b->k;
+	if (how == SLOT_DONE) {
 		sk_result r;
 		slot_values(js, b, s, &r);
 		r.iters = b->it[s];
-		record(js, st, b->job[s], &r, 0);
-	} else {
-		const int k = b->k;
-		solve_ref(js, st, b->job[s], b->x + (size_t)s * k, b->y + (size_t)s * k);
-	}
+		record(js, st, b->job[s], &r, 0, 0);
+	} else if (how == SLOT_NEWTON)
+		solve_log(js, st, b->job[s], b->x + (size_t)s * k, b->y + (size_t)s * k,
+			  b->u + (size_t)s * k, b->v + (size_t)s * k, b->it[s]);
+	else
+		solve_log(js, st, b->job[s], b->x + (size_t)s * k, b->y + (size_t)s * k, NULL, NULL,
+			  b->it[s]);
 	b->m--;
 	if (s != b->m)
 		slot_move(b, s, b->m);
+}
+
+/* Whether a problem at error err, e0 eight iterations ago, goes on with
+ * Newton: its rate over those eight predicts more than `after` iterations to
+ * tol, or it has taken 8 x after already. A fixed count would send the
+ * problems of a fast rate that started far (K = 80: 40 iterations) to Newton,
+ * which costs them more than finishing; the rate sends only the slow ones. */
+static int slow(double e0, double err, double tol, int after, int it)
+{
+	if (it >= 8 * after || !(err < e0))
+		return 1;
+	return 8 * log(tol / err) / log(err / e0) > after;
 }
 
 /* One u half-step of every slot (w = K v given); finished slots leave. */
@@ -615,9 +993,20 @@ static void step_u(job_src *js, block *b, sk_stats *st)
 			else
 				err += js->ew.residual(b->v + (size_t)s * k, b->z + (size_t)s * k,
 						       b->y + (size_t)s * k, k);
-			if (err <= tol || b->it[s] >= js->kn->max_iter) {
-				slot_finish(js, b, st, s, isfinite(err));
+			if (!isfinite(err)) {
+				slot_finish(js, b, st, s, SLOT_OUT_OF_RANGE);
 				continue;
+			}
+			if (err <= tol || b->it[s] >= js->kn->max_iter) {
+				slot_finish(js, b, st, s, SLOT_DONE);
+				continue;
+			}
+			if (js->kn->newton_after && b->it[s] % 8 == 0) {
+				if (b->it[s] >= 16 && slow(b->errc[s], err, tol, js->kn->newton_after, b->it[s])) {
+					slot_finish(js, b, st, s, SLOT_NEWTON);
+					continue;
+				}
+				b->errc[s] = err;
 			}
 			/* relaxed steps may raise the error a little on the way; one
 			 * that raised it tenfold gives the problem back to plain
@@ -637,7 +1026,7 @@ static void step_u(job_src *js, block *b, sk_stats *st)
 		} else
 			ok = js->ew.scale(x, w, u, k, omega) == 0;
 		if (!ok)
-			slot_finish(js, b, st, s, 0);
+			slot_finish(js, b, st, s, SLOT_OUT_OF_RANGE);
 	}
 }
 
@@ -648,7 +1037,7 @@ static void step_v(job_src *js, block *b, sk_stats *st)
 	for (int s = b->m - 1; s >= 0; s--) {
 		double omega = b->it[s] > 0 ? b->omega[s] : 1;
 		if (js->ew.scale(b->y + (size_t)s * k, b->z + (size_t)s * k, b->v + (size_t)s * k, k, omega))
-			slot_finish(js, b, st, s, 0);
+			slot_finish(js, b, st, s, SLOT_OUT_OF_RANGE);
 		else
 			b->it[s]++;
 	}
@@ -686,13 +1075,7 @@ static void *worker(void *arg)
 	}
 	block_free(&b);
 	pthread_mutex_lock(&js->lock);
-	js->st.problems += st.problems;
-	js->st.unconverged += st.unconverged;
-	js->st.fallback += st.fallback;
-	js->st.iterations += st.iterations;
-	js->st.flops += st.flops;
-	if (st.worst_err > js->st.worst_err || isnan(st.worst_err))
-		js->st.worst_err = st.worst_err;
+	sk_stats_merge(&js->st, &st);
 	pthread_mutex_unlock(&js->lock);
 	return NULL;
 }
@@ -719,15 +1102,8 @@ static int run_jobs(job_src *js, int threads, sk_stats *st)
 	free(tid);
 	openblas_set_num_threads(blas_threads);
 	pthread_mutex_destroy(&js->lock);
-	if (st) {
-		st->problems += js->st.problems;
-		st->unconverged += js->st.unconverged;
-		st->fallback += js->st.fallback;
-		st->iterations += js->st.iterations;
-		st->flops += js->st.flops;
-		if (js->st.worst_err > st->worst_err || isnan(js->st.worst_err))
-			st->worst_err = js->st.worst_err;
-	}
+	if (st)
+		sk_stats_merge(st, &js->st);
 	return js->failed ? -1 : 0;
 }
 
@@ -831,6 +1207,7 @@ static int kernel_init(kernel *kn, const sk_params *p, const double *c, int k)
 	kn->eps = p->eps;
 	kn->tol = p->tol;
 	kn->max_iter = p->max_iter > 0 ? p->max_iter : 1;
+	kn->newton_after = p->newton_after > 0 ? p->newton_after : 0;
 	kn->omega = p->omega >= 1 && p->omega < 2 ? p->omega : 1;
 	kn->c = c;
 	kn->kern = malloc((size_t)k * k * 2 * sizeof(double));

@@ -40,7 +40,7 @@ static const char *about =
 static const char *source_name = "prob", *target_name = "labels", *embed_spec, *cost_spec;
 static const char *loss_name = "divergence", *measure_list = "";
 static double p_exp = 2, eps = 0.01, tol = 1e-6, omega = 1.5;
-static int max_iter = 1000, no_normalize, skip_empty;
+static int max_iter = 1000, no_normalize, skip_empty, strict;
 
 static const ls_opt opts[] = {
 	{"source", 0, LS_STR, &source_name, "NAME", "histograms [..., K] to measure"},
@@ -54,6 +54,7 @@ static const ls_opt opts[] = {
 	{"omega", 0, LS_DOUBLE, &omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
 	{"no-normalize", 0, LS_FLAG, &no_normalize, NULL, "keep the embedding cost unscaled"},
 	{"skip-empty", 0, LS_FLAG, &skip_empty, NULL, "write NaN for a row that sums to 0"},
+	{"strict", 0, LS_FLAG, &strict, NULL, "a problem short of --tol after --max-iter is an error"},
 	{"loss", 0, LS_STR, &loss_name, "LOSS", "divergence, entropic or transport"},
 	{"measure", 0, LS_STR, &measure_list, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{0},
@@ -306,6 +307,10 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 	if (sk_batch(&q, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
 		ls_die("%s: out of memory", name);
 	ls_progress_end(q.progress_ctx);
+	if (strict && st.unconverged)
+		ls_die("%s: %" PRId64 " of %" PRId64 " transport problems did not converge within %d iterations "
+		       "(tol %g, worst marginal error %.3g)", name, st.unconverged, st.problems, max_iter, tol,
+		       st.worst_err);
 	report(name, &st);
 	double dt = ls_now() - t0;
 	ls_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
