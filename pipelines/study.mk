@@ -24,10 +24,7 @@ PROBE_ARGS ?= --standardize
 SNAPSHOT_EVERY ?= 10
 # probe layers whose training is snapshotted (figures 6 and 15): indices or names
 SNAPSHOTS ?= all
-# The default data's label cost is close to 1 - I, where Sinkhorn at eps 0.01 converges
-# slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
-# where the contract's default 1000 leaves ~4% (<= 0.04), for about 4 s more per 10,000 rows.
-SINKHORN_ARGS ?= --measure chebyshev,js --max-iter 20000
+SINKHORN_ARGS ?= --measure chebyshev,js
 CLASSIFY_ARGS ?= --split test
 EXIT_ARGS ?=
 

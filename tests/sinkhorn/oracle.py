@@ -58,11 +58,12 @@ def lse(x, axis):
     return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def newton_potentials(a, b, C, eps, tol=1e-13, max_steps=2000):
+def newton_potentials(a, b, C, eps, tol=1e-13, max_steps=2000, g0=None, info=None):
     """(f, g) over all bins (0 off the supports) with T = a b exp((f + g - C)/eps)
-    near the optimal plan: Newton on the semi-dual in g, f by its exact
-    soft-min, damped by lambda (diag(b + colsum)) and accepted on a rise of the
-    semi-dual or, where that no longer resolves, a fall of the error."""
+    near the optimal plan: Newton on the semi-dual in g (from g0, else 0), f by
+    its exact soft-min, damped by lambda (diag(b + colsum)) and accepted on a
+    rise of the semi-dual or, where that no longer resolves, a fall of the
+    error. info (a dict) receives the trial steps and the final error."""
     ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     wa, wb, Cs = a[ia], b[ib], C[np.ix_(ia, ib)]
     la, lb = np.log(wa), np.log(wb)
@@ -73,7 +74,7 @@ def newton_potentials(a, b, C, eps, tol=1e-13, max_steps=2000):
         r = wb - T.sum(0)
         return (wa * f).sum() + (wb * g).sum(), f, T, r, np.abs(r).sum() + np.abs(T.sum(1) - wa).sum()
 
-    g = np.zeros(len(ib))
+    g = np.zeros(len(ib)) if g0 is None else np.array(g0, float)[ib]
     S, f, T, r, err = at(g)
     lam, steps = 1e-3, 0
     with np.errstate(all="ignore"):
@@ -96,6 +97,8 @@ def newton_potentials(a, b, C, eps, tol=1e-13, max_steps=2000):
                     lam /= 4
                     break
                 lam = max(lam, 1e-12) * 10
+    if info is not None:
+        info.update(steps=steps, err=err)
     F, G = np.zeros(len(a)), np.zeros(len(b))
     F[ia], G[ib] = f, g
     return F, G
