@@ -885,19 +885,25 @@ static void slot_values(const job_src *js, const block *b, int s, sk_result *r)
 	for (int i = 0; i < k; i++) {
 		mass += u[i] * w[i];
 		err += fabs(u[i] * w[i] - x[i]) + fabs(v[i] * z[i] - y[i]);
-		if (x[i] > 0)
-			dual += x[i] * log(u[i] / x[i]);
-		if (y[i] > 0)
-			dual += y[i] * log(v[i] / y[i]);
 	}
+	/* only what the loss needs: the logarithms are a tenth of the time at K = 20 */
+	r->kl = r->entropic = r->transport = NAN;
 	if (js->want == WANT_TRANSPORT) {
 		cblas_dgemv(CblasRowMajor, CblasNoTrans, k, k, 1, kn->kernc, k, v, 1, 0, b->tmp, 1);
 		for (int i = 0; i < k; i++)
 			tc += u[i] * b->tmp[i];
+		r->transport = tc;
+	} else {
+		for (int i = 0; i < k; i++) {
+			if (x[i] > 0)
+				dual += x[i] * log(u[i] / x[i]);
+			if (y[i] > 0)
+				dual += y[i] * log(v[i] / y[i]);
+		}
+		r->kl = kn->eps * dual - kn->eps * (mass - 1);
+		if (js->want == WANT_ENTROPIC)
+			r->entropic = r->kl + kn->eps * (xlogx(x, k) + xlogx(y, k) - 1);
 	}
-	r->kl = kn->eps * dual - kn->eps * (mass - 1);
-	r->entropic = r->kl + kn->eps * (xlogx(x, k) + xlogx(y, k) - 1);
-	r->transport = tc;
 	r->err = err;
 	r->converged = err <= kn->tol;
 }
