@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SK_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
 
 void sk_params_default(sk_params *p)
 {
@@ -389,32 +394,93 @@ typedef struct {
 	int rows_are_a;       /* rows: the support of a (else of b, the problem transposed) */
 } nt_problem;
 
-/* the point g: row potentials f, plan t [n*m], column sums, S(g), error */
+/* the point g: row potentials f, plan t [n*m], column sums, S(g), error;
+ * sum [n] scratch */
 typedef struct {
-	double *g, *f, *t, *col;
+	double *g, *f, *t, *col, *sum;
 	double s, err;
 } nt_point;
 
-static void nt_eval(const nt_problem *pb, nt_point *p)
+/* exp and log in place over arrays: the soft-min passes are most of Newton's
+ * time, and glibc's vector versions (libmvec, AVX2) take four at a time */
+typedef struct {
+	void (*exp)(double *x, size_t n);
+	void (*log)(double *x, size_t n);
+} nt_math;
+
+static void exp_plain(double *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = exp(x[i]);
+}
+
+static void log_plain(double *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = log(x[i]);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* libmvec's AVX2 variants (glibc >= 2.22, reached through -lm): ymm in, ymm out */
+SK_AVX2 __m256d _ZGVdN4v_exp(__m256d x);
+SK_AVX2 __m256d _ZGVdN4v_log(__m256d x);
+
+SK_AVX2 static void exp_avx2(double *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+		_mm256_storeu_pd(x + i, _ZGVdN4v_exp(_mm256_loadu_pd(x + i)));
+	exp_plain(x + i, n - i);
+}
+
+SK_AVX2 static void log_avx2(double *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+		_mm256_storeu_pd(x + i, _ZGVdN4v_log(_mm256_loadu_pd(x + i)));
+	log_plain(x + i, n - i);
+}
+#endif
+
+static nt_math nt_pick_math(int simd)
+{
+	nt_math mt = {exp_plain, log_plain};
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		mt = (nt_math){exp_avx2, log_avx2};
+#else
+	(void)simd;
+#endif
+	return mt;
+}
+
+/* f_i = -eps LSE_j(log wc_j + (g_j - C_ij)/eps) with the row maximum taken
+ * out, the plan t_ij = wr_i softmax_j, its column sums, S and the error */
+static void nt_eval(const nt_problem *pb, const nt_math *mt, nt_point *p)
 {
 	const int n = pb->n, m = pb->m;
 	const double eps = pb->eps;
 	double s = 0, err = 0;
-	for (int j = 0; j < m; j++)
-		p->col[j] = 0;
 	for (int i = 0; i < n; i++) {
 		const double *ci = pb->c + (size_t)i * m;
-		double *ti = p->t + (size_t)i * m, zmax = -INFINITY, sum = 0, row = 0;
+		double *ti = p->t + (size_t)i * m, zmax = -INFINITY;
 		for (int j = 0; j < m; j++) {
 			ti[j] = pb->lwc[j] + (p->g[j] - ci[j]) / eps;
 			if (ti[j] > zmax)
 				zmax = ti[j];
 		}
-		for (int j = 0; j < m; j++) {
-			ti[j] = exp(ti[j] - zmax);
+		for (int j = 0; j < m; j++)
+			ti[j] -= zmax;
+		p->f[i] = zmax;
+	}
+	mt->exp(p->t, (size_t)n * m);
+	for (int j = 0; j < m; j++)
+		p->col[j] = 0;
+	for (int i = 0; i < n; i++) {
+		double *ti = p->t + (size_t)i * m, sum = 0, row = 0;
+		for (int j = 0; j < m; j++)
 			sum += ti[j];
-		}
-		p->f[i] = -eps * (zmax + log(sum));
+		p->sum[i] = sum;
 		const double scale = pb->wr[i] / sum;
 		for (int j = 0; j < m; j++) {
 			ti[j] *= scale;
@@ -422,6 +488,10 @@ static void nt_eval(const nt_problem *pb, nt_point *p)
 			p->col[j] += ti[j];
 		}
 		err += fabs(row - pb->wr[i]);
+	}
+	mt->log(p->sum, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		p->f[i] = -eps * (p->f[i] + p->sum[i]);
 		s += pb->wr[i] * p->f[i];
 	}
 	for (int j = 0; j < m; j++) {
@@ -486,8 +556,9 @@ static void gth_solve(double *A, double *e, double *r, int q)
 /* Runs Newton from the potentials in w (g on the columns' side) with at most
  * budget trial steps; writes the potentials back into w. Returns the steps
  * taken, or -1 when out of memory. */
-static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol, int budget)
+static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol, int budget, int simd)
 {
+	const nt_math mt = nt_pick_math(simd);
 	nt_problem pb;
 	pb.rows_are_a = w->na >= w->nb;
 	const int n = pb.rows_are_a ? w->na : w->nb, m = pb.rows_are_a ? w->nb : w->na;
@@ -495,7 +566,7 @@ static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol,
 	pb.m = m;
 	pb.eps = eps;
 	const size_t nm = (size_t)n * m, mm = (size_t)m * m;
-	double *mem = malloc((nm * 4 + mm * 2 + (size_t)n * 3 + (size_t)m * 11) * sizeof *mem);
+	double *mem = malloc((nm * 4 + mm * 2 + (size_t)n * 5 + (size_t)m * 11) * sizeof *mem);
 	if (!mem)
 		return -1;
 	nt_point cur, tri;
@@ -505,7 +576,9 @@ static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol,
 	double *ts = tri.t + nm, *wg = ts + nm, *A = wg + mm;
 	cur.f = A + mm;
 	tri.f = cur.f + n;
-	pb.wr = tri.f + n;
+	cur.sum = tri.f + n;
+	tri.sum = cur.sum + n;
+	pb.wr = tri.sum + n;
 	pb.wc = pb.wr + n;
 	pb.lwc = pb.wc + m;
 	cur.g = pb.lwc + m;
@@ -531,7 +604,7 @@ static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol,
 		if (pb.wc[j] > pb.wc[ground])
 			ground = j;
 	}
-	nt_eval(&pb, &cur);
+	nt_eval(&pb, &mt, &cur);
 	double lambda = 1e-3;
 	int steps = 0;
 	while (cur.err > tol && steps < budget && m > 1) {
@@ -559,7 +632,7 @@ static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol,
 				tri.g[j] = cur.g[j] + d[j];
 				slope += res[j] * d[j];
 			}
-			nt_eval(&pb, &tri);
+			nt_eval(&pb, &mt, &tri);
 			steps++;
 			const int flat = fabs(tri.s - cur.s) <= 1e-14 * (fabs(tri.s) + fabs(cur.s));
 			if (isfinite(tri.s) && isfinite(tri.err) &&
@@ -586,9 +659,9 @@ static int nt_solve(ref_work *w, const double *c, int k, double eps, double tol,
 
 /* Newton from the potentials in w, values into r: -1 when out of memory */
 static int nt_finish(ref_work *w, const double *a, const double *b, const double *c, int k,
-		     double eps, double tol, int budget, sk_result *r, int *steps)
+		     double eps, double tol, int budget, int simd, sk_result *r, int *steps)
 {
-	*steps = nt_solve(w, c, k, eps, tol, budget);
+	*steps = nt_solve(w, c, k, eps, tol, budget, simd);
 	if (*steps < 0)
 		return -1;
 	ref_values(w, a, b, c, k, eps, r);
@@ -608,7 +681,7 @@ int sk_newton_ot(const double *a, const double *b, const double *c, int k, doubl
 	memset(w.f, 0, (size_t)k * sizeof *w.f);
 	memset(w.g, 0, (size_t)k * sizeof *w.g);
 	int steps;
-	rc = nt_finish(&w, a, b, c, k, eps, tol, max_iter, r, &steps);
+	rc = nt_finish(&w, a, b, c, k, eps, tol, max_iter, 1, r, &steps);
 	r->iters = steps;
 	free(w.mem);
 	return rc;
@@ -650,6 +723,7 @@ struct job_src {
 	int sym;          /* OT(x,x) by the averaged fixed point */
 	int block;        /* slots per worker */
 	elementwise ew;
+	int simd;         /* AVX2 allowed (also for Newton's exp and log) */
 	void (*progress)(void *ctx, int64_t done);
 	void *progress_ctx;
 	int want;
@@ -761,7 +835,8 @@ static void solve_log(job_src *js, sk_stats *st, int64_t job, const double *x, c
 		for (int q = 0; q < w.nb; q++)
 			w.g[q] = v ? kn->eps * log(v[w.ib[q]] / y[w.ib[q]]) : 0;
 		int budget = kn->max_iter - done;
-		rc = nt_finish(&w, x, y, kn->c, k, kn->eps, kn->tol, budget > 0 ? budget : 0, &r, &steps);
+		rc = nt_finish(&w, x, y, kn->c, k, kn->eps, kn->tol, budget > 0 ? budget : 0, js->simd, &r,
+			       &steps);
 	}
 	free(w.mem);
 	if (rc < 0) {
@@ -807,9 +882,6 @@ static double residual_plain(const double *u, const double *w, const double *x, 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define SK_AVX2 __attribute__((target("avx2,fma")))
-
 SK_AVX2 static int scale_avx2(const double *x, const double *w, double *u, int k, double omega)
 {
 	if (omega != 1 && omega != 1.5)
@@ -1243,6 +1315,7 @@ static int solve(job_src *js, const kernel *kn, const problems *pr, int64_t njob
 	js->progress = p->progress;
 	js->progress_ctx = p->progress_ctx;
 	js->ew = pick_elementwise(!p->no_simd);
+	js->simd = !p->no_simd;
 	return run_jobs(js, p->threads, st);
 }
 
