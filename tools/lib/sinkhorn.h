@@ -21,7 +21,8 @@
  * shared kernel exp(-C/eps) (OpenBLAS dgemm), over-relaxes the updates (a
  * problem whose error rises goes back to plain Sinkhorn), refills a slot as
  * soon as its problem converges, and hands a problem to Newton, warm, when
- * its rate is slow, or cold when its scalings leave the float64 range. */
+ * its rate is slow, or cold when its scalings leave the float64 range or
+ * when one of its supports is small (2..K/16 bins: Newton is cheaper). */
 #ifndef LS_SINKHORN_H
 #define LS_SINKHORN_H
 
@@ -43,7 +44,8 @@ typedef struct {
 	 * same max_iter) when its rate, measured every 8 iterations from the
 	 * 16th, predicts more than newton_after further iterations, or after 8 x
 	 * newton_after: 32. 0: Sinkhorn only, up to max_iter, and the plain
-	 * reference for a problem whose scalings leave the float64 range */
+	 * reference for a problem whose scalings leave the float64 range (the
+	 * solver before issue 16) */
 	int newton_after;
 	/* NULL, or called (from one thread at a time) with the rows of the last
 	 * pass started so far, out of n */
