@@ -374,7 +374,8 @@ int sk_ref_loss(const double *a, const double *b, const double *c, int k, const 
  * is concave, its gradient is wc - T^T 1 (T the plan of (f(g), g), whose
  * rows are exact) and its Hessian is -M/eps with M = diag(W 1) - W,
  * W = T^T diag(1/wr) T: the Laplacian of a graph on the columns, singular
- * along the constant shift only when the graph is connected. One node (the
+ * along the constant shift, and only along it: every entry of an entropic
+ * plan is positive, so the graph is connected. One node (the
  * heaviest column) is grounded, and the step solves
  *   (M + lambda diag(T^T 1 + wc)) d = eps (wc - T^T 1)
  * by elimination whose pivots are sums of positive terms (GTH: exact however

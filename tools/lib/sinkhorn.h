@@ -71,7 +71,7 @@ typedef struct {
 } sk_stats;
 
 /* The q-quantile (0..1) of iterations per problem over st (exact up to 63,
- * else the lower edge of its bin, within 9%); 0 when there are none. */
+ * else the lower edge of its bin, at most 12.5% below); 0 when there are none. */
 int64_t sk_stats_quantile(const sk_stats *st, double q);
 /* Adds the counts of src into dst. */
 void sk_stats_merge(sk_stats *dst, const sk_stats *src);
