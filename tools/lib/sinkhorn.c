@@ -364,9 +364,10 @@ int sk_ref_loss(const double *a, const double *b, const double *c, int k, const 
 }
 
 /* ---- Newton on the semi-dual ----
- * Sinkhorn's rate is that of its slowest mode: about 1 - exp(-dC/eps) for a
- * mass that must cross a cost gap dC (a nearly diagonal kernel, small eps),
- * thousands of iterations or millions. Newton's method does not care.
+ * Sinkhorn converges linearly at a rate set by how weakly the optimal plan
+ * couples rows and columns: a nearly diagonal kernel, a small eps or a close
+ * to b leave it within 1e-3..1e-6 of 1, thousands of iterations or
+ * millions. Newton's method does not care.
  *
  * Over the smaller support (m "columns" with weights wc; the n "rows", with
  * weights wr, are eliminated by their exact soft-min), the semi-dual
