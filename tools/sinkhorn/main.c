@@ -50,6 +50,7 @@ typedef struct {
 	double p, eps, tol, omega;       /* 2, 0.01, 1e-6, 1.5 */
 	int max_iter;                    /* 1000 */
 	int no_normalize, skip_empty;
+	int strict;                      /* non-convergence is an error */
 } options;
 
 static void options_default(options *o)
@@ -72,6 +73,7 @@ static const cli_opt opts[] = {
 	{"omega", 0, CLI_DOUBLE, &o.omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
 	{"no-normalize", 0, CLI_FLAG, &o.no_normalize, NULL, "keep the embedding cost unscaled"},
 	{"skip-empty", 0, CLI_FLAG, &o.skip_empty, NULL, "write NaN for a row that sums to 0"},
+	{"strict", 0, CLI_FLAG, &o.strict, NULL, "a problem short of --tol after --max-iter is an error"},
 	{"loss", 0, CLI_STR, &o.loss, "LOSS", "divergence, entropic or transport"},
 	{"measure", 0, CLI_STR, &o.measures, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{0},
@@ -308,6 +310,10 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 	if (sk_batch(&q, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
 		cli_die("%s: out of memory", name);
 	cli_progress_end(q.progress_ctx);
+	if (o.strict && st.unconverged)
+		cli_die("%s: %" PRId64 " of %" PRId64 " transport problems did not converge within %d iterations "
+			"(tol %g, worst marginal error %.3g)", name, st.unconverged, st.problems, o.max_iter, o.tol,
+			st.worst_err);
 	report(name, &st);
 	double dt = cli_now() - t0;
 	cli_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
