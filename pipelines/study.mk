@@ -27,10 +27,7 @@ SNAPSHOT_EVERY ?= 10
 # probe layers whose training is snapshotted (the probe-convergence view of report
 # section 4; figures 6 and 15 follow the backbone's training: pipelines/training.mk)
 SNAPSHOTS ?= all
-# The default data's label cost is close to 1 - I, where Sinkhorn at eps 0.01 converges
-# slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
-# where the contract's default 1000 leaves ~4% (<= 0.04), for about 4 s more per 10,000 rows.
-SINKHORN_ARGS ?= --measure chebyshev,js --max-iter 20000
+SINKHORN_ARGS ?= --measure chebyshev,js
 # The paper's "alpha = 0.01" read as Cuturi's lambda: eps = 1/alpha = 100 on the raw
 # cost (docs/sinkhorn.md); one extra run per backbone, wdist only, for report section 8
 LITERAL_SINKHORN_ARGS ?= --no-normalize --eps 100

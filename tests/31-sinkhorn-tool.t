@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "sinkhorn"))
 import oracle  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, is_, ok, run, scratch, shell  # noqa: E402
+from tap import ASAN, BIN, done, is_, names_error, ok, run, scratch, shell  # noqa: E402
 
 TOOL = os.path.join(BIN, "sinkhorn")
 VOC = oracle.EMBED["voc"]
@@ -120,15 +120,30 @@ ok(rc == 0 and np.abs(load(o)[0]["wdist"] - w).max() <= 1e-5,
    "a non-symmetric F32 --cost FILE:NAME: divergence within 1e-5 of POT", err)
 
 # --source/--target of the same shape, 1-I cost by default; at eps 0.01 a
-# mass that must cross the cost 1 takes Sinkhorn thousands of iterations
-p = rng.random((3, 5)).astype(np.float32)
-q = rng.random((3, 5)).astype(np.float32)
+# mass that must cross the cost 1 takes Sinkhorn alone thousands of
+# iterations (more when q is close to p), Newton a few: the default cap holds
+p = rng.random((4, 5)).astype(np.float32)
+q = rng.random((4, 5)).astype(np.float32)
+q[3] = p[3] * np.exp(0.01 * rng.normal(size=5)).astype(np.float32)
 st.write(os.path.join(d, "pq.st"), {"p": p, "q": q})
-rc, _, err = sink("-q", "--max-iter", 10000, "--source", "p", "--target", "q", os.path.join(d, "pq.st"), "-o", os.path.join(d, "pq.out"))
+rc, _, err = sink("--source", "p", "--target", "q", os.path.join(d, "pq.st"), "-o", os.path.join(d, "pq.out"))
 w = np.array([oracle.pot_losses(oracle.normalise(p[i]), oracle.normalise(q[i]), 1 - np.eye(5), 0.01)["divergence"]
-              for i in range(3)])
-ok(rc == 0 and np.abs(load(os.path.join(d, "pq.out"))[0]["wdist"] - w).max() <= 1e-5,
-   "--source/--target, default cost 1 - I: within 1e-5 of POT", err)
+              for i in range(4)])
+ok(rc == 0 and np.abs(load(os.path.join(d, "pq.out"))[0]["wdist"] - w).max() <= 1e-6,
+   "--source/--target, default cost 1 - I, default --max-iter: within 1e-6 of POT", err)
+ok(" 0 did not converge within 1000 iterations" in err, "every problem converged within the default cap", err)
+
+# --strict: a problem short of --tol is an error (one line, exit 1, no
+# output); without it the stderr line reports it and the output is written
+out = os.path.join(d, "strict.st")
+rc, _, err = sink("--strict", "--max-iter", 3, "--embeddings", VOC, src, "-o", out)
+ok(rc == 1 and names_error(err, "sinkhorn", ("wdist", "did not converge within 3 iterations")) and not os.path.exists(out),
+   "--strict with a cap too low: one line, exit 1, no output", err)
+rc, _, err = sink("--max-iter", 3, "--embeddings", VOC, src, "-o", out)
+ok(rc == 0 and os.path.exists(out) and "did not converge within 3 iterations" in err and
+   " 0 did not converge" not in err, "without --strict: written, and stderr says how many did not converge", err)
+rc, _, err = sink("--strict", "--embeddings", VOC, "--eps", "0.001", src, "-o", out)
+ok(rc == 0 and os.path.exists(out), "--strict at eps 0.001: every problem converges", err)
 
 # wdist_epochs from prob_epochs [S,L',N,K]
 pe = np.stack([prob, prob[::-1]])
