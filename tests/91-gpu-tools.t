@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""--device cpu|cuda on train-probe and extract-feats (contract section 10).
+"""--device cpu|cuda on train-probe, extract-feats and sinkhorn (contract section 10).
 
 Everywhere: a bad device name is a usage error (exit 2); --device cuda in a
 build without CUDA, or in the CUDA flavour (LS_CUDA_BIN, built by `make test`
 wherever nvcc exists) on a machine without a GPU, is one line saying why,
 exit 1, no output left. Where a GPU is visible: the same outputs as the CPU
 within the stated tolerances (probe weights, prob and losses 1e-5; every
-pooled tap and the logits 1e-4 x max|cpu| for an F32 model, 1e-2 for F16)."""
+pooled tap and the logits 1e-4 x max|cpu| for an F32 model, 1e-2 for F16;
+sinkhorn's distances 1e-9 relative, but for at most 1 in 1000 problems whose
+error lands within rounding of tol, within 1e-6)."""
 import os
 import subprocess
 import sys
@@ -19,7 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import stwrite as st  # noqa: E402
 from tap import BIN, done, expect_failure, names_error, ok, run, scratch, skip  # noqa: E402
 
-TOOLS = ["train-probe", "extract-feats"]
+TOOLS = ["train-probe", "extract-feats", "sinkhorn"]
 CUDA_BIN = os.environ.get("LS_CUDA_BIN") or ""
 tmp = scratch()
 
@@ -38,6 +40,11 @@ feats = {"feat.%02d" % i: (latent @ rng.standard_normal((6, d)) + rng.standard_n
          for i, d in enumerate((5, 64, 130))}
 st.write(path("feats.st"), dict(feats, labels=labels, split=split,
                                 logits=rng.standard_normal((N, K)).astype(np.float32)))
+KS = 20   # the VOC embeddings' labels, matched by position
+sk_labels = (rng.random((2000, KS)) < 0.1).astype(np.uint8)
+sk_labels[np.arange(2000), rng.integers(0, KS, 2000)] = 1
+sk_z = 3 * (2 * sk_labels[None].astype(np.float32) - 1) + rng.normal(-1.5, 2.0, (2, 2000, KS)).astype(np.float32)
+st.write(path("prob.st"), {"prob": (1 / (1 + np.exp(-sk_z))).astype(np.float32), "labels": sk_labels})
 models = subprocess.run([sys.executable, os.path.join(HERE, "extract-feats", "models.py"), tmp,
                          "resnet18", "--size", "64", "--n", "10"], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE, text=True)
@@ -45,7 +52,8 @@ ok(models.returncode == 0, "a random resnet18 and 10 images made", models.stderr
 ARGS = {"train-probe": ["--epochs", "6", "--batch", "32", "--patience", "3", "--snapshots", "all",
                         "--snapshot-every", "2", path("feats.st")],
         "extract-feats": ["-m", path("resnet18.st"), "--arch", "resnet18", "-d", "tensor:" + path("images.st"),
-                          "-b", "4"]}
+                          "-b", "4"],
+        "sinkhorn": ["--embeddings", os.path.join(HERE, "..", "fixtures", "voc-glove300.safetensors"), path("prob.st")]}
 
 # ---- the device option in the plain build ----
 for tool in TOOLS:
@@ -61,7 +69,7 @@ for tool in TOOLS:
         ok(rc == 0 or (rc == 1 and names_error(err, tool, ("--device cuda", "CUDA device"))),
            "%s --device cuda in a CUDA build: ran, or one line without a GPU" % tool, err)
 
-COMPARED = "the GPU's outputs against the CPU's (train-probe; extract-feats, F32 and F16 models)"
+COMPARED = "the GPU's outputs against the CPU's (train-probe; extract-feats, F32 and F16 models; sinkhorn)"
 if not CUDA_BIN or not os.path.exists(os.path.join(CUDA_BIN, "train-probe")):
     skip(COMPARED, "no CUDA build (nvcc not found)")
     done()
@@ -133,4 +141,19 @@ for dtype, tol in [("F32", 1e-4), ("F16", 1e-2)]:
        % (dtype, len(names) - 1, tol, w))
     same = all(np.array_equal(g.get(k, -1), c[k]) for k in ("labels", "split", "index") if k in c)
     ok(same, "extract-feats, %s model: the forwarded context is the same" % dtype)
+
+outs = {}
+for dev, exe in [("cpu", os.path.join(BIN, "sinkhorn")), ("cuda", os.path.join(CUDA_BIN, "sinkhorn"))]:
+    outs[dev] = path("dist-%s.st" % dev)
+    rc, _, err = run([exe, "-q", "--device", dev] + ARGS["sinkhorn"] + ["-o", outs[dev]], timeout=None)
+    ok(rc == 0, "sinkhorn --device %s ran" % dev, err)
+g, c = tensors_of(outs["cuda"]), tensors_of(outs["cpu"])
+if "wdist" in g and "wdist" in c and g["wdist"].shape == c["wdist"].shape:
+    rel = np.abs(g["wdist"] - c["wdist"]) / np.maximum(np.abs(c["wdist"]), 1e-300)
+    far = int(np.sum(rel > 1e-9))
+    ok(far <= c["wdist"].size // 1000 and np.abs(g["wdist"] - c["wdist"]).max() <= 1e-6,
+       "sinkhorn: %d distances, %d beyond 1e-9 relative of the CPU's, worst %.2g"
+       % (c["wdist"].size, far, float(np.abs(g["wdist"] - c["wdist"]).max())))
+else:
+    ok(False, "sinkhorn: wdist on both devices, the same shape")
 done()

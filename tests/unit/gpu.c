@@ -273,8 +273,56 @@ static void sk_handover(void)
 	free(c), free(kern), free(kernc), free(x), free(y), free(val), free(errs), free(u), free(v), free(it), free(st);
 }
 
+/* sk_batch on both devices, the divergence of predicted probabilities to
+ * multi-hot targets as the pipeline has them: per value 1e-9 relative where
+ * both took the same path (a problem whose error lands within rounding of
+ * tol may stop one iteration apart: at most 1 in 1000, and within 1e-6) */
+static void sk_batch_case(int k, double eps, int n)
+{
+	float *src = malloc((size_t)n * k * sizeof *src), *tgt = malloc((size_t)n * k * sizeof *tgt);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < k; j++) {
+			int on = j == i % k || (urand() + 1) * k < 3;
+			tgt[(size_t)i * k + j] = (float)on;
+			src[(size_t)i * k + j] = 1.0f / (1.0f + expf(-(3.0f * (2 * on - 1) + 2.0f * urand() - 1.5f)));
+		}
+	float *e = calloc((size_t)k * 4, sizeof *e);
+	for (int i = 0; i < 4 * k; i++)
+		e[i] = urand();
+	double *c = sk_cost_embed(e, k, 4, 2);
+	sk_cost_normalize(c, k);
+	double *out[2] = {malloc((size_t)n * sizeof(double)), malloc((size_t)n * sizeof(double))};
+	sk_stats st[2] = {{0}, {0}};
+	char err[ERR_LEN] = "";
+	int rc = 0;
+	for (int d = 0; d < 2; d++) {
+		sk_params p;
+		sk_params_default(&p);
+		p.eps = eps, p.threads = 4, p.gpu = d, p.err = err;
+		rc |= sk_batch(&p, c, k, n, src, n, tgt, out[d], &st[d]);
+	}
+	if (rc)
+		printf("# %s\n", err);
+	int close = 0;
+	double worst = 0;
+	for (int i = 0; !rc && i < n; i++) {
+		double r = fabs(out[1][i] - out[0][i]) / fmax(fabs(out[0][i]), 1e-300);
+		close += r <= 1e-9 || out[1][i] == out[0][i];
+		worst = fmax(worst, fabs(out[1][i] - out[0][i]));
+	}
+	ok(!rc && close >= n - n / 1000 && worst <= 1e-6 && st[1].problems == st[0].problems &&
+	   st[1].unconverged == st[0].unconverged,
+	   "sk_batch K = %d, eps %g, %d rows: GPU and CPU values within 1e-9 relative for %d, all within %.2g; "
+	   "%lld problems, %lld (CPU %lld) to the log domain, %lld unconverged", k, eps, n, close, worst,
+	   (long long)st[1].problems, (long long)st[1].fallback, (long long)st[0].fallback, (long long)st[1].unconverged);
+	free(src), free(tgt), free(e), free(c), free(out[0]), free(out[1]);
+}
+
 static void test_sinkhorn(void)
 {
+	sk_batch_case(20, 0.01, 20000);
+	sk_batch_case(20, 0.002, 5000);
+	sk_batch_case(80, 0.01, 5000);
 	static const int ks[] = {5, 20, 33, 80, 128};   /* 1 to 4 entries a lane */
 	for (int i = 0; i < 5; i++)
 		sk_case(ks[i], 0.05, 1.5, 0, GPU_SK_KL, 300);

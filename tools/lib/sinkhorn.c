@@ -1,5 +1,7 @@
 /* sinkhorn.c: see sinkhorn.h and docs/sinkhorn.md. */
 #include "sinkhorn.h"
+#include "sinkhorn_step.h"
+#include "gpu.h"
 #include "threads.h"
 #include "util.h"
 
@@ -27,6 +29,8 @@ void sk_params_default(sk_params *p)
 	p->omega = 1.5;
 	p->no_simd = 0;
 	p->newton_after = 32;
+	p->gpu = 0;
+	p->err = NULL;
 	p->progress = NULL;
 	p->progress_ctx = NULL;
 }
@@ -859,23 +863,10 @@ static void solve_log(job_src *js, sk_stats *st, int64_t job, const double *x, c
  * loop; scale_avx2 is the same with four lanes. */
 static int scale_plain(const double *x, const double *w, double *u, int k, double omega)
 {
-	for (int i = 0; i < k; i++) {
-		if (!(x[i] > 0)) {
-			u[i] = 0;
-			continue;
-		}
-		if (!(w[i] >= DBL_MIN))
-			return -1;
-		double r = x[i] / w[i];
-		if (omega == 1.5)
-			r *= sqrt(r / u[i]);
-		else if (omega != 1)
-			r *= pow(r / u[i], omega - 1);
-		if (!(r <= 1 / DBL_MIN && r >= DBL_MIN))
-			return -1;
-		u[i] = r;
-	}
-	return 0;
+	int bad = 0;
+	for (int i = 0; i < k && !bad; i++)
+		u[i] = sk_scale1(x[i], w[i], u[i], omega, &bad);   /* (the GPU's entry by entry) */
+	return bad ? -1 : 0;
 }
 
 /* sum |u_i w_i - x_i|: the L1 error of one marginal */
@@ -883,7 +874,7 @@ static double residual_plain(const double *u, const double *w, const double *x, 
 {
 	double e = 0;
 	for (int i = 0; i < k; i++)
-		e += fabs(u[i] * w[i] - x[i]);
+		e += sk_resid1(u[i], w[i], x[i]);
 	return e;
 }
 
@@ -1081,18 +1072,6 @@ static void slot_finish(job_src *js, block *b, sk_stats *st, int s, int how)
 		slot_move(b, s, b->m);
 }
 
-/* Whether a problem at error err, e0 eight iterations ago, goes on with
- * Newton: its rate over those eight predicts more than `after` iterations to
- * tol, or it has taken 8 x after already. A fixed count would send the
- * problems of a fast rate that started far (K = 80: 40 iterations) to Newton,
- * which costs them more than finishing; the rate sends only the slow ones. */
-static int slow(double e0, double err, double tol, int after, int it)
-{
-	if (it >= 8 * after || !(err < e0))
-		return 1;
-	return 8 * log(tol / err) / log(err / e0) > after;
-}
-
 /* One u half-step of every slot (w = K v given); finished slots leave. */
 static void step_u(job_src *js, block *b, sk_stats *st)
 {
@@ -1117,7 +1096,7 @@ static void step_u(job_src *js, block *b, sk_stats *st)
 				continue;
 			}
 			if (js->kn->newton_after && b->it[s] % 8 == 0) {
-				if (b->it[s] >= 16 && slow(b->errc[s], err, tol, js->kn->newton_after, b->it[s])) {
+				if (b->it[s] >= 16 && sk_slow(b->errc[s], err, tol, js->kn->newton_after, b->it[s])) {
 					slot_finish(js, b, st, s, SLOT_NEWTON);
 					continue;
 				}
@@ -1210,6 +1189,133 @@ static int run_jobs(job_src *js, int threads, sk_stats *st)
 	if (st)
 		sk_stats_merge(st, &js->st);
 	return js->failed ? -1 : 0;
+}
+
+/* ---- the same jobs on the GPU (sk_params.gpu) ----
+ * Jobs are loaded and normalised here, a chunk at a time, and the pairs that
+ * refill() sends to Newton at once go there here too; the others iterate on
+ * the GPU (gpu_sk_solve: the same updates and rules per problem), and those
+ * it hands back finish here in the log domain on p->threads threads, from
+ * their scalings (slow) or from zero (out of range), as slot_finish does. */
+
+#define GPU_CHUNK_BYTES ((size_t)64 << 20)   /* of each of x, y, u, v: the problems of one round */
+
+typedef struct {
+	job_src *js;
+	int64_t *job, *rest;             /* the chunk's jobs; the slots to finish here */
+	double *x, *y, *u, *v;           /* [cap, k] each */
+	int *iters;
+	unsigned char *status;
+	int64_t nrest, next;
+	pthread_mutex_t lock;
+	sk_stats st;
+} gpu_chunk;
+
+static void *finish_here(void *arg)
+{
+	gpu_chunk *g = arg;
+	const int k = g->js->kn->k;
+	sk_stats st = {0};
+	threads_set_blas(1);
+	for (;;) {
+		pthread_mutex_lock(&g->lock);
+		int64_t q = g->next < g->nrest ? g->rest[g->next++] : -1;
+		pthread_mutex_unlock(&g->lock);
+		if (q < 0)
+			break;
+		size_t o = (size_t)q * k;
+		int warm = g->status[q] == GPU_SK_NEWTON;
+		solve_log(g->js, &st, g->job[q], g->x + o, g->y + o, warm ? g->u + o : NULL, warm ? g->v + o : NULL,
+			  g->iters[q]);
+	}
+	pthread_mutex_lock(&g->lock);
+	sk_stats_merge(&g->st, &st);
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+/* Loads jobs [s, e): those for the GPU to slots 0.. (returned), those for
+ * Newton at once to the top slots, counted in *ndirect; skipped ones get NaN. */
+static int64_t gpu_load(job_src *js, gpu_chunk *g, int64_t s, int64_t e, int64_t cap, int64_t *ndirect)
+{
+	const int k = js->kn->k;
+	int64_t m = 0, top = cap;
+	for (int64_t j = s; j < e; j++) {
+		int64_t q = m;
+		if (js->load(js, j, g->x + (size_t)q * k, g->y + (size_t)q * k)) {
+			js->val[j] = NAN;
+			continue;
+		}
+		if (!js->sym && js->kn->direct_m && direct(g->x + (size_t)q * k, g->y + (size_t)q * k, k, js->kn->direct_m)) {
+			top--;   /* moved to the top slots, 0 iterations done */
+			memmove(g->x + (size_t)top * k, g->x + (size_t)q * k, (size_t)k * sizeof(double));
+			memmove(g->y + (size_t)top * k, g->y + (size_t)q * k, (size_t)k * sizeof(double));
+			g->job[top] = j;
+			g->iters[top] = 0;
+			g->status[top] = GPU_SK_LOG;
+			continue;
+		}
+		g->job[m++] = j;
+	}
+	*ndirect = cap - top;
+	return m;
+}
+
+static int run_jobs_gpu(job_src *js, const sk_params *p, sk_stats *st)
+{
+	const kernel *kn = js->kn;
+	const int k = kn->k;
+	const int64_t most = (int64_t)(GPU_CHUNK_BYTES / ((size_t)k * sizeof(double)));
+	const int64_t cap = js->njobs < most ? (js->njobs > 0 ? js->njobs : 1) : most;
+	const size_t rows = (size_t)cap * k;
+	char err[ERR_LEN] = "out of memory";
+	gpu_chunk g = {.js = js};
+	double *mem = malloc((rows * 4 + (size_t)cap * 2) * sizeof *mem);
+	int64_t *job = malloc((size_t)cap * 2 * sizeof *job);
+	g.iters = malloc((size_t)cap * sizeof *g.iters);
+	g.status = malloc((size_t)cap);
+	int rc = mem && job && g.iters && g.status ? 0 : -1;
+	double *val = mem ? mem + 4 * rows : NULL, *errs = val ? val + cap : NULL;
+	g.x = mem, g.y = mem + rows, g.u = mem + 2 * rows, g.v = mem + 3 * rows, g.job = job, g.rest = job + cap;
+	const gpu_sk gp = {k, kn->eps, kn->tol, kn->omega, kn->max_iter, kn->newton_after, js->sym,
+			   js->want == WANT_KL ? GPU_SK_KL : js->want == WANT_ENTROPIC ? GPU_SK_ENTROPIC : GPU_SK_TRANSPORT,
+			   kn->kern, kn->kernc};
+	pthread_mutex_init(&g.lock, NULL);
+	int blas_threads = threads_get_blas();
+	for (int64_t s = 0; s < js->njobs && !rc; s += cap) {
+		int64_t e = js->njobs - s < cap ? js->njobs : s + cap, ndirect;
+		int64_t m = gpu_load(js, &g, s, e, cap, &ndirect);
+		if (m > 0 && gpu_sk_solve(&gp, m, g.x, g.y, val, errs, g.iters, g.status, g.u, g.v, err)) {
+			rc = -1;
+			break;
+		}
+		g.nrest = g.next = 0;
+		for (int64_t i = 0; i < m; i++) {
+			g.st.flops += (double)g.iters[i] * (js->sym ? 2 : 4) * k * k;
+			if (g.status[i] != GPU_SK_DONE) {
+				g.rest[g.nrest++] = i;
+				continue;
+			}
+			sk_result r = {.kl = val[i], .entropic = val[i], .transport = val[i], .err = errs[i],
+				       .iters = g.iters[i], .converged = errs[i] <= kn->tol};
+			record(js, &g.st, job[i], &r, 0, 0);
+		}
+		for (int64_t i = cap - ndirect; i < cap; i++)
+			g.rest[g.nrest++] = i;
+		threads_run(p->threads > 1 && g.nrest > 1 ? p->threads : 1, finish_here, &g, 0);
+		if (js->failed)
+			rc = -1;
+		if (js->progress)
+			js->progress(js->progress_ctx, e);
+	}
+	threads_set_blas(blas_threads);
+	pthread_mutex_destroy(&g.lock);
+	if (st)
+		sk_stats_merge(st, &g.st);
+	if (rc && p->err)
+		err_set(p->err, "%s", err);
+	free(mem), free(job), free(g.iters), free(g.status);
+	return rc;
 }
 
 /* ---- the problems of sk_batch ---- */
@@ -1341,15 +1447,25 @@ static int solve(job_src *js, const kernel *kn, const problems *pr, int64_t njob
 	js->ew = pick_elementwise(!p->no_simd);
 	js->mt = nt_pick_math(!p->no_simd);
 	js->simd = !p->no_simd;
-	return run_jobs(js, p->threads, st);
+	return p->gpu ? run_jobs_gpu(js, p, st) : run_jobs(js, p->threads, st);
+}
+
+/* rc; when it is a failure without a reason yet, the reason is memory */
+static int batch_failed(const sk_params *p, int rc)
+{
+	if (rc && p->err && !*p->err)
+		err_set(p->err, "out of memory");
+	return rc;
 }
 
 int sk_batch(const sk_params *p, const double *c, int k, int64_t n, const float *src, int64_t nt,
 	     const float *tgt, double *out, sk_stats *st)
 {
 	kernel kn;
+	if (p->err)
+		*p->err = 0;
 	if (kernel_init(&kn, p, c, k))
-		return -1;
+		return batch_failed(p, -1);
 	problems pr = {.k = k, .src = src, .tgt = tgt, .nt = nt, .skip_equal = p->loss == SK_DIVERGENCE};
 	job_src js;
 	int rc = 0;
@@ -1357,7 +1473,7 @@ int sk_batch(const sk_params *p, const double *c, int k, int64_t n, const float 
 		rc = solve(&js, &kn, &pr, n, 0, p->loss == SK_ENTROPIC ? WANT_ENTROPIC : WANT_TRANSPORT,
 			   out, load_pair, p, st);
 		free(kn.kern);
-		return rc;
+		return batch_failed(p, rc);
 	}
 	int sym = sk_cost_symmetric(c, k);
 	double *self = malloc((size_t)(n > 0 ? n : 1) * sizeof *self), *tself = NULL;
@@ -1395,7 +1511,7 @@ int sk_batch(const sk_params *p, const double *c, int k, int64_t n, const float 
 	free(pr.tid);
 	free(pr.rep);
 	free(kn.kern);
-	return rc;
+	return batch_failed(p, rc);
 }
 
 /* ---- other measures ---- */

@@ -2,7 +2,8 @@
  * share one K x K cost (contract section 7; docs/sinkhorn.md). No file I/O,
  * nothing exits or prints; allocation failures return -1.
  *
- * Error rule: returns -1/NULL (out of memory); never exits or prints.
+ * Error rule: returns -1/NULL (out of memory; sk_batch also a GPU failure,
+ * its reason in sk_params.err); never exits or prints.
  *
  * OT_eps(a,b) = min over plans T with marginals a, b of
  *               <T,C> + eps * sum T_ij (log T_ij - 1).
@@ -49,6 +50,13 @@ typedef struct {
 	 * reference for a problem whose scalings leave the float64 range (the
 	 * solver before issue 16) */
 	int newton_after;
+	/* 1: sk_batch iterates on the GPU (gpu_sk_solve, gpu.h; a `make CUDA=1`
+	 * build, K <= 128) with the same rules per problem; what the rules send
+	 * to Newton or the log domain finishes here on `threads` threads: 0 */
+	int gpu;
+	/* NULL, or a char[ERR_LEN] for the reason when sk_batch fails (out of
+	 * memory, or the GPU's) */
+	char *err;
 	/* NULL, or called (from one thread at a time) with the rows of the last
 	 * pass started so far, out of n */
 	void (*progress)(void *ctx, int64_t done);
