@@ -106,7 +106,7 @@ print("%.2g (%d of %d above 1e-9)" % (np.max(np.abs(g - c) / np.maximum(np.abs(c
       np.sum(np.abs(g - c) > 1e-9 * np.abs(c)), c.size))
 PY
 )
-    say "  | $k | $(ratio "$pg" "$sg") | $(ratio "$pc" "$sc") | $(ratio "$sc" "$sg") | $diff | $flops |"
+    say "  | $k | $(calc %.0f "$pg / $sg") | $(calc %.0f "$pc / $sc") | $(ratio "$sc" "$sg") | $diff | $flops |"
   done
 }
 
