@@ -53,6 +53,10 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* 1 while a progress bar holds the last line of stderr: a message then
+ * starts on a line of its own. */
+static volatile sig_atomic_t bar_on_line;
+
 void cli_init(int argc, char **argv, const char *prog)
 {
 	cli_prog = prog;
@@ -74,12 +78,19 @@ void cli_init(int argc, char **argv, const char *prog)
 	signal(SIGHUP, on_signal);
 }
 
-static void vmessage(const char *fmt, va_list ap)
+/* "TOOL: message" on one line, whatever the message holds: names from
+ * files and command lines are escaped (err_escape), never written raw. No
+ * allocation: this also reports running out of memory. */
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
+	char msg[2048], line[4 * sizeof msg];
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n >= (int)sizeof msg)
+		memcpy(msg + sizeof msg - 4, "...", 4);
+	err_escape(line, sizeof line, msg);
 	fflush(stdout);
-	fprintf(stderr, "%s: ", cli_prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s%s: %s%s\n", bar_on_line ? "\n" : "", cli_prog, prefix, line);
+	bar_on_line = 0;
 }
 
 /* A failing run ends here without the exit handlers: what it still holds is
@@ -95,7 +106,7 @@ void cli_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 	remove_pending();
 	fail_exit(1);
@@ -105,7 +116,7 @@ void cli_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 	if (saved_usage) fprintf(stderr, "Usage: %s\n", saved_usage);
 	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
@@ -117,9 +128,7 @@ void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: warning: ", cli_prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vmessage("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -128,7 +137,7 @@ void cli_info(const char *fmt, ...)
 	if (cli_opts.quiet) return;
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 }
 
@@ -524,6 +533,7 @@ void cli_progress_update(cli_progress *p, uint64_t done)
 	fprintf(stderr, "\r%s [%s] %5.1f%% %" PRIu64 "/%" PRIu64 " %s, %.1f %s/s, %s elapsed, %s left \033[K",
 		p->what, bar, pct, done, p->total, p->unit, rate, p->unit, spent, eta);
 	fflush(stderr);
+	bar_on_line = 1;
 }
 
 void cli_progress_end(cli_progress *p)
@@ -534,5 +544,6 @@ void cli_progress_end(cli_progress *p)
 		cli_progress_update(p, p->total);
 	}
 	fputc('\n', stderr);
+	bar_on_line = 0;
 	free(p);
 }

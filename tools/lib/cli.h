@@ -24,6 +24,8 @@ void cli_init(int argc, char **argv, const char *prog);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_usage(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void cli_warn(const char *fmt, ...);
+/* Messages are one line: control characters and bytes that are not UTF-8
+ * in what they show (names from files, paths) are escaped (err_escape). */
 /* fn runs when the run fails (cli_die, cli_usage, SIGINT/SIGTERM/SIGHUP),
  * before the exit, like the removal of half-written outputs: it must be
  * async-signal-safe (unlink, rmdir, unlinkat; no malloc, no stdio). */

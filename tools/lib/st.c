@@ -1,5 +1,6 @@
 /* st.c: safetensors container (docs/safetensors.md is the written spec). */
 #include "st.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -272,29 +273,6 @@ void st_list_free(char **items, int n)
 
 /* ---- header parsing ---- */
 
-static int valid_utf8(const unsigned char *s, size_t n, size_t *bad)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (!len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) goto bad;
-		uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80) goto bad;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		/* overlong, surrogate and out-of-range forms are not UTF-8 */
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF)) goto bad;
-		i += len;
-	}
-	return 1;
-bad:
-	*bad = i;
-	return 0;
-}
-
 /* JSON forbids raw control characters inside strings; cJSON lets them through. */
 static int raw_control_in_string(const char *s, size_t n, size_t *at)
 {
@@ -449,7 +427,7 @@ int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *o
 {
 	size_t bad;
 	if (memchr(json, 0, len)) return err_set(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
-	if (!valid_utf8((const unsigned char *)json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
+	if (!util_utf8_valid(json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
 	if (raw_control_in_string(json, len, &bad)) return err_set(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
