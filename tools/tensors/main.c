@@ -386,6 +386,7 @@ enum { NCOMMANDS = sizeof commands / sizeof *commands };
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "tensors");
+	cli_text_output = 1;   /* info and dump write text; the others are checked below */
 	static const cli_opt opts[] = {
 		{"rows", 'r', CLI_STR, &o.rows, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
 		{"input", 'i', CLI_STR, &o.input, "FILE", "pick, drop: the input file"},
@@ -395,6 +396,7 @@ int main(int argc, char **argv)
 	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
 	if (first >= argc)
 		cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
+	cli_out_check(cli_opts.output, strcmp(argv[first], "info") && strcmp(argv[first], "dump"));
 	for (int c = 0; c < NCOMMANDS; c++)
 		if (!strcmp(argv[first], commands[c].name))
 			return commands[c].run(argc - first - 1, argv + first + 1);
