@@ -1,6 +1,7 @@
 /* cli.c: the command-line layer every tool shares (contract section 2). */
 #include "cli.h"
 #include "names.h"
+#include "stmap.h"
 #include "threads.h"
 
 #include <dirent.h>
@@ -61,6 +62,27 @@ static void on_signal(int sig)
  * starts on a line of its own. */
 static volatile sig_atomic_t bar_on_line;
 
+/* Mapped inputs (cli_map_open): a SIGBUS inside one means the file shrank
+ * under the mapping; the message is formatted beforehand, as the handler
+ * may only write(). */
+#define MAX_MAPPED 4
+static struct { uintptr_t base; size_t len; char *msg; size_t msglen; } mapped[MAX_MAPPED];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	uintptr_t a = (uintptr_t)si->si_addr;
+	for (int i = 0; i < MAX_MAPPED; i++)
+		if (mapped[i].msg && a - mapped[i].base < mapped[i].len) {
+			remove_pending();
+			ssize_t w = bar_on_line ? write(STDERR_FILENO, "\n", 1) : 0;
+			w = write(STDERR_FILENO, mapped[i].msg, mapped[i].msglen);
+			(void)w;
+			_exit(1);
+		}
+	signal(sig, SIG_DFL);   /* not ours: the fault repeats and kills as it would have */
+}
+
 static void handle(int sig, int keep_ignored)
 {
 	struct sigaction sa, old;
@@ -85,6 +107,12 @@ static void install_signals(void)
 	static const int others[] = {SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ};
 	for (size_t i = 0; i < sizeof others / sizeof *others; i++)
 		handle(others[i], 1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 static mode_t creation_mode;   /* 0666 less the umask: what fopen would give a new file */
@@ -567,6 +595,52 @@ void cli_out_close(cli_out *o)
 	free(o->target);
 	free(o->tmp);
 	free(o);
+}
+
+/* ---- mapped inputs ---- */
+
+st_map *cli_map_open(const char *path)
+{
+	int slot = -1;
+	for (int i = 0; i < MAX_MAPPED && slot < 0; i++)
+		if (!mapped[i].msg) slot = i;
+	if (slot < 0) return NULL;
+	char msg[ERR_LEN + 200], name[ERR_LEN];
+	err_escape(name, sizeof name, path);
+	int n = snprintf(msg, sizeof msg, "%s: %s: changed or was truncated while being read (was the stage "
+			 "writing it run again?)\n", cli_prog, name);
+	/* registered before the mapping exists: a fault while st_map_open parses is ours too */
+	mapped[slot].base = 0;
+	mapped[slot].len = SIZE_MAX;
+	mapped[slot].msglen = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+	mapped[slot].msg = cli_strdup(msg);
+	st_map *m = st_map_open(path);
+	if (!m) {
+		free(mapped[slot].msg);
+		mapped[slot].msg = NULL;
+		return NULL;
+	}
+	const void *base;
+	size_t len;
+	st_map_range(m, &base, &len);
+	mapped[slot].base = (uintptr_t)base;
+	mapped[slot].len = len;
+	return m;
+}
+
+void cli_map_close(st_map *m)
+{
+	if (!m) return;
+	const void *base;
+	size_t len;
+	st_map_range(m, &base, &len);
+	for (int i = 0; i < MAX_MAPPED; i++)
+		if (mapped[i].msg && mapped[i].base == (uintptr_t)base) {
+			char *msg = mapped[i].msg;
+			mapped[i].msg = NULL;
+			free(msg);
+		}
+	st_map_close(m);
 }
 
 /* ---- safetensors, dying on error ---- */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include "st.h"
+#include "stmap.h"
 
 #define LAYERSCOPE_VERSION "0.1.0"
 
@@ -100,6 +101,13 @@ cli_out *cli_out_open_text(const char *path);
 void cli_out_check(const char *path, int binary);
 /* Set before cli_parse by a tool whose -o may be text (tensors info). */
 extern int cli_text_output;
+
+/* A regular file mapped instead of read (stmap.h), watched: a SIGBUS from
+ * it -- the file truncated while in use -- ends the run with the one line
+ * "TOOL: FILE: changed or was truncated while being read" and exit 1.
+ * NULL when the file cannot be mapped: read it with cli_load then. */
+st_map *cli_map_open(const char *path);
+void cli_map_close(st_map *m);
 
 /* ---- safetensors, dying on error with the file name ---- */
 /* How an input path is named in messages: "standard input" for "-". */

@@ -2,7 +2,6 @@
  * section 6; docs/train-probe.md). The training itself is tools/lib/probe.c. */
 #include "cli.h"
 #include "probe.h"
-#include "stmap.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -93,10 +92,12 @@ static void release(void *x)
 }
 
 /* A regular file is mapped (no copy of the features, no fresh pages to
- * zero); a pipe, or a file the mapping refuses, is read and checked by cli_load. */
+ * zero; a SIGBUS from it, the file truncated under us, ends the run with a
+ * message); a pipe, or a file the mapping refuses, is read and checked by
+ * cli_load. */
 static st_file *load_input(void)
 {
-	if (strcmp(input, "-") != 0 && (in_map = st_map_open(input)))
+	if (strcmp(input, "-") != 0 && (in_map = cli_map_open(input)))
 		return st_map_file(in_map);
 	return cli_load(input);
 }
@@ -643,7 +644,7 @@ int main(int argc, char **argv)
 	st_list_free(names, nfeat + !o.no_head);
 	st_file_free(out);
 	if (in_map)
-		st_map_close(in_map);
+		cli_map_close(in_map);
 	else
 		st_file_free(in);
 	free(fs);
