@@ -738,10 +738,33 @@ static int write_spool(const st_tensor *t, FILE *out, char *err)
 	return 0;
 }
 
+/* What the reader would refuse is not written: strings that are not UTF-8,
+ * a tensor named like the metadata. */
+static int check_strings(const st_file *f, char *err)
+{
+	size_t bad;
+	for (int i = 0; i < f->n; i++) {
+		const char *name = f->t[i].name;
+		if (!util_utf8_valid(name, strlen(name), &bad))
+			return err_set(err, "tensor name '%s' is not valid UTF-8 (byte %zu)", err_esc(name), bad);
+		if (strcmp(name, "__metadata__") == 0)
+			return err_set(err, "a tensor cannot be named '__metadata__', the metadata's key");
+	}
+	for (int i = 0; i < f->nmeta; i++) {
+		const char *k = f->meta[i].key, *v = f->meta[i].value;
+		if (!util_utf8_valid(k, strlen(k), &bad))
+			return err_set(err, "metadata key '%s' is not valid UTF-8 (byte %zu)", err_esc(k), bad);
+		if (!util_utf8_valid(v, strlen(v), &bad))
+			return err_set(err, "metadata '%s' is not valid UTF-8 (byte %zu of its value)", err_esc(k), bad);
+	}
+	return 0;
+}
+
 int st_write(const st_file *f, FILE *out, char *err)
 {
 	for (int i = 0; i < f->n; i++)
-		if (st_nbytes(&f->t[i]) == UINT64_MAX) return err_set(err, "shape product overflows: tensor '%s'", f->t[i].name);
+		if (st_nbytes(&f->t[i]) == UINT64_MAX) return err_set(err, "shape product overflows: tensor '%s'", err_esc(f->t[i].name));
+	if (check_strings(f, err)) return -1;
 	size_t n;
 	char *json = st_header_json(f, &n);
 	unsigned char lenbuf[8];

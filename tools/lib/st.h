@@ -118,7 +118,9 @@ st_file *st_load_fp(FILE *fp, int own, int (*keep)(const char *name, void *ctx),
 
 /* ---- writing ---- */
 /* Writes f to out: header sorted by name order as stored, offsets computed,
- * header padded with spaces to a multiple of 8. Tensors with a spool are copied from it. */
+ * header padded with spaces to a multiple of 8. Tensors with a spool are copied from it.
+ * Refuses, before writing anything, what the reader would refuse: a name,
+ * key or value that is not UTF-8, a tensor named "__metadata__". */
 int st_write(const st_file *f, FILE *out, char *err);
 /* The serialized header (without the length prefix), padded; for tests and tools. */
 char *st_header_json(const st_file *f, size_t *len);

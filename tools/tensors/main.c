@@ -349,6 +349,8 @@ static int cmd_from_npy(int argc, char **argv)
 		if (!eq || eq == name || !eq[1]) cli_usage("'%s': expected NAME=FILE.npy", argv[i]);
 		*eq = 0;
 		if (st_find(out, name)) cli_usage("tensor '%s' given twice", name);
+		if (!strcmp(name, "__metadata__"))   /* the header's key for the metadata: no reader would accept it */
+			cli_usage("'%s': a tensor cannot be named __metadata__ (use --meta KEY=VALUE for metadata)", argv[i]);
 		npy_read_into(out, name, eq + 1);
 		free(name);
 	}
