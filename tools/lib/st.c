@@ -450,6 +450,7 @@ struct st_reader {
 	FILE *fp;
 	int own;              /* close fp at the end */
 	uint64_t pos;         /* bytes of the data section consumed */
+	uint64_t data_start;  /* offset of the data section in the file */
 	int known_size;
 	st_file *f;
 };
@@ -492,6 +493,7 @@ static int read_header(st_reader *r, char *err)
 	}
 	int rc = st_parse_header(json, n, data_size, r->f, err);
 	free(json);
+	r->data_start = 8 + n;
 	return rc;
 }
 
@@ -587,6 +589,16 @@ int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err)
 		left -= k;
 	}
 	r->pos = t->end;
+	return 0;
+}
+
+int st_seek_data(st_reader *r, const st_tensor *t, char *err)
+{
+	if (!r->known_size)
+		return err_set(err, "cannot seek to tensor '%s': not a regular file", err_esc(t->name));
+	if (fseeko(r->fp, (off_t)(r->data_start + t->begin), SEEK_SET) != 0)
+		return err_set(err, "cannot seek to tensor '%s': %s", err_esc(t->name), strerror(errno));
+	r->pos = t->begin;
 	return 0;
 }
 

@@ -103,6 +103,9 @@ st_file *st_reader_file(st_reader *r);          /* the parsed header, tensors in
 /* Data must be read or skipped in the order of st_reader_file(r)->t. */
 int st_read_data(st_reader *r, st_tensor *t, char *err);         /* allocates t->data */
 int st_skip_data(st_reader *r, st_tensor *t, char *err);
+/* A regular file's reader may jump to any tensor's data (the next read or
+ * copy starts there); -1 with err on a pipe. */
+int st_seek_data(st_reader *r, const st_tensor *t, char *err);
 /* streams the tensor's bytes to out in chunks (no full copy in memory) */
 int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err);
 /* After the last tensor: checks that nothing follows (pipes). */
