@@ -18,7 +18,10 @@
 #include "zipfile.h"
 
 #define DS_MAX_TEXT_FILE (1ULL << 31)   /* annotation JSON, lists, XML */
-#define DS_MAX_IMAGE_FILE (1ULL << 30)
+/* An image file or archive entry: checked before it is read. Photographs of
+ * common cameras are a few MB, the largest a few tens; an archive's entry
+ * is kept in memory and copied once more when read (ds_read). */
+#define DS_MAX_IMAGE_FILE (64ULL << 20)
 
 
 typedef struct { int label; int difficult; } ds_obj;
