@@ -30,7 +30,7 @@ typedef struct {
 
 typedef struct {
 	voc_obj *o;
-	int n;
+	int n, cap;
 } voc_ann;
 
 static void voc_ann_free(voc_ann *a)
@@ -39,7 +39,7 @@ static void voc_ann_free(voc_ann *a)
 		free(a->o[i].name);
 	free(a->o);
 	a->o = NULL;
-	a->n = 0;
+	a->n = a->cap = 0;
 }
 
 static int voc_xml_open(void *ctx, const xml_path *path, int empty, char *err)
@@ -49,7 +49,7 @@ static int voc_xml_open(void *ctx, const xml_path *path, int empty, char *err)
 	if (empty)
 		return 0;
 	if (path->depth == 2 && !strcmp(tag, "object")) {
-		voc_obj *o = ds_realloc_array(ann->o, (size_t)ann->n + 1, sizeof(voc_obj));
+		voc_obj *o = ds_grow(ann->o, &ann->cap, ann->n + 1, sizeof(voc_obj));
 		if (!o)
 			return err_set(err, "out of memory");
 		ann->o = o;
@@ -231,8 +231,10 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 			return free(data.p), err_set(err, "out of memory");
 	} else if (v->aroot && strcmp(rel, "labels.txt") &&
 		   (strlen(v->aroot) != rl || strncmp(v->aroot, path, rl))) {
-		err_set(err, "%s: two VOC folders in the archives ('%s' and '%.*s'); unpack one", v->cur,
-		     v->aroot, (int)rl, path);
+		char other[300];
+		snprintf(other, sizeof other, "%.*s", (int)rl, path);
+		err_set(err, "%s: two VOC folders in the archives ('%s' and '%s'); unpack one", v->cur,
+			err_esc(v->aroot), err_esc(other));
 		free(data.p);
 		return -1;
 	}
@@ -323,7 +325,7 @@ static int add_split_id(const char *id, void *ctx, char *err)
 	int at = strmap_get(c->seen, id);
 	if (at >= 0) {
 		if (c->t->s[at].split != c->split)
-			return err_set(err, "%s: image '%s' is in two splits", c->where, id);
+			return err_set(err, "%s: image '%s' is in two splits", c->where, err_esc(id));
 		return 0;   /* listed twice in one file: once is enough */
 	}
 	int64_t index = (*c->next_index)++;
@@ -419,7 +421,7 @@ static int voc_annotations(voc_src *v, ds_table *t, const char *source, char *er
 		snprintf(rel, sizeof(rel), "Annotations/%s.xml", t->s[i].id);
 		int got = voc_get(v, rel, &b, err);
 		if (got == 0)
-			rc = err_set(err, "%s: no %s for image '%s'", source, rel, t->s[i].id);
+			rc = err_set(err, "%s: no %s for image '%s'", source, err_esc(rel), err_esc(t->s[i].id));
 		else if (got > 0) {
 			rc = voc_parse_xml((const char *)b.p, b.len, rel, &anns[i], err);
 			free(b.p);
