@@ -4,7 +4,7 @@
 #   make reproduce  install what is missing, build, run the study on the default data
 #   make bench      install what is missing, build, run the benchmarks against the peers
 #   make asan       the same tools with AddressSanitizer + UBSan into build-asan/bin
-#   make fuzz       every libFuzzer target (safetensors, zip, XML), FUZZ_SECONDS each
+#   make fuzz       every libFuzzer target (safetensors, zip, XML, COCO JSON, TSV list), FUZZ_SECONDS each
 #   make CUDA=1     add GPU code where nvcc exists
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -114,11 +114,13 @@ fuzz: $(FUZZ_RUNS)
 
 $(FUZZ_RUNS): fuzz-%: $(BUILD)/fuzz-%
 	@mkdir -p $(BUILD)/fuzz-corpus/$*
-	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz-corpus/$* tests/fuzz-corpus/$*
+	@mkdir -p $(BUILD)/fuzz-artifacts/$*
+	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz-artifacts/$*/ \
+	  $(BUILD)/fuzz-corpus/$* tests/fuzz-corpus/$*
 
 $(FUZZ_BINS): $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRC) $(wildcard tools/lib/*.h)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 bench: deps all
 	bash bench/run
