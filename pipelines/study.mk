@@ -2,13 +2,15 @@
 #
 #   make reproduce                                   Fashion-MNIST mosaics, both fixture backbones
 #   make reproduce DATASET=voc VOC=VOCtrainval_06-Nov-2007.tar,VOCtest_06-Nov-2007.tar MODEL=m.safetensors
+#        [VOC_YEAR=2007|2012|0712: one year of a VOCdevkit holding both, or the 07+12 protocol]
 #   make reproduce DATASET=coco COCO_TRAIN=train2017.zip,instances_train2017.json \
 #        COCO_TEST=val2017.zip,instances_val2017.json [COCO_VAL=IMAGES,ANNOTATIONS] MODEL=m.safetensors
 #
 # Every file of out/$(DATASET)/ is one target, written whole by its tool (ls_out),
 # so -j2 is safe, .DELETE_ON_ERROR cleans a failed step and a re-run does nothing.
 # Steps per run (one run per backbone): extract-feats -> train-probe -> sinkhorn
-# -> classify-samples, early-exit -> plot; then the tables and report.md.
+# (and once more under the paper's literal eps) -> classify-samples, early-exit
+# -> plot; then the tables and report.md.
 
 DATASET ?= fmnist
 STUDY ?= out/$(DATASET)
@@ -28,7 +30,12 @@ SNAPSHOTS ?= all
 # slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
 # where the contract's default 1000 leaves ~4% (<= 0.04), for about 4 s more per 10,000 rows.
 SINKHORN_ARGS ?= --measure chebyshev,js --max-iter 20000
-CLASSIFY_ARGS ?= --split test
+# The paper's "alpha = 0.01" read as Cuturi's lambda: eps = 1/alpha = 100 on the raw
+# cost (docs/sinkhorn.md); one extra run per backbone, wdist only, for report section 8
+LITERAL_SINKHORN_ARGS ?= --no-normalize --eps 100
+# the eval split (test, or val when the data have no test rows: VOC2012) comes
+# first, from $(STUDY)/RUN/eval-split; these follow and may override it
+CLASSIFY_ARGS ?=
 EXIT_ARGS ?=
 
 ifeq ($(DATASET),fmnist)
@@ -47,7 +54,7 @@ EMBEDDINGS ?= $(wildcard fixtures/fmnist-embeddings.safetensors)
 else
 ifeq ($(DATASET),voc)
 DATA := $(subst $(comma), ,$(VOC))
-DATA_SPEC := voc:$(VOC)
+DATA_SPEC := voc$(VOC_YEAR):$(VOC)
 EMBEDDINGS ?= $(firstword $(wildcard fixtures/*voc*.safetensors))
 else ifeq ($(DATASET),coco)
 # one images + annotations pair per split, joined after extraction (tensors cat);
@@ -60,11 +67,13 @@ DATA := $(subst $(comma), ,$(COCO_TRAIN) $(COCO_VAL) $(COCO_TEST))
 DATA_SPEC := coco:$(or $(COCO_TEST),$(COCO_VAL),$(COCO_TRAIN))
 # the joined parts' `dataset`: every part's spec, ';'-separated
 COCO_DATASET := $(subst $(space),;,$(foreach p,$(COCO_PARTS),coco:$(COCO_$(p))))
-EXIT_ARGS += $(if $(COCO_VAL),,--tune-split train)
 EMBEDDINGS ?= $(firstword $(wildcard fixtures/*coco*.safetensors))
 else
 $(error DATASET=$(DATASET): expected fmnist, voc or coco)
 endif
+# a sample without any label (COCO: images without annotations) has no target
+# distribution: NaN distances, counted in the report, instead of an error
+SINKHORN_ARGS += --skip-empty
 # one run per model file, named by the file
 RUNS := $(basename $(notdir $(MODEL)))
 $(foreach m,$(MODEL),$(eval MODEL_$(basename $(notdir $(m))) := $(m)))
@@ -82,10 +91,11 @@ titles := $(subst $(space),$(comma),$(foreach r,$(RUNS),$(call run_title,$(r))))
 
 STUDY_TOOLS := $(BIN)/extract-feats $(BIN)/train-probe $(BIN)/sinkhorn $(BIN)/classify-samples \
 	$(BIN)/early-exit $(BIN)/plot
-STUDY_FIGURES := $(STUDY)/fig3-layers.png $(STUDY)/tables2-3-overthinking.png \
+STUDY_FIGURES := $(STUDY)/fig3-layers.png $(STUDY)/fig3-layers-test.png $(STUDY)/fig3-layers-eps100.png \
+	$(STUDY)/tables2-3-overthinking.png $(STUDY)/frontier.png \
 	$(foreach r,$(RUNS),$(addprefix $(STUDY)/$(r)/,fig4-sample.png fig5-categories.png \
-	  fig6-epochs.png fig11-measures.png fig15-adjacent.png))
-STUDY_TABLES := $(STUDY)/table2.md $(STUDY)/table3.md $(STUDY)/table4.md
+	  fig6-epochs.png fig11-measures.png fig11-measures-test.png fig15-adjacent.png))
+STUDY_TABLES := $(STUDY)/table2.md $(STUDY)/table3.md $(STUDY)/table4.md $(STUDY)/budgets.md
 
 .PHONY: study
 reproduce: deps
@@ -111,6 +121,9 @@ $(STUDY)/$(1)/feats.st: $(DATA) $(MODEL_$(1)) $(BIN)/extract-feats
 	$(BIN)/extract-feats -q --model $(MODEL_$(1)) --dataset $(DATA_SPEC) $(EXTRACT_ARGS) -o $$@
 endif
 
+$(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split &: $(STUDY)/$(1)/feats.st $(BIN)/tensors pipelines/eval-split.sh
+	pipelines/eval-split.sh $(BIN)/tensors $$< $(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split
+
 $(STUDY)/$(1)/prob.st: $(STUDY)/$(1)/feats.st $(BIN)/train-probe
 	$(BIN)/train-probe -q $(PROBE_ARGS) --snapshot-every $(SNAPSHOT_EVERY) \
 	  --snapshots $(or $(SNAPSHOTS_$(1)),$(SNAPSHOTS)) $$< -o $$@
@@ -118,13 +131,19 @@ $(STUDY)/$(1)/prob.st: $(STUDY)/$(1)/feats.st $(BIN)/train-probe
 $(STUDY)/$(1)/dist.st: $(STUDY)/$(1)/prob.st $(BIN)/sinkhorn $(EMBEDDINGS)
 	$(BIN)/sinkhorn -q $(EMBED_OPT) $(SINKHORN_ARGS) $$< -o $$@
 
-$(STUDY)/$(1)/classes.st $(STUDY)/$(1)/classes.md &: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN)/classify-samples
-	$(BIN)/classify-samples -q $(CLASSIFY_ARGS) --prob $(STUDY)/$(1)/prob.st \
+$(STUDY)/$(1)/dist-eps100.st: $(STUDY)/$(1)/prob.st $(BIN)/sinkhorn $(BIN)/tensors $(EMBEDDINGS)
+	$(BIN)/tensors -q pick prob labels split -i $$< | $(BIN)/sinkhorn -q $(EMBED_OPT) $(filter --skip-empty,$(SINKHORN_ARGS)) $(LITERAL_SINKHORN_ARGS) -o $$@
+
+$(STUDY)/$(1)/classes.st $(STUDY)/$(1)/classes.md &: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st \
+	  $(STUDY)/$(1)/eval-split $(BIN)/classify-samples
+	$(BIN)/classify-samples -q --split $$$$(cat $(STUDY)/$(1)/eval-split) $(CLASSIFY_ARGS) --prob $(STUDY)/$(1)/prob.st \
 	  --summary $(STUDY)/$(1)/classes.md $$< -o $(STUDY)/$(1)/classes.st
 
-$(STUDY)/$(1)/exit.st $(STUDY)/$(1)/exit.md $(STUDY)/$(1)/metrics.tsv &: $(STUDY)/$(1)/prob.st $(BIN)/early-exit
-	$(BIN)/early-exit -q $(EXIT_ARGS) --report $(STUDY)/$(1)/exit.md \
-	  --metrics $(STUDY)/$(1)/metrics.tsv $$< -o $(STUDY)/$(1)/exit.st
+$(STUDY)/$(1)/exit.st $(STUDY)/$(1)/exit.md $(STUDY)/$(1)/metrics.tsv $(STUDY)/$(1)/frontier.tsv &: $(STUDY)/$(1)/prob.st \
+	  $(STUDY)/$(1)/eval-split $(STUDY)/$(1)/tune-split $(BIN)/early-exit
+	$(BIN)/early-exit -q --eval-split $$$$(cat $(STUDY)/$(1)/eval-split) --tune-split $$$$(cat $(STUDY)/$(1)/tune-split) \
+	  $(EXIT_ARGS) --report $(STUDY)/$(1)/exit.md --metrics $(STUDY)/$(1)/metrics.tsv \
+	  --frontier $(STUDY)/$(1)/frontier.tsv $$< -o $(STUDY)/$(1)/exit.st
 
 $(STUDY)/$(1)/fig4-sample.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN)/plot
 	$(BIN)/plot -q sample $$< --prob $(STUDY)/$(1)/prob.st --sample $(SAMPLE) -o $$@
@@ -135,24 +154,44 @@ $(STUDY)/$(1)/fig5-categories.png: $(STUDY)/$(1)/classes.st $(STUDY)/$(1)/prob.s
 $(STUDY)/$(1)/fig6-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
 	$(BIN)/plot -q epochs $$< -o $$@
 
+# figures 11-12 from the train rows as the paper draws them, the eval rows beside
 $(STUDY)/$(1)/fig11-measures.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
-	$(BIN)/plot -q measures $$< --title "$(call run_title,$(1)): distance measures per layer (test rows)" -o $$@
+	$(BIN)/plot -q measures $$< --split train --title "$(call run_title,$(1)): distance measures per layer (train rows)" -o $$@
+
+$(STUDY)/$(1)/fig11-measures-test.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/eval-split $(BIN)/plot
+	e=$$$$(cat $(STUDY)/$(1)/eval-split); $(BIN)/plot -q measures $$< --split $$$$e \
+	  --title "$(call run_title,$(1)): distance measures per layer ($$$$e rows)" -o $$@
 
 $(STUDY)/$(1)/fig15-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
 	$(BIN)/plot -q adjacent $$< -o $$@
 endef
 $(foreach r,$(RUNS),$(eval $(call study_run,$(r))))
 
+# figure 3 from the train rows (the paper's section 6.1.1), the eval rows beside
+# (its figure 10), and under the literal reading of eps (section 8 of the report)
 $(STUDY)/fig3-layers.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/dist.st) $(BIN)/plot
-	$(BIN)/plot -q layers $(filter %.st,$^) --names "$(titles)" -o $@
+	$(BIN)/plot -q layers $(filter %.st,$^) --split train --names "$(titles)" -o $@
+
+$(STUDY)/fig3-layers-test.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/dist.st $(STUDY)/$(r)/eval-split) $(BIN)/plot
+	$(BIN)/plot -q layers $(filter %.st,$^) --split $$(cat $(STUDY)/$(firstword $(RUNS))/eval-split) \
+	  --names "$(titles)" -o $@
+
+$(STUDY)/fig3-layers-eps100.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/dist-eps100.st) $(BIN)/plot
+	$(BIN)/plot -q layers $(filter %.st,$^) --split train --names "$(titles)" \
+	  --title "Figure 3 under eps = 100 on the raw cost (the paper's alpha read as Cuturi's lambda), train rows" -o $@
+
+$(STUDY)/frontier.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.st) $(BIN)/plot
+	$(BIN)/plot -q frontier $(filter %.st,$^) --names "$(titles)" -o $@
 
 $(STUDY)/tables2-3-overthinking.png: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.st) $(BIN)/plot
 	$(BIN)/plot -q overthinking $(filter %.st,$^) --names "$(titles)" -o $@
 
-$(STUDY_TABLES) &: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.md $(STUDY)/$(r)/metrics.tsv) pipelines/tables.sh
+$(STUDY_TABLES) &: $(foreach r,$(RUNS),$(STUDY)/$(r)/exit.md $(STUDY)/$(r)/metrics.tsv $(STUDY)/$(r)/eval-split) \
+	  pipelines/tables.sh
 	pipelines/tables.sh $(STUDY) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))")
 
-$(STUDY)/report.md: $(STUDY_FIGURES) $(STUDY_TABLES) \
-	  $(foreach r,$(RUNS),$(STUDY)/$(r)/classes.md) pipelines/report.sh
-	pipelines/report.sh $(STUDY) $(DATASET) $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))") > $@.tmp
+$(STUDY)/report.md: $(STUDY_FIGURES) $(STUDY_TABLES) $(BIN)/tensors pipelines/report.sh \
+	  $(foreach r,$(RUNS),$(addprefix $(STUDY)/$(r)/,classes.md classes.st exit.st dist.st dist-eps100.st))
+	TENSORS=$(BIN)/tensors pipelines/report.sh $(STUDY) $(DATASET) \
+	  $(foreach r,$(RUNS),$(r) "$(call run_title,$(r))") > $@.tmp
 	mv $@.tmp $@

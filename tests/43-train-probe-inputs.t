@@ -62,7 +62,10 @@ s3 = split.copy()
 s3[5] = 3
 bad("split value out of range", dict(GOOD, split=s3), expect=("split", "value 3", "row 5"))
 bad("missing labels", {k: v for k, v in GOOD.items() if k != "labels"}, expect=("missing tensor 'labels'",))
-bad("missing logits", {k: v for k, v in GOOD.items() if k != "logits"}, expect=("missing tensor 'logits'",))
+st.write(path("nohead.st"), {k: v for k, v in GOOD.items() if k != "logits"})
+rc, _, err = train_probe(["--epochs", "2", "-o", path("nohead-out.st"), path("nohead.st")])
+ok(rc == 0 and "no 'logits'" in err and st.read(path("nohead-out.st"))[0]["prob"][1].shape[0] == len(feats),
+   "no logits (extract-feats dropped a head of other labels): the probe layers only, said on stderr")
 bad("logits of the wrong shape", dict(GOOD, logits=logits[:, :2]), expect=("logits", "[300,2]"))
 bad("labels not 0/1", dict(GOOD, labels=labels * 2), expect=("labels", "value 2"))
 bad("integer features", dict(GOOD, **{"feat.01": np.zeros((N, 3), np.int32)}), expect=("feat.01", "I32"))

@@ -117,7 +117,47 @@ fails("voc:baddiff.tar", None, ["000005.xml", "difficult", "maybe"], "VOC: a dif
 retar(TV, "mismatch.tar", lambda n, b: b.replace(b"</object>", b"</objet>", 1) if n.endswith("000005.xml") else b)
 fails("voc:mismatch.tar", None, ["000005.xml", "</objet>"], "VOC: mismatched tags are an error")
 retar(TV, "twosplits.tar", lambda n, b: b + b"000005\n" if n.endswith("Main/val.txt") else b)
-fails("voc:twosplits.tar", None, ["000005", "two splits"], "VOC: an image in two splits is an error")
+fails("voc:twosplits.tar", None, ["000005", "split train and val, both asked for", "--splits"],
+      "VOC: an image in two splits asked for is an error")
+rc, out, err = dump("voc:twosplits.tar", "train")
+ok(rc == 0 and "\t000005\t0\t" in out, "VOC: the same files read for train only (the overlap is not asked for)", err)
+
+# real VOCdevkit test copies (tests/data/real): VOC2007 and VOC2012 side by side,
+# test.txt listing the same ids as trainval.txt, a truncated JPEG
+REAL = os.path.join(HERE, "data", "real", "VOCdevkit")
+fails("voc:" + REAL, None, ["holds VOC2007 and VOC2012", "--year", "voc0712:"],
+      "a VOCdevkit with two years and no year chosen: an error saying how to choose")
+fails("voc2012:" + REAL, None, ["2007_000032", "split train and test, both asked for"],
+      "real VOC2012 copy, all splits: its overlapping split files are refused")
+
+
+def rows(out):
+    return [r.split("\t") for r in out.splitlines()[2:]]
+
+
+rc, out, err = dump("voc2012:" + REAL, "test")
+got = rows(out)
+ok(rc == 0 and [r[1] for r in got] == ["2007_000032", "2007_000033", "2007_000039"] and {r[2] for r in got} == {"2"}
+   and [r[0] for r in got] == ["3", "4", "5"], "voc2012: test alone: 3 images, index after the trainval listing", err)
+rc, out, err = dump("voc2007:" + REAL, "train")
+ok(rc == 0 and [r[1] for r in rows(out)] == ["000001", "000005"], "voc2007: train (trainval.txt) alone", err)
+rc, out, err = dump("voc0712:" + REAL, "train")
+got = rows(out)
+ok(rc == 0 and [r[1] for r in got] == ["000001", "000005", "2007_000032", "2007_000033", "2007_000039"]
+   and {r[2] for r in got} == {"0"}, "voc0712 train: 2007 and 2012 trainval", err)
+rc, out, err = dump("voc0712:" + REAL, "test")
+ok(rc == 0 and [r[1] for r in rows(out)] == ["000001", "000005"], "voc0712 test: 2007 test only", err)
+fails("voc0712:" + REAL, "val", ["no val split"], "voc0712 has no val split")
+tar = os.path.join(d, "real-voc.tar")
+with tarfile.open(tar, "w") as t:
+    t.add(REAL, arcname="VOCdevkit")
+rc, out, err = run(["sh", "-c", "%s voc2012:- test < %s" % (DUMP, tar)])
+ok(rc == 0 and out.decode().count("\t2007_0000") == 3, "voc2012:- reads a tar from standard input", err)
+rc, out, err = run(["sh", "-c", "%s voc:- test < %s" % (DUMP, tar)])
+ok(rc == 1 and "standard input: two VOC folders" in err and "voc0712:" in err,
+   "voc:- with two years in the tar: an error saying how to choose", err)
+rc, out, err = run(["sh", "-c", "%s voc0712:- train < %s" % (DUMP, tar)])
+ok(rc == 1 and "standard input can be read once" in err, "voc0712:- refused: its archives are read twice", err)
 retar("custom.tar", "badlabel.tar", lambda n, b: b.replace(b"<object><name>", b"<object><name>zebra_", 1) if n.endswith("000004.xml") else b)
 fails("voc:badlabel.tar", None, ["zebra_", "labels.txt", "000004.xml"], "VOC: a name outside labels.txt is an error naming it")
 retar(TV, "ctlname.tar", lambda n, b: b.replace(b"<object><name>", b"<object><name>do&#10;g", 1) if n.endswith("000005.xml") else b)

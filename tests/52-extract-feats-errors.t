@@ -85,8 +85,9 @@ fails("unknown head", ["--model", os.path.join(D, "vgg11.st"), "--head", "mlp", 
       "unknown head 'mlp'")
 tensors, _ = st.read(r18)
 nometa = os.path.join(D, "nometa.st")
-st.write(nometa, {k: v for k, v in tensors.items()})
-fails("no arch anywhere", ["--model", nometa, "--dataset", good], 2, "no metadata 'arch'", "--arch")
+st.write(nometa, {"body." + k: v for k, v in tensors.items()})
+fails("no arch and names of no torchvision arch", ["--model", nometa, "--dataset", good], 2, "no metadata 'arch'",
+      "not a torchvision ResNet or VGG", "--arch")
 with open(r18, "rb") as fp:
     data = fp.read()
 trunc = os.path.join(D, "trunc.st")

@@ -2,7 +2,8 @@
 """extract-feats end to end on real files: JPEG (colour and grey) and PNG images
 of several sizes in a list data set, decoded, resized and cropped by our code,
 against PIL + torchvision.transforms + the torchvision model (the issue's
-1e-2 x max|torch| for decoded images); the model's metadata resize, crop, mean
+1e-2 x max|torch| for decoded images, 1e-4 since --resample pil, the default,
+reproduces the PIL recipe); the model's metadata resize, crop, mean
 and std as defaults; labels, split, index and ids in the output; batches that
 do not divide the data; --skip-bad; the progress bar."""
 import json
@@ -22,7 +23,7 @@ import stwrite as st  # noqa: E402
 from tap import BIN as BIN_DIR, done, ok, run, scratch  # noqa: E402
 
 BIN = os.path.join(BIN_DIR, "extract-feats")
-TOL = 1e-2
+TOL = 1e-4
 torch.set_num_threads(1)
 
 
@@ -55,11 +56,11 @@ with open(os.path.join(D, "list.tsv"), "w") as fp:
         fp.write("\t".join(r) + "\n")
 
 mean, std = [0.5, 0.45, 0.4], [0.25, 0.2, 0.3]
-meta = {"resize": "40", "crop": "32", "mean": json.dumps(mean), "std": json.dumps(std)}
+meta = {"resize": "40", "crop": "32", "mean": json.dumps(mean), "std": json.dumps(std), "labels": json.dumps(labels)}
 x = np.zeros((1, 3, 32, 32), np.float32)
 results = {}
 for arch in ["resnet18", "vgg11_bn"]:
-    m, taps = models.export(D, arch, x, meta=meta)
+    m, taps = models.export(D, arch, x, meta=meta, classes=3)
     tf = transforms.Compose([transforms.Resize(40), transforms.CenterCrop(32), transforms.ToTensor(),
                              transforms.Normalize(mean, std)])
     batch = np.stack([tf(Image.open(os.path.join(D, f)).convert("RGB")).numpy() for f in files])
@@ -72,8 +73,8 @@ for arch in ["resnet18", "vgg11_bn"]:
         continue
     worst = max(models.compare(out, os.path.join(D, arch + ".ref.st")), key=lambda r: r[1] / max(r[2], 1e-30))
     rel = worst[1] / max(worst[2], 1e-30)
-    ok(rel <= TOL, "%s: decoded images, every tap and the logits within 1e-2 x max of PIL+torchvision "
-       "(worst %s: %.2g)" % (arch, worst[0], rel))
+    ok(rel <= TOL, "%s: decoded images, every tap and the logits within 1e-4 x max of PIL+torchvision "
+       "(--resample pil, the default; worst %s: %.2g)" % (arch, worst[0], rel))
     results[arch] = out
 
 if "resnet18" in results:

@@ -30,7 +30,7 @@ def run(args, **kw):
 PNG = b"\x89PNG\r\n\x1a\n"
 for kind, args in [("layers", [s1, s2, "--names", "ResNet,VGG"]), ("sample", [s1, "--sample", "3"]), ("sample", [cs, "--prob", s1, "--sample", "4"]),
                    ("epochs", [s1]), ("adjacent", [s1]), ("measures", [s1]), ("overthinking", [ee, ee]),
-                   ("categories", [cs, "--prob", s1, "--images", s1])]:
+                   ("categories", [cs, "--prob", s1, "--images", s1]), ("frontier", [ee, ee, ee, "--names", "A,B,C"])]:
     out = os.path.join(d, kind + ".png")
     r = run([kind] + args + ["-o", out])
     data = open(out, "rb").read() if os.path.exists(out) else b""
@@ -65,6 +65,19 @@ got = np.loadtxt(os.path.join(sd, "layer1.tsv"), delimiter="\t")
 ok(np.allclose(got[:, 1], tv[:, 1].mean(-1), atol=1e-5) and list(got[:, 0]) == [20, 30, 40],
    "adjacent data: mean total variation between consecutive snapshots, at their epochs")
 
+# frontier data: every rule, the front on tune and on eval, the marked points
+E, em = stwrite.read(ee)
+r = run(["frontier", ee, "--script", sd, "-q"])
+rules = np.loadtxt(os.path.join(sd, "rules0.tsv"), delimiter="\t")
+front = np.loadtxt(os.path.join(sd, "front0.tsv"), delimiter="\t", ndmin=2)
+pts = np.loadtxt(os.path.join(sd, "points0.tsv"), delimiter="\t")
+R, F, Ft, V = E["exit_rules"][1], E["exit_frontier"][1], E["exit_frontier_test"][1], E["exit_variants"][1]
+ok(r.returncode == 0 and np.allclose(rules, np.stack([R[:, 3], 100 * R[:, 4]], 1))
+   and np.allclose(front, np.stack([F[:, 2], 100 * F[:, 3], Ft[:, 2], 100 * Ft[:, 3]], 1))
+   and np.allclose(pts, [[V[0, 3], 100 * V[0, 4]], [V[0, 5], 100 * V[0, 6]],
+                         [float(em["oracle_relative_cost"]), 100 * float(em["ideal_accuracy"])], [V[1, 5], 100 * V[1, 6]]], atol=1e-4),
+   "frontier data: every rule on tune, the front on tune and test, head, oracle and chosen rule")
+
 # bad inputs
 def bad(args, status, expect, out=True):
     o = os.path.join(d, "bad.png")
@@ -79,6 +92,8 @@ bad(["layers", s1, "--format", "gif"], 2, "gif")
 bad(["layers", s1, "--tensor", "nope"], 1, "nope")
 bad(["epochs", s2], 1, "wdist_epochs")
 bad(["overthinking", s1], 1, "overthinking")
+bad(["frontier", s1], 1, "exit_rules")
+bad(["frontier"] + [ee] * 9, 2, "at most 8")
 bad(["categories", s1], 1, "examples")
 bad(["sample", cs], 1, "--prob")
 bad(["sample", cs, "--prob", s2], 1, "wdist")   # another network: L differs from the distances'
@@ -95,4 +110,39 @@ r = subprocess.run([plot, "layers", s1, "--tensor", "wdist", "--title", 'a "quot
 ok(r.returncode == 0 and os.listdir(tmp) == [], "quotes in a title; the temporary folder is removed")
 r = subprocess.run([plot, "sample", s1, "--sample", "-1", "-o", os.path.join(d, "x.png")], env=dict(os.environ, TMPDIR=tmp), capture_output=True)
 ok(r.returncode == 2 and os.listdir(tmp) == [], "nothing left in TMPDIR after a failure")
+# 80 labels (COCO): the distribution panels keep the target's labels and the
+# most probable others (24; 12 in the categories figure), the title names six
+s80 = os.path.join(d, "s80.st")
+subprocess.run(synth + [s80, "--n", "60", "--k", "80", "--epochs", "3"], check=True)
+T80, _ = stwrite.read(s80)
+r = run(["sample", s80, "--sample", "5", "--script", sd, "-q"])
+got = np.genfromtxt(os.path.join(sd, "dist.tsv"), delimiter="\t", dtype=None, encoding="utf8")
+y5 = T80["labels"][1][5]
+names = [row[0] for row in got]
+script = open(os.path.join(sd, "plot.gp")).read()
+ok(r.returncode == 0 and len(got) == 24 and sum(float(row[-1]) > 0 for row in got) == y5.sum()
+   and "24 of 80" in script, "80 labels: 24 bars, every target label among them, said on the x axis")
+c80 = os.path.join(d, "c80.st")
+subprocess.run([os.path.join(bindir, "classify-samples"), s80, "-o", c80, "-q"], check=True)
+sd80 = os.path.join(d, "script80")
+r = run(["categories", c80, "--prob", s80, "--script", sd80, "-q"])
+panels = [[line.split("\t") for line in open(os.path.join(sd80, f)).read().splitlines()]
+          for f in os.listdir(sd80) if f.startswith("dist")]
+ok(r.returncode == 0 and panels and all(len(rows) == max(12, sum(float(x[-1]) > 0 for x in rows)) for rows in panels),
+   "80 labels, categories: 12 bars per panel, or the target's labels when they are more")
+# samples without labels (sinkhorn --skip-empty writes NaN for them): left out of the epochs figure
+w80 = dict((k, v[1]) for k, v in T80.items())
+w80["wdist_epochs"] = w80["wdist_epochs"].copy()
+w80["wdist_epochs"][:, :, 3] = np.nan
+_, m80 = stwrite.read(s80)
+nan_file = os.path.join(d, "nan.st")
+stwrite.write(nan_file, w80, m80)
+r = run(["epochs", nan_file, "--script", sd, "-q"])
+ok(r.returncode == 0 and "samples without labels left out" in open(os.path.join(sd, "plot.gp")).read(),
+   "epochs with a NaN row (a sample without labels): drawn without it, said in the title")
+w80["wdist_epochs"][0, 0, 4] = np.inf
+stwrite.write(nan_file, w80, m80)
+r = run(["epochs", nan_file, "-o", os.path.join(d, "inf.png"), "-q"])
+ok(r.returncode == 1 and b"infinite" in r.stderr and not os.path.exists(os.path.join(d, "inf.png")),
+   "epochs with an infinite value: refused")
 done()

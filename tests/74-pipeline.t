@@ -13,8 +13,8 @@ for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exi
 	if [ ! -x "$bin/$tool" ]; then echo "1..0 # SKIP $bin/$tool is not built yet"; exit 0; fi
 done
 command -v gnuplot >/dev/null || { echo "1..0 # SKIP gnuplot is not installed"; exit 0; }
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
+d=${KEEP74:-$(mktemp -d)}
+trap '[ -n "${KEEP74:-}" ] || rm -rf "$d"' EXIT
 root=$(pwd)
 
 /usr/bin/python3 - "$d" <<'PY' || { echo "1..0 # SKIP cannot build the test backbones"; exit 0; }
@@ -37,22 +37,33 @@ stwrite.write(os.path.join(sys.argv[1], "emb.safetensors"), {"embeddings": emb},
 PY
 
 # the tools are built already (by make test, plain or sanitized): never remake them here
-small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot; do printf -- '-o %s ' "$bin/$tool"; done)
+small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors; do printf -- '-o %s ' "$bin/$tool"; done)
        MOSAIC_ARGS="--seed 3 --train 240 --val 80 --test 100" PROBE_ARGS="--epochs 4 --lr-step 2 --standardize"
        SNAPSHOT_EVERY=2 SNAPSHOTS=all EMBEDDINGS="$d/emb.safetensors" SAMPLE=330)
 fm=(STUDY="$d/fmnist" MODEL_resnet18="$d/resnet18.safetensors" MODEL_vgg16="$d/vgg16_bn.safetensors")
 make -s -j2 study "${small[@]}" "${fm[@]}" > "$d/log" 2>&1
 ok $? "make study, fmnist: $(tail -n 3 "$d/log" | tr '\n' ' ')"
 pngs=0 bad=0
-for f in fig3-layers.png tables2-3-overthinking.png {resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,15-adjacent}.png; do
+for f in fig3-layers.png fig3-layers-test.png fig3-layers-eps100.png frontier.png tables2-3-overthinking.png \
+	{resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,11-measures-test,15-adjacent}.png; do
 	pngs=$((pngs + 1))
 	head -c 8 "$d/fmnist/$f" 2>/dev/null | od -An -c | grep -q 'P   N   G' || { bad=$((bad + 1)); echo "# not a PNG: $f"; }
 	grep -q "($f)" "$d/fmnist/report.md" 2>/dev/null || { bad=$((bad + 1)); echo "# not in report.md: $f"; }
 done
 ok $bad "$pngs figures, each a PNG linked from report.md"
-grep -q '^| ResNet-18 | exit rule |' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
-	&& grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md"
-ok $? "tables 2, 3 and 4"
+grep -q '^| ResNet-18 | head alone |' "$d/fmnist/table4.md" && grep -q '^| VGG-16-BN | best cascade' "$d/fmnist/table4.md" \
+	&& grep -q '^| ResNet-18 | oracle' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
+	&& grep -q "the paper's tables" "$d/fmnist/table2.md" && grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md" \
+	&& grep -q '^### Budgets: VGG-16-BN' "$d/fmnist/budgets.md"
+ok $? "tables 2, 3 (both conventions), 4 (head, cascade, one layer, oracle) and the budgets"
+# every claim of the paper with a verdict per backbone; no awk redirection left files about
+claims=$(grep -c -E '^- (ResNet-18|VGG-16-BN): .*\*\*(agrees|does not agree|not shown)\*\*' "$d/fmnist/report.md")
+test "$claims" = 12 && ! ls | grep -q agree
+ok $? "report.md: six claims, a verdict for each backbone ($claims lines)"
+grep -q '^## 8. The ground cost and eps' "$d/fmnist/report.md" && grep -q '| 0 | maxpool | ' "$d/fmnist/report.md"
+ok $? "report.md: the layer-quality table and section 8, the literal eps"
+head -1 "$d/fmnist/resnet18/frontier.tsv" | grep -qx $'q\tgamma\tlayer\tcost\taccuracy_tune\taccuracy_eval'
+ok $? "frontier TSV with the contract's header"
 head -1 "$d/fmnist/resnet18/metrics.tsv" | grep -qx $'layer\tsplit\taccuracy\tCP\tCR\tCF1\tmacroF1\tOP\tOR\tOF1\tmAP'
 ok $? "metrics TSV with the contract's header"
 make -q study "${small[@]}" "${fm[@]}"
@@ -93,6 +104,47 @@ rc=$?
 ok $rc "make study DATASET=coco (train and test parts joined, tuned on train): $(tail -n 2 "$d/log" | tr '\n' ' ')"
 test -s "$d/coco-out/report.md" && test -s "$d/coco-out/resnet18/fig5-categories.png"
 ok $? "coco: report and the categories figure with the images"
+
+# coco on the real sample (tests/data/real), plus a photo listed without
+# annotations, as 1,021 train2017 images are: the study finishes, counts it,
+# and no table says nan
+real=$root/tests/data/real
+mkdir -p "$d/real-coco/val2017"
+cp "$real"/coco/val2017/*.jpg "$d/real-coco/val2017/"
+cp "$real/VOCdevkit/VOC2012/JPEGImages/2007_000039.jpg" "$d/real-coco/val2017/000000000001.jpg"
+/usr/bin/python3 - "$real/coco/annotations/instances_val2017.json" "$d/real-coco/instances_val2017.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["images"].append({"id": 1, "file_name": "000000000001.jpg", "width": 500, "height": 375})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+coco_real="$d/real-coco/val2017,$d/real-coco/instances_val2017.json"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=coco STUDY="$d/real-coco-out" COCO_TRAIN="$coco_real" \
+	COCO_TEST="$coco_real" MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
+ok $? "make study DATASET=coco on the real sample with an image without annotations: $(tail -n 1 "$d/log")"
+grep -q 'Samples: train 2 (1 without labels), test 2 (1 without labels)' "$d/real-coco-out/report.md" \
+	&& ! grep -qi 'nan' "$d/real-coco-out/report.md" "$d/real-coco-out"/table*.md
+ok $? "real coco: the report counts the image without annotations, no nan in the report or tables"
+
+# voc on the real VOCdevkit copy (tests/data/real), its split files made
+# disjoint: VOC2012 with train and val but no test (the study scores on val,
+# saying so), then the 07+12 protocol with VOC2007's truncated JPEG skipped
+cp -r "$real/VOCdevkit" "$d/real-voc"
+main07=$d/real-voc/VOC2007/ImageSets/Main main12=$d/real-voc/VOC2012/ImageSets/Main
+printf '000001\n' > "$main07/trainval.txt"; printf '000005\n' > "$main07/test.txt"
+rm "$main12/trainval.txt" "$main12/test.txt"
+printf '2007_000032\n2007_000033\n' > "$main12/train.txt"; printf '2007_000039\n' > "$main12/val.txt"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=2012 VOC="$d/real-voc" STUDY="$d/real-voc12" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=2012 on the real sample (no test split): $(tail -n 1 "$d/log")"
+grep -q 'no test split' "$d/real-voc12/report.md" && grep -q 'val split (%)' "$d/real-voc12/table4.md" \
+	&& grep -q 'scores on val' "$d/log" && ! grep -qi nan "$d/real-voc12/report.md"
+ok $? "real voc2012: scored on val, said in the log, the report and the tables; no nan"
+make -s study "${small[@]}" -o "$bin/tensors" DATASET=voc VOC_YEAR=0712 VOC="$d/real-voc" STUDY="$d/real-voc0712" \
+	MODEL="$d/resnet18.safetensors" SAMPLE=0 EMBEDDINGS= EXTRACT_ARGS=--skip-bad > "$d/log" 2>&1
+ok $? "make study DATASET=voc VOC_YEAR=0712 on the real sample, the truncated JPEG skipped: $(tail -n 1 "$d/log")"
+grep -q 'Samples: train 3, test 1\.' "$d/real-voc0712/report.md" && grep -q '1 of 5 images skipped' "$d/log"
+ok $? "real voc0712: 2007+2012 trainval as train (the truncated JPEG skipped), 2007 test as test"
 
 # a failing step leaves no half-written target
 make -s study "${small[@]}" STUDY="$d/broken" MODEL_resnet18="$d/emb.safetensors" MODEL_vgg16="$d/emb.safetensors" > "$d/log" 2>&1

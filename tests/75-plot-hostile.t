@@ -55,6 +55,8 @@ cases = [
     ("adjacent", [hostile], [evil(f"layer{L - 2}")[1]]),
     ("measures", [hostile, "--tensor", evil("tensor")[0]], []),
     ("overthinking", [ee], [evil("arch")[1]]),
+    ("frontier", [ee], [evil("arch")[1]]),
+    ("frontier", [ee, ee, "--names", names], [names_drawn]),
     ("categories", [cs, "--prob", hostile, "--images", hostile], [evil("label1")[1]]),
 ]
 

@@ -8,14 +8,17 @@ and saves the state_dict as safetensors with the metadata extract-feats reads.
 
   train   train one model: epoch 1 on the tar's train images, every later epoch
           on fresh mosaics composed from the same items (Fashion-MNIST training
-          items 0-49,999), JPEG round-trip at the tar's quality; the epoch with
-          the best val mAP is kept; test subset accuracy and mAP are reported
+          items 0-49,999), JPEG round-trip at the tar's quality; the last epoch
+          is saved with its val and test scores; with --checkpoints, the model
+          after every epoch and at a few points inside epoch 1 as well (F16,
+          val scores and `epoch` in the metadata), listed in order in a file
   embed   label embeddings from trained models' heads (see --help of embed)
   eval    scores of a saved model on a mosaic tar's val and test splits
 
 Run with /usr/bin/python3 (Debian's torch 1.13, torchvision 0.14, PIL, sklearn).
 """
 import argparse
+import copy
 import gzip
 import io
 import json
@@ -137,10 +140,15 @@ def decode_jpeg(buf):
 def read_tar(path):
     """The mosaic tar: {split: (images [N,S,S] u8, labels [N,K] u8)}."""
     files = {}
-    with tarfile.open(path) as tar:   # one pass: tarfile's name look-up is linear
-        for m in tar:
-            if m.isfile() and m.name.startswith(ROOT):
-                files[m.name[len(ROOT):]] = tar.extractfile(m).read()
+    try:
+        with tarfile.open(path) as tar:   # one pass: tarfile's name look-up is linear
+            for m in tar:
+                if m.isfile() and m.name.startswith(ROOT):
+                    files[m.name[len(ROOT):]] = tar.extractfile(m).read()
+    except OSError as e:
+        raise SystemExit(f"train-backbone: {path}: {e.strerror or e}")
+    except tarfile.TarError:
+        raise SystemExit(f"train-backbone: {path}: not a readable tar file (expected bin/mosaic's output)")
     if files.get("labels.txt", b"").decode().split() != LABELS:
         raise SystemExit(f"train-backbone: {path}: labels.txt differs from {LABELS}")
     out = {}
@@ -208,7 +216,7 @@ def predict(model, u8, side, mean, std, batch=500):
 
 
 # ---------------------------------------------------------------- safetensors
-DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64"}
 
 
 def save_safetensors(path, tensors, metadata):
@@ -235,7 +243,7 @@ def load_safetensors(path):
         header = json.loads(f.read(n))
         data = f.read()
     meta = header.pop("__metadata__", {})
-    np_types = {"F64": np.float64, "F32": np.float32, "I64": np.int64, "I32": np.int32, "I16": np.int16,
+    np_types = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "I16": np.int16,
                 "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
     out = {}
     for name, e in header.items():
@@ -246,6 +254,34 @@ def load_safetensors(path):
 
 def state_to_numpy(model):
     return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def narrow(tensors, dtype):
+    """Floating tensors to `dtype` (F16 for checkpoints); num_batches_tracked stays I64."""
+    return {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in tensors.items()}
+
+
+def epoch_text(epoch):
+    """1 -> "1", 0.12738... -> "0.1274": the `epoch` metadata and the list's first column."""
+    return str(int(epoch)) if float(epoch).is_integer() else f"{epoch:.4f}"
+
+
+def fractions_arg(text):
+    """--first-epoch-points: comma-separated fractions, each in (0, 1)."""
+    try:
+        out = [float(f) for f in text.split(",") if f]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas")
+    if any(not 0 < f < 1 for f in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each fraction must lie in (0, 1)")
+    return out
+
+
+def checkpoint_steps(fractions, steps_per_epoch):
+    """Steps inside epoch 1 after which a checkpoint is saved: each fraction rounded up
+    to whole batches, duplicates and the epoch's end dropped."""
+    steps = sorted({math.ceil(f * steps_per_epoch) for f in fractions})
+    return [s for s in steps if 0 < s < steps_per_epoch]
 
 
 # ---------------------------------------------------------------- commands
@@ -269,9 +305,26 @@ def train(args):
         model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in t.items()})
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
-    steps = args.epochs * math.ceil(len(data["train"][0]) / args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
-    best = (-1.0, None, 0)
+    steps_per_epoch = math.ceil(len(data["train"][0]) / args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    first = "every epoch" if args.init else "epoch 1 on the tar's train split, later epochs"
+    recipe = f"continued from {args.init} ({load_safetensors(args.init)[1].get('recipe', '')}), then: " if args.init else ""
+    recipe += (f"AdamW lr {args.lr} one-cycle (15% warm-up), weight decay {args.wd}, batch {args.batch}, "
+               f"{args.epochs} epochs (the last kept), BCE with logits; "
+               f"{first} on fresh mosaics of Fashion-MNIST training items 0-{TRAIN_POOL_END - 1} (cell prob {args.cell_prob}, "
+               f"JPEG quality {args.quality}); inputs {size}x{size} grey"
+               + (f", bilinear upscale to {args.side}" if args.side != size else "") + ", replicated to 3 channels")
+    meta = {
+        "arch": args.arch, "head": head, "widths": json.dumps(widths), "labels": json.dumps(LABELS),
+        "resize": str(args.side), "crop": str(args.side),
+        "mean": json.dumps([round(mean, 6)] * 3), "std": json.dumps([round(std, 6)] * 3),
+        "dataset": f"fmnist-mosaic: {args.tar_desc}", "recipe": recipe, "seed": str(args.seed),
+        "parameters": str(nparams),
+        "history": json.dumps(["train-backbone.py " + " ".join(sys.argv[1:])]),
+    }
+    ckpt = Checkpoints(args, meta, steps_per_epoch, data["val"], mean, std) if args.checkpoints else None
+    inside = checkpoint_steps(args.first_epoch_points, steps_per_epoch) if ckpt else []
     for epoch in range(1, args.epochs + 1):
         t1 = time.time()
         if epoch == 1 and not args.init:
@@ -281,7 +334,7 @@ def train(args):
         model.train()
         perm = torch.from_numpy(rng.permutation(len(x_u8)))
         total = 0.0
-        for i in range(0, len(perm), args.batch):
+        for step, i in enumerate(range(0, len(perm), args.batch), 1):
             idx = perm[i:i + args.batch].numpy()
             x = preprocess(x_u8[idx], args.side, mean, std)
             loss = F.binary_cross_entropy_with_logits(model(x), torch.from_numpy(y[idx]).float())
@@ -290,35 +343,70 @@ def train(args):
             opt.step()
             sched.step()
             total += float(loss) * len(idx)
-        val_acc, val_map = scores(predict(model, data["val"][0], args.side, mean, std), data["val"][1])
+            if epoch == 1 and step in inside:
+                ckpt.save(model, step, total / min(i + args.batch, len(perm)))
+        t_train = time.time() - t1
+        if ckpt and epoch < args.epochs:
+            val_acc, val_map = ckpt.save(model, epoch * steps_per_epoch, total / len(x_u8))
+        else:
+            val_acc, val_map = scores(predict(model, data["val"][0], args.side, mean, std), data["val"][1])
         print(f"epoch {epoch}: loss {total / len(x_u8):.4f} val acc {val_acc:.4f} mAP {val_map:.4f} "
-              f"({time.time() - t1:.0f} s)", flush=True)
-        if val_map > best[0]:
-            best = (val_map, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
-    model.load_state_dict(best[1])
+              f"({t_train:.0f} s training, {time.time() - t1:.0f} s in all)", flush=True)
     test_acc, test_map = scores(predict(model, data["test"][0], args.side, mean, std), data["test"][1])
-    val_acc, val_map = scores(predict(model, data["val"][0], args.side, mean, std), data["val"][1])
-    print(f"best epoch {best[2]}: val acc {val_acc:.4f} mAP {val_map:.4f}; test acc {test_acc:.4f} mAP {test_map:.4f}; "
+    print(f"epoch {args.epochs} kept: val acc {val_acc:.4f} mAP {val_map:.4f}; test acc {test_acc:.4f} mAP {test_map:.4f}; "
           f"{nparams} parameters; {time.time() - t0:.0f} s", flush=True)
-    first = "every epoch" if args.init else "epoch 1 on the tar's train split, later epochs"
-    recipe = f"continued from {args.init} ({load_safetensors(args.init)[1].get('recipe', '')}), then: " if args.init else ""
-    recipe += (f"AdamW lr {args.lr} one-cycle, weight decay {args.wd}, batch {args.batch}, {args.epochs} epochs "
-              f"(kept epoch {best[2]}, best val mAP), BCE with logits; "
-              f"{first} on fresh mosaics of Fashion-MNIST training items 0-{TRAIN_POOL_END - 1} (cell prob {args.cell_prob}, "
-              f"JPEG quality {args.quality}); inputs {size}x{size} grey"
-              + (f", bilinear upscale to {args.side}" if args.side != size else "") + ", replicated to 3 channels")
-    meta = {
-        "arch": args.arch, "head": head, "widths": json.dumps(widths), "labels": json.dumps(LABELS),
-        "resize": str(args.side), "crop": str(args.side),
-        "mean": json.dumps([round(mean, 6)] * 3), "std": json.dumps([round(std, 6)] * 3),
-        "dataset": f"fmnist-mosaic: {args.tar_desc}", "recipe": recipe, "seed": str(args.seed),
-        "parameters": str(nparams),
-        "val_mAP": f"{val_map:.4f}", "val_subset_accuracy": f"{val_acc:.4f}",
-        "test_mAP": f"{test_map:.4f}", "test_subset_accuracy": f"{test_acc:.4f}",
-        "history": json.dumps(["train-backbone.py " + " ".join(sys.argv[1:])]),
-    }
+    meta.update({"epoch": epoch_text(args.epochs), "step": str(args.epochs * steps_per_epoch),
+                 "train_loss": f"{total / len(x_u8):.4f}",
+                 "val_mAP": f"{val_map:.4f}", "val_subset_accuracy": f"{val_acc:.4f}",
+                 "test_mAP": f"{test_map:.4f}", "test_subset_accuracy": f"{test_acc:.4f}"})
     save_safetensors(args.out, state_to_numpy(model), meta)
     print(f"wrote {args.out}", flush=True)
+    if ckpt:
+        ckpt.finish(args.epochs, args.out)
+
+
+class Checkpoints:
+    """--checkpoints DIR: DIR/STEM-eEPOCH.safetensors (F16 floats, the final model's keys and
+    metadata, plus `epoch`, `step`, `train_loss` and the val scores at that point) and
+    DIR/STEM.list, one `EPOCH<TAB>PATH` line per checkpoint in training order, paths
+    relative to the list's folder (as docs/datasets.md's lists); the last line names the
+    final model (-o), which is not saved a second time."""
+
+    def __init__(self, args, meta, steps_per_epoch, val, mean, std):
+        os.makedirs(args.checkpoints, exist_ok=True)
+        self.dir, self.meta, self.steps_per_epoch = args.checkpoints, meta, steps_per_epoch
+        self.val, self.side, self.mean, self.std = val, args.side, mean, std
+        self.stem = os.path.basename(args.out).removesuffix(".safetensors")
+        self.dtype = {"F16": np.float16, "F32": np.float32}[args.checkpoint_dtype]
+        self.lines = []
+
+    def save(self, model, step, train_loss):
+        """Saves the model and returns its (val subset accuracy, val mAP): the scores of
+        the weights as saved (rounded to F16), so the file's metadata describes the file."""
+        tensors = narrow(state_to_numpy(model), self.dtype)
+        saved = copy.deepcopy(model)
+        saved.load_state_dict({k: torch.from_numpy(v.astype(np.float32) if v.dtype.kind == "f" else v)
+                               for k, v in tensors.items()})
+        acc, m = scores(predict(saved, self.val[0], self.side, self.mean, self.std), self.val[1])
+        epoch = step / self.steps_per_epoch
+        name = (f"{self.stem}-e{int(epoch):02d}" if float(epoch).is_integer() else f"{self.stem}-e{epoch:06.3f}") \
+            + ".safetensors"
+        meta = dict(self.meta, epoch=epoch_text(epoch), step=str(step), train_loss=f"{train_loss:.4f}",
+                    val_mAP=f"{m:.4f}", val_subset_accuracy=f"{acc:.4f}")
+        save_safetensors(os.path.join(self.dir, name), tensors, meta)
+        self.lines.append(f"{epoch_text(epoch)}\t{name}\n")
+        if not float(epoch).is_integer():
+            print(f"epoch {epoch_text(epoch)} (step {step}): loss {train_loss:.4f} val acc {acc:.4f} mAP {m:.4f}; "
+                  f"wrote {name}", flush=True)
+        return acc, m
+
+    def finish(self, epochs, final):
+        self.lines.append(f"{epoch_text(epochs)}\t{os.path.relpath(final, self.dir)}\n")
+        path = os.path.join(self.dir, self.stem + ".list")
+        with open(path + ".tmp", "w") as f:
+            f.writelines(self.lines)
+        os.replace(path + ".tmp", path)
+        print(f"wrote {path}: {len(self.lines)} checkpoints", flush=True)
 
 
 def embed(args):
@@ -373,6 +461,12 @@ def main():
     t.add_argument("--cell-prob", type=float, default=0.7, help="as bin/mosaic --cell-prob")
     t.add_argument("--quality", type=int, default=90, help="JPEG quality, as bin/mosaic --quality")
     t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--checkpoints", metavar="DIR",
+                   help="also save the model after every epoch but the last and at --first-epoch-points, "
+                        "with DIR/STEM.list naming them in order (STEM: -o's name)")
+    t.add_argument("--first-epoch-points", type=fractions_arg, default="0.125,0.25,0.5",
+                   metavar="F,F,...", help="fractions of epoch 1 after which a checkpoint is saved (rounded up to whole batches)")
+    t.add_argument("--checkpoint-dtype", choices=["F16", "F32"], default="F16", help="checkpoints' floating tensors")
     t.add_argument("--init", help="start from this saved model (same arch and width; give another --seed for other mosaics)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (2 ran 5-8x slower on the shared 2-core machine)")
     t.add_argument("-o", "--out", required=True, help="the safetensors file to write")

@@ -13,6 +13,7 @@ writes DIR/images.st (`images` [N,3,S,S]) and, per arch, DIR/ARCH.st (the
 model) and DIR/ARCH.ref.st (`tap.NN` [N,C,h,w] at every tap, `logits`).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -140,14 +141,14 @@ def pooled(act, pool):
     return F.adaptive_avg_pool2d(a, s).flatten(1).numpy()
 
 
-def export(outdir, arch, images, width=8, dtype="F32", head="torchvision", seed=0, meta=None):
+def export(outdir, arch, images, width=8, dtype="F32", head="torchvision", seed=0, meta=None, classes=5):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    m, taps = build(arch, width, head=head)
+    m, taps = build(arch, width, head=head, classes=classes)
     randomise(m, gen)
     if dtype != "F32":
         round_to(m, torch.float16 if dtype == "F16" else torch.bfloat16)
-    meta = dict({"arch": arch, "labels": '["a","b","c","d","e"]'}, **(meta or {}))
+    meta = dict({"arch": arch, "labels": json.dumps(list("abcdefghijklmnopqrstuvwxyz"[:classes]))}, **(meta or {}))
     if head != "torchvision":
         meta["head"] = head
     st.write(os.path.join(outdir, arch + ".st"), state_tensors(m, dtype), meta)

@@ -61,13 +61,15 @@ static int bench(ds_dataset *d, int resize, int crop)
 {
 	char err[ERR_LEN];
 	float *out = malloc(sizeof(float) * 3 * crop * crop);
+	img_prep prep = { .resize = resize, .crop = crop, .resample = IMG_TENSOR_BILINEAR };
+	memcpy(prep.mean, img_imagenet_mean, sizeof prep.mean);
+	memcpy(prep.std, img_imagenet_std, sizeof prep.std);
 	double t0 = now(), sum = 0;
 	for (int i = 0; i < d->n; i++) {
 		size_t len;
 		img_rgb img;
 		uint8_t *p = ds_read(d, i, &len, err);
-		if (!p || img_decode(p, len, &img, err) ||
-		    img_preprocess(&img, resize, crop, img_imagenet_mean, img_imagenet_std, out, err)) {
+		if (!p || img_decode(p, len, &img, err) || img_preprocess(&img, &prep, out, err)) {
 			fprintf(stderr, "dataset_dump: %s\n", err);
 			return 1;
 		}

@@ -4,6 +4,8 @@
  *   image_dump decode FILE OUT              raw RGB bytes; prints "W H"
  *   image_dump preprocess FILE RESIZE CROP OUT [m0 m1 m2 s0 s1 s2]
  *                                           CHW float32; prints "C H W"
+ * LS_RESAMPLE=pil|pil-bicubic in the environment: PIL's decoding (img_decode_pil)
+ * and Pillow's resize; else torchvision's tensor path.
  *   image_dump resize IN C H W OH OW OUT    float32 CHW in, float32 out
  * Errors print "image_dump: message" and exit 1. */
 #include <stdio.h>
@@ -11,6 +13,17 @@
 #include <string.h>
 
 #include "image.h"
+
+static const char *resample(void)
+{
+	const char *r = getenv("LS_RESAMPLE");
+	return r ? r : "tensor";
+}
+
+static int pil(void)
+{
+	return !strncmp(resample(), "pil", 3);
+}
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -44,7 +57,7 @@ static int decode(const char *file, img_rgb *img)
 	size_t len;
 	char err[ERR_LEN];
 	uint8_t *buf = slurp(file, &len);
-	int rc = img_decode(buf, len, img, err);
+	int rc = pil() ? img_decode_pil(buf, len, img, err) : img_decode(buf, len, img, err);
 	free(buf);
 	if (rc)
 		fprintf(stderr, "image_dump: %s: %s\n", file, err);
@@ -64,17 +77,22 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if ((argc == 6 || argc == 12) && !strcmp(argv[1], "preprocess")) {
-		float mean[3], std[3];
+		img_prep p = { .resize = atoi(argv[3]), .crop = atoi(argv[4]) };
 		for (int c = 0; c < 3; c++) {
-			mean[c] = argc == 12 ? strtof(argv[6 + c], NULL) : img_imagenet_mean[c];
-			std[c] = argc == 12 ? strtof(argv[9 + c], NULL) : img_imagenet_std[c];
+			p.mean[c] = argc == 12 ? strtof(argv[6 + c], NULL) : img_imagenet_mean[c];
+			p.std[c] = argc == 12 ? strtof(argv[9 + c], NULL) : img_imagenet_std[c];
+		}
+		if (img_resample_parse(pil() ? "pil" : "tensor", strstr(resample(), "bicubic") ? "bicubic" : NULL,
+				       &p.resample, err)) {
+			fprintf(stderr, "image_dump: %s\n", err);
+			return 1;
 		}
 		if (decode(argv[2], &img))
 			return 1;
-		int resize = atoi(argv[3]), crop = atoi(argv[4]), oh, ow;
-		img_out_size(&img, resize, crop, &oh, &ow);
+		int oh, ow;
+		img_out_size(&img, p.resize, p.crop, &oh, &ow);
 		float *out = malloc(sizeof(float) * 3 * (size_t)oh * ow);
-		if (img_preprocess(&img, resize, crop, mean, std, out, err)) {
+		if (img_preprocess(&img, &p, out, err)) {
 			fprintf(stderr, "image_dump: %s\n", err);
 			return 1;
 		}

@@ -106,6 +106,13 @@ static void exit_rule_and_depth(void)
 	ok(metrics_exit_rule(a, 3, 0.8, 0.5), "n/N = 1/2 >= 0.5 exits");
 	ok(!metrics_exit_rule(a, 3, 0.8, 0.55), "n/N = 1/2 < 0.55 stays");
 	ok(metrics_exit_rule(a, 3, 0.5, 1.0), "q = 0.5: n = N exits");
+	float edge[] = { .5f, .75f };
+	ok(!metrics_exit_rule(edge, 1, 0.5, 0.5), "strict: p = 0.5 is not a positive (N = 0)");
+	ok(!metrics_exit_rule(edge + 1, 1, 0.75, 1.0), "strict: p = q does not exceed q");
+	ok(metrics_exit_rule(edge + 1, 1, 0.7499, 1.0), "p = 0.75 exceeds q = 0.7499");
+	float third[] = { .9f, .9f, .6f };
+	ok(!metrics_exit_rule(third, 3, 0.8, 0.7) && metrics_exit_rule(third, 3, 0.8, 0.65),
+	   "n/N = 2/3: below 0.7, above 0.65");
 	float z[] = { .1f, .2f, .3f };
 	ok(!metrics_exit_rule(z, 3, 0.5, 0.5), "no predicted label never exits");
 	/* 4 layers, 1 sample, 2 classes: sets {0}, {}, {0}, {0} -> depth 2 */

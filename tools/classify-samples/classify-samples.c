@@ -1,260 +1,46 @@
-/* classify-samples: easy, hard, confused and regular samples from their
- * distance profiles (paper section 6.1.3; docs/classify-samples.md), with
- * prediction depth and SDN-style destructive over-thinking. */
+/* classify-samples: easy, hard, confused and regular samples (paper section
+ * 6.1.3; docs/classify-samples.md), with prediction depth, SDN-style
+ * destructive over-thinking, the rises of each distance profile and the
+ * mean distance per layer. The front end: options, steps, output tensors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "metrics.h"
-#include "names.h"
-#include "study.h"
+#include "classes.h"
 #include <cjson/cJSON.h>
 
 static const char *usage = "classify-samples [options] [INPUT]";
 static const char *about =
 	"INPUT holds a distance profile (default wdist [L,N], from sinkhorn) and the\n"
-	"context; prob [L,N,K] comes from INPUT or --prob FILE. For each sample n with\n"
-	"profile w[0..L-1]: area A = mean over layers of w[l], final F = w[L-1].\n"
-	"  confused  F >= T_confused             (still far from its target at the end)\n"
-	"  easy      not confused, A <= T_easy    (close from the early layers on)\n"
-	"  hard      not confused, A >= T_hard    (far until the late layers)\n"
+	"context; prob [L,N,K] comes from INPUT or --prob FILE.\n"
+	"The paper's rule (default): a sample is right at a layer when the layer's label\n"
+	"set (p >= 0.5) is its label set (or, with --near X, close when its distance <= X).\n"
+	"  confused  right at some layer before the last, wrong at the last\n"
+	"  hard      not confused; first right at a late layer (>= --late-layer), or never\n"
+	"  easy      not hard; right from an early layer (<= --early-layer) to the last\n"
 	"  regular   the rest\n"
-	"Thresholds given as numbers win; otherwise they are quantiles of the --split rows:\n"
-	"T_confused of F over every row, T_easy and T_hard of A over the non-confused rows.\n"
-	"Also: depth [N] I32, the prediction depth (first layer from which every later\n"
-	"layer predicts the last layer's label set); destructive [N] U8, right (subset) at\n"
-	"some earlier layer but wrong at the last (SDN's destructive over-thinking).\n"
-	"Writes category [N] U8 (0 regular, 1 easy, 2 hard, 3 confused), depth,\n"
-	"destructive, category_profile [4,L] F64 (mean distance per layer), examples\n"
-	"[4,E] I64 (row numbers, -1 where fewer; the most typical first), and forwards\n"
-	"the context and the distance tensor. --summary FILE: the tables in Markdown.";
-
-typedef struct {
-	const char *prob_path;   /* NULL: prob from INPUT */
-	const char *distance;    /* "wdist" */
-	const char *split;       /* "all" */
-	const char *summary;     /* NULL: no Markdown summary */
-	double q_easy, q_hard, q_confused;   /* 0.25, 0.75, 0.9 */
-	double t_easy, t_hard, t_confused;   /* -1: from the quantiles */
-	int examples;            /* 8 */
-} options;
+	"Early and late layers default to the first third and the last quarter of the depth.\n"
+	"--rule quantile: with A the mean distance over layers and F the last layer's,\n"
+	"confused F >= T_confused, else easy A <= T_easy, hard A >= T_hard; thresholds as\n"
+	"numbers, or quantiles of the --split rows (F over every row, A over the others).\n"
+	"Also: depth [N] I32 (first layer from which every later layer predicts the last\n"
+	"layer's label set), destructive [N] U8 (right at an earlier layer, wrong at the\n"
+	"last: SDN's destructive over-thinking), first_right [N] I32 (paper rule), rises\n"
+	"[N] I32 (layers where the distance rises by more than --rise-tol), layer_mean [3,L]\n"
+	"F64 (mean distance per split and layer). Writes category [N] U8 (0 regular, 1 easy,\n"
+	"2 hard, 3 confused), category_profile [4,L] F64, examples [4,E] I64 (row numbers,\n"
+	"-1 where fewer; the most typical first), and forwards the context and the distance\n"
+	"tensor. --summary FILE: the tables in Markdown.";
 
 static void options_default(options *o)
 {
-	*o = (options){ .distance = "wdist", .split = "all", .q_easy = 0.25, .q_hard = 0.75,
-			.q_confused = 0.9, .t_easy = -1, .t_hard = -1, .t_confused = -1, .examples = 8 };
+	*o = (options){ .distance = "wdist", .split = "all", .rule = "paper", .near = -1, .early = -1, .late = -1,
+			.q_easy = 0.25, .q_hard = 0.75, .q_confused = 0.9, .t_easy = -1, .t_hard = -1,
+			.t_confused = -1, .rise_tol = 0.01, .examples = 8 };
 }
 
-typedef struct {
-	study s;
-	float *w;                /* [L,N] distance profile */
-	double *area, *final;    /* [N] */
-	uint8_t *cat, *destructive;
-	int32_t *depth;
-	int64_t *rows, nrows;
-	double t[CAT_N];          /* thresholds: [CAT_EASY], [CAT_HARD], [CAT_CONFUSED] */
-} classes;
-
-static void profiles(classes *c)
-{
-	int L = c->s.L;
-	int64_t N = c->s.N;
-	c->area = cli_calloc((size_t)N, sizeof *c->area);
-	c->final = cli_calloc((size_t)N, sizeof *c->final);
-	for (int64_t i = 0; i < N; i++) {
-		double sum = 0;
-		for (int l = 0; l < L; l++)
-			sum += c->w[(int64_t)l * N + i];
-		c->area[i] = sum / L;
-		c->final[i] = c->w[(int64_t)(L - 1) * N + i];
-	}
-}
-
-/* the quantile of v over the rows of the split that pass keep (NULL: all), skipping NaN */
-static double quantile_of(const classes *c, const double *v, double q, const uint8_t *not_cat)
-{
-	double *tmp = cli_malloc(cli_mul((size_t)c->nrows + 1, sizeof *tmp, "quantile"));
-	int64_t n = 0;
-	for (int64_t j = 0; j < c->nrows; j++) {
-		int64_t i = c->rows[j];
-		if (!isnan(v[i]) && !(not_cat && not_cat[i] == CAT_CONFUSED))
-			tmp[n++] = v[i];
-	}
-	double t = study_quantile(tmp, n, q);
-	free(tmp);
-	return t;
-}
-
-static void classify(classes *c, const options *o)
-{
-	int64_t N = c->s.N;
-	c->cat = cli_calloc((size_t)N, 1);
-	c->t[CAT_CONFUSED] = o->t_confused >= 0 ? o->t_confused : quantile_of(c, c->final, o->q_confused, NULL);
-	for (int64_t i = 0; i < N; i++)
-		if (c->final[i] >= c->t[CAT_CONFUSED])
-			c->cat[i] = CAT_CONFUSED;
-	c->t[CAT_EASY] = o->t_easy >= 0 ? o->t_easy : quantile_of(c, c->area, o->q_easy, c->cat);
-	c->t[CAT_HARD] = o->t_hard >= 0 ? o->t_hard : quantile_of(c, c->area, o->q_hard, c->cat);
-	for (int64_t i = 0; i < N; i++) {
-		if (c->cat[i] == CAT_CONFUSED || isnan(c->area[i]))
-			continue;
-		if (c->area[i] <= c->t[CAT_EASY])
-			c->cat[i] = CAT_EASY;
-		else if (c->area[i] >= c->t[CAT_HARD])
-			c->cat[i] = CAT_HARD;
-	}
-}
-
-static void depths(classes *c)
-{
-	const study *s = &c->s;
-	c->depth = cli_malloc(cli_mul((size_t)s->N, sizeof *c->depth, "depth"));
-	c->destructive = cli_calloc((size_t)s->N, 1);
-	for (int64_t i = 0; i < s->N; i++) {
-		c->depth[i] = metrics_prediction_depth(s->prob, s->L, s->N, s->K, i, METRICS_THRESHOLD);
-		mt_layer last = study_layer(s, s->L - 1);
-		if (metrics_row_correct(&last, i, METRICS_THRESHOLD))
-			continue;
-		for (int l = 0; l < s->L - 1 && !c->destructive[i]; l++) {
-			mt_layer m = study_layer(s, l);
-			c->destructive[i] = (uint8_t)metrics_row_correct(&m, i, METRICS_THRESHOLD);
-		}
-	}
-}
-
-/* how typical row i is of its category: lower first */
-static double atypical(const classes *c, int64_t i, double median_area)
-{
-	switch (c->cat[i]) {
-	case CAT_EASY: return c->area[i];
-	case CAT_HARD: return -c->area[i];
-	case CAT_CONFUSED: return -c->final[i];
-	default: return fabs(c->area[i] - median_area);
-	}
-}
-
-static const double *sort_key;
-static int by_key(const void *a, const void *b)
-{
-	double x = sort_key[*(const int64_t *)a], y = sort_key[*(const int64_t *)b];
-	return (x > y) - (x < y);
-}
-
-static int64_t *examples(const classes *c, int E)
-{
-	int64_t N = c->s.N;
-	int64_t *ex = cli_malloc(cli_mul((size_t)CAT_N * (size_t)E + 1, sizeof *ex, "examples"));
-	for (int64_t j = 0; j < (int64_t)CAT_N * E; j++)
-		ex[j] = -1;
-	double *key = cli_malloc(cli_mul((size_t)N + 1, sizeof *key, "examples"));
-	int64_t *order = cli_malloc(cli_mul((size_t)c->nrows + 1, sizeof *order, "examples"));
-	double median = quantile_of(c, c->area, 0.5, NULL);
-	for (int64_t i = 0; i < N; i++)
-		key[i] = isnan(c->area[i]) ? INFINITY : atypical(c, i, median);
-	memcpy(order, c->rows, c->nrows * sizeof *order);
-	sort_key = key;
-	qsort(order, c->nrows, sizeof *order, by_key);
-	int got[CAT_N] = { 0 };
-	for (int64_t j = 0; j < c->nrows; j++) {
-		int64_t i = order[j];
-		int k = c->cat[i];
-		if (got[k] < E && !isnan(c->area[i]))
-			ex[k * E + got[k]++] = i;
-	}
-	free(key);
-	free(order);
-	return ex;
-}
-
-static double *category_profile(const classes *c, int64_t count[CAT_N])
-{
-	int L = c->s.L;
-	double *prof = cli_calloc((size_t)CAT_N * L, sizeof *prof);
-	memset(count, 0, CAT_N * sizeof *count);
-	for (int64_t j = 0; j < c->nrows; j++) {
-		int64_t i = c->rows[j];
-		if (isnan(c->area[i]))
-			continue;
-		count[c->cat[i]]++;
-		for (int l = 0; l < L; l++)
-			prof[c->cat[i] * L + l] += c->w[(int64_t)l * c->s.N + i];
-	}
-	for (int k = 0; k < CAT_N; k++)
-		for (int l = 0; l < L; l++)
-			prof[k * L + l] = count[k] ? prof[k * L + l] / count[k] : NAN;
-	return prof;
-}
-
-static void write_summary(const options *o, const classes *c, const double *prof,
-			  const int64_t count[CAT_N], const int64_t *ex)
-{
-	const study *s = &c->s;
-	cli_out *out = cli_out_open_text(o->summary);
-	FILE *fp = cli_out_fp(out);
-	int64_t total = 0;
-	for (int k = 0; k < CAT_N; k++)
-		total += count[k];
-	fprintf(fp, "# Sample categories: %s (%s rows, distance %s)\n\n"
-		"Thresholds: easy A <= %.4g, hard A >= %.4g, confused F >= %.4g "
-		"(A: mean distance over layers, F: distance at the last layer).\n\n"
-		"| category | samples | share | mean depth | destructive | mean A | mean F |\n"
-		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-		s->fname, o->split, o->distance, c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
-	for (int k = 0; k < CAT_N; k++) {
-		double dsum = 0, destr = 0, asum = 0;
-		for (int64_t j = 0; j < c->nrows; j++) {
-			int64_t i = c->rows[j];
-			if (c->cat[i] != k || isnan(c->area[i]))
-				continue;
-			dsum += c->depth[i], destr += c->destructive[i], asum += c->area[i];
-		}
-		double n = count[k] ? (double)count[k] : NAN;
-		fprintf(fp, "| %s | %lld | %.1f%% | %.2f | %.1f%% | %.4f | %.4f |\n", category_names[k],
-			(long long)count[k], 100.0 * count[k] / (total ? total : 1), dsum / n, 100 * destr / n,
-			asum / n, prof[k * s->L + s->L - 1]);
-	}
-	fprintf(fp, "\nPrediction depth: first layer from which every later layer predicts the "
-		"last layer's label set. Destructive: right at an earlier layer, wrong at the last.\n\n"
-		"## Mean %s per layer\n\n| layer | name |", o->distance);
-	for (int k = 0; k < CAT_N; k++)
-		fprintf(fp, " %s |", category_names[k]);
-	fprintf(fp, "\n| ---: | --- |%s\n", " ---: | ---: | ---: | ---: |");
-	char buf[32];
-	for (int l = 0; l < s->L; l++) {
-		fprintf(fp, "| %d | %s |", l, study_layer_name(s, l, buf));
-		for (int k = 0; k < CAT_N; k++)
-			fprintf(fp, " %.4f |", prof[k * s->L + l]);
-		fputc('\n', fp);
-	}
-	int nids = 0;
-	char **ids = st_meta_get_list(s->f, "ids", &nids);
-	fprintf(fp, "\n## Examples (row numbers%s, most typical first)\n\n", ids && nids == s->N ? ": id" : "");
-	for (int k = 0; k < CAT_N; k++) {
-		fprintf(fp, "- %s:", category_names[k]);
-		for (int e = 0; e < o->examples && ex[k * o->examples + e] >= 0; e++) {
-			int64_t i = ex[k * o->examples + e];
-			if (ids && nids == s->N)
-				fprintf(fp, " %lld: %s", (long long)i, ids[i]);
-			else
-				fprintf(fp, " %lld", (long long)i);
-			fputc(e + 1 < o->examples && ex[k * o->examples + e + 1] >= 0 ? ',' : ' ', fp);
-		}
-		fputc('\n', fp);
-	}
-	if (ids)
-		st_list_free(ids, nids);
-	cli_out_close(out);
-}
-
-static void load(classes *c, const options *o, const char *input)
-{
-	study_load_with_prob(&c->s, input, o->prob_path);
-	int L;
-	c->w = study_profile(&c->s, o->distance, &L);
-}
-
-static void check_options(const options *o)
+static rule_id check_options(const options *o)
 {
 	const double q[3] = { o->q_easy, o->q_hard, o->q_confused };
 	for (int i = 0; i < 3; i++)
@@ -264,45 +50,69 @@ static void check_options(const options *o)
 		cli_usage("--examples %d: expected 0 to 100000", o->examples);
 	if (o->t_easy >= 0 && o->t_hard >= 0 && o->t_easy > o->t_hard)
 		cli_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
+	if (!(o->rise_tol >= 0) || isinf(o->rise_tol))
+		cli_usage("--rise-tol %g: expected a finite value >= 0", o->rise_tol);
+	if (o->early < -1 || o->late < -1)
+		cli_usage("--early-layer/--late-layer: expected a layer number (-1: the default)");
+	if (isnan(o->near) || isinf(o->near))
+		cli_usage("--near %g: expected a distance (negative: subset accuracy)", o->near);
+	if (!strcmp(o->rule, "paper"))
+		return RULE_PAPER;
+	if (!strcmp(o->rule, "quantile"))
+		return RULE_QUANTILE;
+	cli_usage("--rule '%s': expected paper or quantile", o->rule);
 }
 
-/* profiles, thresholds, categories, depths; warns about rows without a profile */
-static void classify_all(classes *c, const options *o)
+static void check_layers(const options *o, const study *s)
 {
-	profiles(c);
-	int64_t nan_rows = 0;
-	for (int64_t i = 0; i < c->s.N; i++)
-		nan_rows += isnan(c->area[i]);
-	if (nan_rows)
-		cli_warn("%s: %lld samples have NaN distances (no label?): left regular and out of the thresholds",
-			 c->s.fname, (long long)nan_rows);
-	classify(c, o);
-	depths(c);
+	if (o->early >= s->L || o->late >= s->L)
+		cli_usage("--early-layer %d / --late-layer %d: the input has layers 0..%d", o->early, o->late, s->L - 1);
 }
 
-static void write_output(const classes *c, const options *o, double *prof, int64_t *ex)
+/* category_thresholds: the rule and its parameters as JSON */
+static void put_thresholds(st_file *out, const classes *c, const options *o)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "rule", c->rule == RULE_PAPER ? "paper" : "quantile");
+	if (c->rule == RULE_PAPER) {
+		if (o->near >= 0)
+			cJSON_AddNumberToObject(j, "near", o->near);
+		else
+			cJSON_AddStringToObject(j, "close", "right");
+		cJSON_AddNumberToObject(j, "early", c->early);
+		cJSON_AddNumberToObject(j, "late", c->late);
+	} else {
+		cJSON_AddNumberToObject(j, "easy", c->t[CAT_EASY]);
+		cJSON_AddNumberToObject(j, "hard", c->t[CAT_HARD]);
+		cJSON_AddNumberToObject(j, "confused", c->t[CAT_CONFUSED]);
+	}
+	cJSON_AddStringToObject(j, "distance", o->distance);
+	cJSON_AddNumberToObject(j, "rise_tol", o->rise_tol);
+	char *v = cJSON_PrintUnformatted(j);
+	if (!v)
+		cli_die("category_thresholds: out of memory");
+	st_meta_set(out, "category_thresholds", v);
+	cJSON_free(v);
+	cJSON_Delete(j);
+}
+
+static void write_output(classes *c, const options *o, double *prof, int64_t *ex)
 {
 	st_file *out = st_file_new();
 	cli_forward_context(out, c->s.f);
 	cli_forward_tensor(out, c->s.f, o->distance);
-	int64_t n1[1] = { c->s.N }, pshape[2] = { CAT_N, c->s.L }, eshape[2] = { CAT_N, o->examples };
+	int L = c->s.L;
+	int64_t n1[1] = { c->s.N }, pshape[2] = { CAT_N, L }, eshape[2] = { CAT_N, o->examples }, mshape[2] = { 3, L };
 	st_put(out, "category", ST_U8, 1, n1, c->cat);
 	st_put(out, "depth", ST_I32, 1, n1, c->depth);
 	st_put(out, "destructive", ST_U8, 1, n1, c->destructive);
+	st_put(out, "rises", ST_I32, 1, n1, c->rises);
+	if (c->first)
+		st_put(out, "first_right", ST_I32, 1, n1, c->first);
 	st_put(out, "category_profile", ST_F64, 2, pshape, prof);
 	st_put(out, "examples", ST_I64, 2, eshape, ex);
-	/* the numbers as %.9g, the tensor name quoted as a JSON string */
-	char v[160];
-	snprintf(v, sizeof v, "{\"easy\":%.9g,\"hard\":%.9g,\"confused\":%.9g,\"distance\":",
-		 c->t[CAT_EASY], c->t[CAT_HARD], c->t[CAT_CONFUSED]);
-	cJSON *name = cJSON_CreateString(o->distance);
-	char *quoted = cJSON_PrintUnformatted(name);
-	char *meta = cli_malloc(strlen(v) + strlen(quoted) + 2);
-	sprintf(meta, "%s%s}", v, quoted);
-	st_meta_set(out, "category_thresholds", meta);
-	free(meta);
-	cJSON_free(quoted);
-	cJSON_Delete(name);
+	st_put(out, "layer_mean", ST_F64, 2, mshape, c->layer_mean);
+	put_thresholds(out, c, o);
 	st_meta_set_list(out, "categories", (char *const *)category_names, CAT_N);
 	cli_write(out, cli_opts.output);
 	st_file_free(out);
@@ -314,43 +124,51 @@ int main(int argc, char **argv)
 	options_default(&o);
 	cli_opt opts[] = {
 		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "prob [L,N,K] when INPUT has none" },
-		{ "distance", 0, CLI_STR, &o.distance, "NAME", "the [L,N] profile to classify by" },
+		{ "distance", 0, CLI_STR, &o.distance, "NAME", "the [L,N] profile" },
 		{ "split", 0, CLI_STR, &o.split, "SPLIT", "rows for thresholds, tables, examples (train, val, test, all)" },
-		{ "easy-quantile", 0, CLI_DOUBLE, &o.q_easy, "Q", "T_easy: this quantile of A (non-confused rows)" },
-		{ "hard-quantile", 0, CLI_DOUBLE, &o.q_hard, "Q", "T_hard: this quantile of A (non-confused rows)" },
-		{ "confused-quantile", 0, CLI_DOUBLE, &o.q_confused, "Q", "T_confused: this quantile of F" },
-		{ "easy", 0, CLI_DOUBLE, &o.t_easy, "X", "T_easy as a number (negative: the quantile)" },
-		{ "hard", 0, CLI_DOUBLE, &o.t_hard, "X", "T_hard as a number (negative: the quantile)" },
-		{ "confused", 0, CLI_DOUBLE, &o.t_confused, "X", "T_confused as a number (negative: the quantile)" },
+		{ "rule", 0, CLI_STR, &o.rule, "RULE", "paper (right early / late) or quantile (of A and F)" },
+		{ "near", 0, CLI_DOUBLE, &o.near, "X", "paper: close = distance <= X (negative: right by subset accuracy)" },
+		{ "early-layer", 0, CLI_INT, &o.early, "L", "paper: the last early layer (-1: a third of the depth)" },
+		{ "late-layer", 0, CLI_INT, &o.late, "L", "paper: the first late layer (-1: three quarters of the depth)" },
+		{ "easy-quantile", 0, CLI_DOUBLE, &o.q_easy, "Q", "quantile: T_easy, this quantile of A (non-confused rows)" },
+		{ "hard-quantile", 0, CLI_DOUBLE, &o.q_hard, "Q", "quantile: T_hard, this quantile of A (non-confused rows)" },
+		{ "confused-quantile", 0, CLI_DOUBLE, &o.q_confused, "Q", "quantile: T_confused, this quantile of F" },
+		{ "easy", 0, CLI_DOUBLE, &o.t_easy, "X", "quantile: T_easy as a number (negative: the quantile)" },
+		{ "hard", 0, CLI_DOUBLE, &o.t_hard, "X", "quantile: T_hard as a number (negative: the quantile)" },
+		{ "confused", 0, CLI_DOUBLE, &o.t_confused, "X", "quantile: T_confused as a number (negative: the quantile)" },
+		{ "rise-tol", 0, CLI_DOUBLE, &o.rise_tol, "X", "a profile rises where it grows by more than X" },
 		{ "examples", 0, CLI_INT, &o.examples, "E", "example rows per category" },
-		{ "summary", 0, CLI_STR, &o.summary, "FILE", "counts, depth, profiles and examples in Markdown" },
+		{ "summary", 0, CLI_STR, &o.summary, "FILE", "counts, depth, layer quality, profiles, examples in Markdown" },
 		{ 0 }
 	};
 	cli_init(argc, argv, "classify-samples");
 	int arg = cli_parse(argc, argv, opts, usage, about);
 	if (argc - arg > 1)
 		cli_usage("one INPUT at most");
-	check_options(&o);
+	classes c = { .rule = check_options(&o) };
 	int split = study_split_id(o.split);
-	classes c = { 0 };
-	load(&c, &o, arg < argc ? argv[arg] : "-");
+	study_load_with_prob(&c.s, arg < argc ? argv[arg] : "-", o.prob_path);
+	int L;
+	c.w = study_profile(&c.s, o.distance, &L);
+	check_layers(&o, &c.s);
 	c.rows = study_rows(&c.s, split, &c.nrows);
 	if (!c.nrows)
 		cli_die("%s: no rows with split = %s", c.s.fname, o.split);
 	classify_all(&c, &o);
 	int64_t count[CAT_N];
 	double *prof = category_profile(&c, count);
-	int64_t *ex = examples(&c, o.examples);
-	cli_info("%s rows: %lld easy, %lld hard, %lld confused, %lld regular (T_easy %.4g, T_hard %.4g, T_confused %.4g)",
-		 o.split, (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
-		 (long long)count[CAT_REGULAR], c.t[CAT_EASY], c.t[CAT_HARD], c.t[CAT_CONFUSED]);
+	int64_t *ex = category_examples(&c, o.examples);
+	cli_info("%s rows, %s rule: %lld easy, %lld hard, %lld confused, %lld regular", o.split, o.rule,
+		 (long long)count[CAT_EASY], (long long)count[CAT_HARD], (long long)count[CAT_CONFUSED],
+		 (long long)count[CAT_REGULAR]);
 	if (o.summary)
 		write_summary(&o, &c, prof, count, ex);
 	write_output(&c, &o, prof, ex);
 	free(c.w);
 	free(c.area);
 	free(c.final);
-	free(c.rows);
+	free(c.stay);
+	free(c.rows);   /* the rest went to the output file */
 	study_free(&c.s);
 	return 0;
 }

@@ -23,7 +23,7 @@ typedef struct {
 
 struct feed {
 	ds_dataset *d;
-	feed_prep prep;
+	img_prep prep;
 	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped, stop;
 	size_t image_floats;
 	slot s[2];
@@ -49,7 +49,9 @@ static int load_one(feed *f, int i, float *out, char *why)
 		err_set(why, "%s", err);
 		return -1;
 	}
-	int rc = img_decode(buf, len, &img, err);
+	/* the PIL recipe decodes as PIL's loader does */
+	int rc = f->prep.resample == IMG_TENSOR_BILINEAR ? img_decode(buf, len, &img, err)
+							  : img_decode_pil(buf, len, &img, err);
 	free(buf);
 	if (!rc) {
 		int oh, ow;
@@ -58,7 +60,7 @@ static int load_one(feed *f, int i, float *out, char *why)
 			rc = -1, snprintf(err, sizeof err, "%dx%d after resizing to %d, smaller than the crop %d",
 					  img.w, img.h, f->prep.resize, f->prep.crop);
 		else
-			rc = img_preprocess(&img, f->prep.resize, f->prep.crop, f->prep.mean, f->prep.std, out, err);
+			rc = img_preprocess(&img, &f->prep, out, err);
 	}
 	img_free(&img);
 	if (rc)
@@ -89,7 +91,7 @@ static void *worker(void *arg)
 	}
 }
 
-feed *feed_start(ds_dataset *d, int n, const feed_prep *prep, int batch, int threads, int skip_bad)
+feed *feed_start(ds_dataset *d, int n, const img_prep *prep, int batch, int threads, int skip_bad)
 {
 	feed *f = cli_calloc(1, sizeof *f);
 	f->d = d, f->n = n, f->prep = *prep, f->batch = batch, f->skip_bad = skip_bad;

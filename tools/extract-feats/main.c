@@ -9,8 +9,11 @@
 #include "feed.h"
 #include "image.h"
 #include "cli.h"
+#include "labelmap.h"
 #include "names.h"
 #include "net.h"
+#include "net_guess.h"
+#include "pth.h"
 
 typedef struct {
 	const char *model_path, *dataset_spec;   /* required */
@@ -18,9 +21,12 @@ typedef struct {
 	const char *pool_spec;                   /* "avg" */
 	const char *mean_opt, *std_opt;          /* NULL: metadata, else ImageNet's */
 	const char *conv_opt;                    /* "dnnl" */
+	const char *resample, *interpolation;    /* NULL: metadata, else pil and bilinear */
+	const char *key;                         /* a checkpoint's entry; NULL: found */
+	const char *year;                        /* voc: the VOCdevkit year, NULL: the only one */
 	int resize, crop;                        /* -1: metadata, else 256 and 224 */
 	int batch;                               /* 16 */
-	int limit, skip_bad;
+	int limit, skip_bad, strict;
 } options;
 
 static void options_default(options *o)
@@ -32,20 +38,31 @@ static options o;
 static conv_engine engine;
 
 static const cli_opt opts[] = {
-	{"model", 'm', CLI_STR, &o.model_path, "FILE", "torchvision state_dict as safetensors (required)"},
+	{"model", 'm', CLI_STR, &o.model_path, "FILE",
+	 "torchvision state_dict: safetensors or a PyTorch checkpoint (.pth) (required)"},
+	{"key", 0, CLI_STR, &o.key, "NAME", "the entry of a checkpoint dict holding the state dict (default: found)"},
 	{"dataset", 'd', CLI_STR, &o.dataset_spec, "SPEC",
-	 "voc:PATH[,PATH], coco:IMAGES,ANNOTATIONS, list:FILE or tensor:FILE (required)"},
+	 "voc:PATH[,PATH] (vocYYYY: one year of a VOCdevkit, voc0712: the 07+12 protocol, PATH '-': a tar on "
+	 "standard input), coco:IMAGES,ANNOTATIONS[,SPLIT], list:FILE or tensor:FILE (required)"},
 	{"splits", 0, CLI_STR, &o.splits, "LIST", "splits to read, e.g. train,val,test or trainval (default: all)"},
-	{"arch", 0, CLI_STR, &o.arch, "NAME", "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch')"},
-	{"head", 0, CLI_STR, &o.head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else torchvision)"},
+	{"year", 0, CLI_STR, &o.year, "YEAR", "voc: the VOCdevkit year to read, 2007 or 2012 (the same as voc2007:PATH)"},
+	{"arch", 0, CLI_STR, &o.arch, "NAME",
+	 "resnet18|34|50|101|152, vgg11|13|16|19[_bn] (default: metadata 'arch', else told by the tensor names)"},
+	{"head", 0, CLI_STR, &o.head, "NAME", "VGG head: torchvision or gap (default: metadata 'head', else told by the names)"},
 	{"pool", 'p', CLI_STR, &o.pool_spec, "KIND", "pooling of every tap: avg, max, avgmax (2C) or grid:S (C*S*S)"},
 	{"resize", 0, CLI_INT, &o.resize, "S", "shorter side after resizing (-1: metadata 'resize', else 256; 0: none)"},
 	{"crop", 0, CLI_INT, &o.crop, "S", "side of the centre crop (-1: metadata 'crop', else 224)"},
+	{"resample", 0, CLI_STR, &o.resample, "HOW",
+	 "resize as torchvision's PIL recipe (pil: Pillow's, bit for bit) or its tensor path (tensor) "
+	 "(default: metadata 'resample', else pil)"},
+	{"interpolation", 0, CLI_STR, &o.interpolation, "NAME",
+	 "bilinear or bicubic (pil only) (default: metadata 'interpolation', else bilinear)"},
 	{"mean", 0, CLI_STR, &o.mean_opt, "R,G,B", "normalisation mean (default: metadata 'mean', else ImageNet's)"},
 	{"std", 0, CLI_STR, &o.std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
 	{"batch", 'b', CLI_INT, &o.batch, "N", "images per forward pass; memory grows with it"},
 	{"limit", 0, CLI_INT, &o.limit, "N", "only the first N samples (0: all)"},
 	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
+	{"strict", 0, CLI_FLAG, &o.strict, NULL, "fail when the model's labels are not the data set's (default: drop the head)"},
 	{"conv", 0, CLI_STR, &o.conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
 	{0},
 };
@@ -96,8 +113,16 @@ static void parse3(const char *s, float out[3], int positive, const char *what)
 		cli_usage("%s '%s': expected three comma-separated numbers", what, s);
 }
 
-static void preprocessing(const st_file *model, feed_prep *p)
+static void preprocessing(const st_file *model, img_prep *p)
 {
+	char err[ERR_LEN];
+	const char *how = o.resample ? o.resample : st_meta_get(model, "resample");
+	const char *interp = o.interpolation ? o.interpolation : st_meta_get(model, "interpolation");
+	if (img_resample_parse(how ? how : "pil", interp, &p->resample, err)) {
+		if (o.resample || o.interpolation)
+			cli_usage("%s", err);
+		cli_die("%s: metadata: %s", o.model_path, err);
+	}
 	p->resize = o.resize >= 0 ? o.resize : meta_int(model, "resize", 256);
 	p->crop = o.crop >= 0 ? o.crop : meta_int(model, "crop", 224);
 	if (p->crop < 1)
@@ -112,9 +137,11 @@ static void preprocessing(const st_file *model, feed_prep *p)
 		parse3(s, p->std, 1, o.std_opt ? "--std" : "model metadata 'std'");
 }
 
-static void set_prep_meta(st_file *f, const feed_prep *p)
+static void set_prep_meta(st_file *f, const img_prep *p)
 {
 	char buf[160];
+	st_meta_set(f, "resample", p->resample == IMG_TENSOR_BILINEAR ? "tensor" : "pil");
+	st_meta_set(f, "interpolation", p->resample == IMG_PIL_BICUBIC ? "bicubic" : "bilinear");
 	snprintf(buf, sizeof buf, "%d", p->resize);
 	st_meta_set(f, "resize", buf);
 	snprintf(buf, sizeof buf, "%d", p->crop);
@@ -132,6 +159,9 @@ typedef struct {
 	net_model *net;
 	FILE **spool;        /* ntaps feature spools, then the logits */
 	float **pooled;      /* per tap, [batch][D] */
+	int drop_head;       /* the head's labels are not the data set's: no logits */
+	int *perm;           /* or the head's column of each data set label, NULL: as they are */
+	float *reordered;    /* [batch][K] */
 } sink;
 
 static FILE *spool_open(void)
@@ -180,6 +210,8 @@ static void sink_close(sink *s)
 		free(s->pooled[t]);
 	free(s->spool);
 	free(s->pooled);
+	free(s->perm);
+	free(s->reordered);
 }
 
 /* runs on the forward pass's threads, each with its own rows */
@@ -197,7 +229,54 @@ static void forward(sink *s, const float *images, int n, int side, float *logits
 		cli_die("%s on %dx%d images: %s", o.model_path, side, side, err);
 	for (int t = 0; t < T; t++)
 		spool_put(s->spool[t], s->pooled[t], n * tap_dim(s, t));
-	spool_put(s->spool[T], logits, (size_t)n * net_classes(s->net));
+	if (s->drop_head)
+		return;
+	int K = net_classes(s->net);
+	if (s->perm) {
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < K; j++)
+				s->reordered[(size_t)i * K + j] = logits[(size_t)i * K + s->perm[j]];
+		logits = s->reordered;
+	}
+	spool_put(s->spool[T], logits, (size_t)n * K);
+}
+
+/* ---- the head's labels against the data set's ---- */
+
+/* Reorders the head's columns to the data set's label order, or drops the
+ * head when the label sets differ (an error with --strict), or warns that
+ * the order is assumed when the model names no labels. */
+static void check_head(sink *s, const st_file *model, char *const *data, int kd)
+{
+	int km = 0, K = net_classes(s->net);
+	char **ml = st_meta_get_list(model, "labels", &km), why[ERR_LEN];
+	if (ml && km != K)
+		cli_die("%s: metadata 'labels' names %d labels, the head has %d outputs", o.model_path, km, K);
+	int *perm = cli_malloc(cli_mul(kd ? kd : 1, sizeof *perm, "labels"));
+	labelmap_match m = labelmap_compare(ml, km, data, kd, perm);
+	if (m == LABELS_UNKNOWN && K == kd)
+		cli_warn("%s has no 'labels' metadata: its %d outputs are taken as the data set's labels, in the data "
+			 "set's order", o.model_path, K);
+	else if (m == LABELS_UNKNOWN || m == LABELS_DIFFERENT) {
+		if (m == LABELS_UNKNOWN)
+			snprintf(why, sizeof why, "the head has %d outputs and no 'labels' metadata, the data set %d labels",
+				 K, kd);
+		else
+			labelmap_describe(ml, km, data, kd, why, sizeof why);
+		if (o.strict)
+			cli_die("%s: the head's labels are not the data set's: %s", o.model_path, why);
+		cli_warn("%s: the head's labels are not the data set's, so its logits are left out: %s", o.model_path,
+			 why);
+		s->drop_head = 1;
+	} else if (m == LABELS_REORDERED) {
+		cli_info("%s: the head's %d labels are the data set's in another order: its columns are reordered to "
+			 "the data set's", o.model_path, K);
+		s->perm = perm;
+		s->reordered = cli_malloc(cli_mul(cli_mul(o.batch, K, "logits"), sizeof(float), "logits"));
+		perm = NULL;
+	}
+	free(perm);
+	st_list_free(ml, km);
 }
 
 /* ---- the output ---- */
@@ -217,7 +296,7 @@ static void add_outputs(st_file *out, sink *s, int n, int side)
 {
 	int T = net_ntaps(s->net);
 	char name[32], err[ERR_LEN];
-	for (int t = 0; t <= T; t++) {
+	for (int t = 0; t <= T - s->drop_head; t++) {
 		int64_t shape[2] = {n, t < T ? pool_dim(&s->pool, net_tap_channels(s->net, t))
 					     : net_classes(s->net)};
 		snprintf(name, sizeof name, t < T ? "feat.%02d" : "logits", t);
@@ -266,9 +345,14 @@ static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 }
 
 /* tensor:FILE: images [N,3,H,W] taken as they are */
-static void run_tensor(const char *path, sink *s, st_file *out)
+static void run_tensor(const char *path, const st_file *model, sink *s, st_file *out)
 {
 	st_file *in = cli_load(path);
+	int kd = 0;
+	char **labels = st_meta_get_list(in, "labels", &kd);
+	if (labels)   /* a tensor without label names: the logits stay the model's own */
+		check_head(s, model, labels, kd);
+	st_list_free(labels, kd);
 	st_tensor *t = cli_get(in, path, "images");
 	int64_t want[4] = {-1, 3, -1, -1};
 	cli_check_shape(t, path, 4, want);
@@ -325,7 +409,7 @@ static void dataset_tensors(st_file *out, const ds_dataset *d, const int *rows, 
 static void run_dataset(const st_file *model, sink *s, st_file *out)
 {
 	char err[ERR_LEN];
-	feed_prep prep;
+	img_prep prep;
 	preprocessing(model, &prep);
 	ds_dataset *d = ds_open(o.dataset_spec, o.splits, err);
 	if (!d)
@@ -335,9 +419,7 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 	int n = o.limit > 0 && o.limit < d->n ? o.limit : d->n;
 	if (n < 1)
 		cli_die("%s: no samples%s%s", o.dataset_spec, o.splits ? " in splits " : "", o.splits ? o.splits : "");
-	if (d->K != net_classes(s->net))
-		cli_warn("%s has %d outputs, the data set %d labels: logits are the model's own, not the labels'",
-			o.model_path, net_classes(s->net), d->K);
+	check_head(s, model, d->label_names, d->K);
 	int *kept = cli_malloc(cli_mul(n, sizeof *kept, "rows")), nkept = 0;
 	float *logits = cli_malloc(cli_mul(cli_mul(o.batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
 	feed *f = feed_start(d, n, &prep, o.batch, cli_opts.threads, o.skip_bad);
@@ -369,14 +451,43 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 	ds_free(d);
 }
 
+/* the arch the run used: --arch, metadata or told by the names */
+static char arch_used[32];
+
+/* A safetensors state dict, or a PyTorch checkpoint (told by its magic bytes). */
+static st_file *load_weights(void)
+{
+	char err[ERR_LEN];
+	if (!pth_is_file(o.model_path))
+		return cli_load(o.model_path);
+	pth_opts po = { o.key, NULL };
+	pth_info info;
+	st_file *f = pth_load(o.model_path, &po, &info, err);
+	if (!f)
+		cli_die("%s", err);
+	if (info.key[0])
+		cli_info("%s: the state dict is the checkpoint's entry '%s'", o.model_path, info.key);
+	if (info.stripped[0])
+		cli_info("%s: prefix '%s' removed from every name", o.model_path, info.stripped);
+	return f;
+}
+
 static net_model *load_net(st_file **model)
 {
 	char err[ERR_LEN];
-	*model = cli_load(o.model_path);
+	*model = load_weights();
 	const char *a = o.arch ? o.arch : st_meta_get(*model, "arch");
-	const char *h = o.head ? o.head : st_meta_get(*model, "head");
-	if (!a)
-		cli_usage("%s has no metadata 'arch': give --arch", o.model_path);
+	const char *h = o.head ? o.head : st_meta_get(*model, "head"), *guessed_head;
+	if (!a) {
+		if (net_guess(*model, arch_used, sizeof arch_used, &guessed_head, err))
+			cli_usage("%s: no metadata 'arch' and %s", o.model_path, err);
+		cli_info("%s: arch %s%s%s (told by its tensor names)", o.model_path, arch_used,
+			 strncmp(arch_used, "vgg", 3) ? "" : ", head ", strncmp(arch_used, "vgg", 3) ? "" : guessed_head);
+		a = arch_used;
+		h = h ? h : guessed_head;
+	}
+	if (a != arch_used)
+		snprintf(arch_used, sizeof arch_used, "%s", a);
 	net_model *net = net_load(*model, a, h, err);
 	if (!net)
 		cli_die("%s: %s", o.model_path, err);
@@ -393,6 +504,15 @@ static void check_options(void)
 {
 	if (!o.model_path || !o.dataset_spec)
 		cli_usage("%s", !o.model_path ? "--model FILE is required" : "--dataset SPEC is required");
+	if (o.year) {   /* --year YYYY: the spec vocYYYY:PATH */
+		if (strcmp(o.year, "2007") && strcmp(o.year, "2012"))
+			cli_usage("--year %s: expected 2007 or 2012 (both as the 07+12 protocol: voc0712:PATH)", o.year);
+		if (strncmp(o.dataset_spec, "voc:", 4))
+			cli_usage("--year applies to a voc:PATH data set, not '%s'", o.dataset_spec);
+		static char spec[4096];
+		snprintf(spec, sizeof spec, "voc%s:%s", o.year, o.dataset_spec + 4);
+		o.dataset_spec = spec;
+	}
 	if (o.batch < 1 || o.limit < 0)
 		cli_usage("--%s %d: expected %s", o.batch < 1 ? "batch" : "limit", o.batch < 1 ? o.batch : o.limit,
 			  o.batch < 1 ? "at least 1" : "0 or more");
@@ -402,7 +522,7 @@ static void check_options(void)
 static void write_output(st_file *out, const st_file *model, cli_out *co)
 {
 	char err[ERR_LEN];
-	st_meta_set(out, "arch", o.arch ? o.arch : st_meta_get(model, "arch"));
+	st_meta_set(out, "arch", arch_used);
 	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
 		st_meta_set(out, "labels", st_meta_get(model, "labels"));
 	st_meta_set(out, "model", o.model_path);
@@ -430,7 +550,7 @@ int main(int argc, char **argv)
 	sink_open(&s);
 	st_file *out = st_file_new();
 	if (!strncmp(o.dataset_spec, "tensor:", 7))
-		run_tensor(o.dataset_spec + 7, &s, out);
+		run_tensor(o.dataset_spec + 7, model, &s, out);
 	else
 		run_dataset(model, &s, out);
 	write_output(out, model, co);

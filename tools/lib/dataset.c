@@ -84,11 +84,16 @@ ds_dataset *ds_open(const char *spec, const char *splits, char *err)
 	if (parse_splits(splits, &mask, err))
 		return NULL;
 	if (!strncmp(spec, "voc:", 4))
-		return ds_open_voc(spec + 4, mask, splits && *splits, err);
+		return ds_open_voc(spec + 4, 0, mask, splits && *splits, err);
+	if (!strncmp(spec, "voc2007:", 8) || !strncmp(spec, "voc2012:", 8))
+		return ds_open_voc(spec + 8, spec[6] == '7' ? 2007 : 2012, mask, splits && *splits, err);
+	if (!strncmp(spec, "voc0712:", 8))
+		return ds_open_voc0712(spec + 8, mask, splits && *splits, err);
 	if (!strncmp(spec, "coco:", 5))
 		return ds_open_coco(spec + 5, mask, err);
 	if (!strncmp(spec, "list:", 5))
 		return ds_open_list(spec + 5, mask, err);
-	err_set(err, "unknown data set '%s' (expected voc:PATH, coco:IMAGES,ANNOTATIONS or list:FILE)", spec);
+	err_set(err, "unknown data set '%s' (expected voc:PATH, voc2007:PATH, voc2012:PATH, voc0712:PATH, "
+		"coco:IMAGES,ANNOTATIONS or list:FILE)", err_esc(spec));
 	return NULL;
 }

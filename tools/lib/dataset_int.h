@@ -85,7 +85,9 @@ void ds_table_free(ds_table *t);
 ds_dataset *ds_finish(ds_table *t, zip_file *zip, const char *source, char *err);
 
 /* The readers: the spec after "voc:", "coco:", "list:"; mask: SPLIT_* bits to keep */
-ds_dataset *ds_open_voc(const char *paths, int mask, int asked, char *err);
+/* year: 2007 or 2012, or 0 for the only year there is; voc0712: both, as the 07+12 protocol */
+ds_dataset *ds_open_voc(const char *paths, int year, int mask, int asked, char *err);
+ds_dataset *ds_open_voc0712(const char *paths, int mask, int asked, char *err);
 ds_dataset *ds_open_coco(const char *spec, int mask, char *err);
 ds_dataset *ds_open_list(const char *file, int mask, char *err);
 

@@ -1,8 +1,10 @@
 /* dataset_voc.c: PASCAL VOC, from a VOCdevkit folder or from the original
  * tar files (docs/datasets.md): the split files list the images, one
  * Annotations/ID.xml per image names its objects. Archives are scanned
- * once; the bytes of the images that may be needed are kept in memory, so
- * reading a sample later is a copy and safe from any thread. */
+ * once (standard input too); the bytes of the images that may be needed
+ * are kept in memory, so reading a sample later is a copy and safe from
+ * any thread. A VOCdevkit may hold several years: one is read (vocYYYY:),
+ * or VOC2007 and VOC2012 as the 07+12 protocol (voc0712:). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +109,7 @@ typedef struct {
 	const char *cur;  /* archive being scanned, for errors */
 	int want_mask;
 	strmap split_of;  /* ids seen in split files so far -> bit mask of splits */
+	int year;         /* the VOC<year>/ folder to read; 0: the only one there is */
 } voc_src;
 
 static const char *const voc_parts[] = { "JPEGImages/", "Annotations/", "ImageSets/Main/" };
@@ -150,13 +153,22 @@ static int jpeg_id(const char *rel, char *id, size_t cap)
 
 /* Images whose id the split files already place in no wanted split are
  * not kept: reading only `test` of both original tars holds only test JPEGs. */
+/* 1 when the root prefix path[0, rl) is the year's folder (or any, year 0) */
+static int voc_root_of_year(const char *path, size_t rl, int year)
+{
+	char want[16];
+	int n = snprintf(want, sizeof(want), "VOC%d/", year);
+	return !year || (rl >= (size_t)n && !strncmp(path + rl - n, want, (size_t)n) &&
+			 (rl == (size_t)n || path[rl - n - 1] == '/'));
+}
+
 static int voc_want(const char *path, void *ctx)
 {
 	voc_src *v = ctx;
 	size_t rl;
 	const char *rel = voc_below_root(path, &rl);
 	char id[256];
-	if (!rel)
+	if (!rel || (strcmp(rel, "labels.txt") && !voc_root_of_year(path, rl, v->year)))
 		return 0;
 	if (!strncmp(rel, "Annotations/", 12))
 		return strlen(rel) > 16 && !strcmp(rel + strlen(rel) - 4, ".xml");
@@ -233,8 +245,9 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 		   (strlen(v->aroot) != rl || strncmp(v->aroot, path, rl))) {
 		char other[300];
 		snprintf(other, sizeof other, "%.*s", (int)rl, path);
-		err_set(err, "%s: two VOC folders in the archives ('%s' and '%s'); unpack one", v->cur,
-			err_esc(v->aroot), err_esc(other));
+		err_set(err, "%s: two VOC folders in the archives ('%s' and '%s'): choose a year (--year, "
+			"voc2007:, voc2012:) or read both as the 07+12 protocol (voc0712:)", v->cur, err_esc(v->aroot),
+			err_esc(other));
 		free(data.p);
 		return -1;
 	}
@@ -269,9 +282,10 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 	return 0;
 }
 
-/* A file below the VOC root: from the folder, or from the kept entries.
- * Returns 1 found, 0 absent, -1 error. */
-static int voc_get(voc_src *v, const char *rel, blob *out, char *err)
+/* A file below the VOC root: from the folder, or from the kept entries
+ * (taken, or copied: an annotation is read again for an id listed in two
+ * split files). Returns 1 found, 0 absent, -1 error. */
+static int voc_get(voc_src *v, const char *rel, blob *out, int take, char *err)
 {
 	if (v->root) {
 		char *path = file_path_join(v->root, rel);
@@ -289,76 +303,118 @@ static int voc_get(voc_src *v, const char *rel, blob *out, char *err)
 	int at = strmap_get(&v->files, rel);
 	if (at < 0)
 		return 0;
+	if (!take) {
+		if (!(out->p = malloc(v->kept[at].len + 1)))
+			return err_set(err, "out of memory");
+		memcpy(out->p, v->kept[at].p, v->kept[at].len);
+		out->len = v->kept[at].len;
+		return 1;
+	}
 	*out = v->kept[at];
-	v->kept[at].p = NULL;   /* taken */
+	v->kept[at].p = NULL;
 	v->kept[at].len = 0;
 	return 1;
 }
 
-/* folder: PATH, PATH/VOC2007 or PATH/VOCdevkit/VOC2007 holding ImageSets/Main */
-static char *voc_find_root(const char *path)
+/* path/rel when it holds ImageSets/Main, else NULL */
+static char *voc_root_at(const char *path, const char *rel)
 {
-	static const char *const tries[] = { "", "VOC2007", "VOCdevkit/VOC2007", "VOC2012",
-					     "VOCdevkit/VOC2012" };
-	for (size_t k = 0; k < sizeof(tries) / sizeof(*tries); k++) {
-		char *root = file_path_join(path, tries[k]), *main = root ? file_path_join(root, "ImageSets/Main") : NULL;
-		int ok = main && file_is_dir(main);
-		free(main);
-		if (ok)
-			return root;
+	char *root = file_path_join(path, rel), *main = root ? file_path_join(root, "ImageSets/Main") : NULL;
+	int ok = main && file_is_dir(main);
+	free(main);
+	if (!ok)
 		free(root);
+	return ok ? root : NULL;
+}
+
+/* folder: PATH holding ImageSets/Main, or the year's folder in PATH or
+ * PATH/VOCdevkit; without a year, the only year there is. NULL with err. */
+static char *voc_find_root(const char *path, int year, char *err)
+{
+	char rel[64], *root = NULL, *found[2] = { NULL, NULL };
+	static const int years[2] = { 2007, 2012 };
+	for (int y = 0; y < 2; y++) {
+		if (year && year != years[y])
+			continue;
+		snprintf(rel, sizeof(rel), "VOC%d", years[y]);
+		if (!(found[y] = voc_root_at(path, rel))) {
+			snprintf(rel, sizeof(rel), "VOCdevkit/VOC%d", years[y]);
+			found[y] = voc_root_at(path, rel);
+		}
 	}
-	return NULL;
+	if (found[0] && found[1] && !year) {
+		free(found[0]);
+		free(found[1]);
+		err_set(err, "%s holds VOC2007 and VOC2012: choose a year (--year, voc2007:, voc2012:) or read both as "
+			"the 07+12 protocol (voc0712:)", path);
+		return NULL;
+	}
+	root = found[0] ? found[0] : found[1];
+	if (!root && !(root = voc_root_at(path, "")))
+		err_set(err, "no ImageSets/Main in %s, nor in its VOC%s or VOCdevkit/VOC%s folder", path,
+			year ? (year == 2007 ? "2007" : "2012") : "2007/VOC2012",
+			year ? (year == 2007 ? "2007" : "2012") : "2007/VOC2012");
+	return root;
 }
 
 typedef struct {
 	ds_table *t;
-	strmap *seen;     /* id -> ds_sample */
+	strmap *seen;     /* id -> bit mask of the splits it is listed in */
 	int split, mask;
 	int64_t *next_index;
 	const char *where;
 } list_ctx;
 
+/* An id of a split file. Test copies of VOC often list the same ids in
+ * several split files: that is an error only when both splits are asked for. */
 static int add_split_id(const char *id, void *ctx, char *err)
 {
 	list_ctx *c = ctx;
-	int at = strmap_get(c->seen, id);
-	if (at >= 0) {
-		if (c->t->s[at].split != c->split)
-			return err_set(err, "%s: image '%s' is in two splits", c->where, err_esc(id));
-		return 0;   /* listed twice in one file: once is enough */
-	}
+	int had = strmap_get(c->seen, id), bit = 1 << c->split;
+	if (had < 0)
+		had = 0;
+	if (had & bit)
+		return 0;   /* listed twice in one split: once is enough */
 	int64_t index = (*c->next_index)++;
-	if (!ds_table_add(c->t, id, c->split, index, (c->mask >> c->split) & 1) ||
-	    strmap_put(c->seen, id, c->t->n - 1))
+	if ((had & c->mask) && (bit & c->mask)) {
+		int other = had & c->mask & 1 ? 0 : had & c->mask & 2 ? 1 : 2;
+		return err_set(err, "%s: image '%s' is in split %s and %s, both asked for (ask for splits that do not "
+			       "overlap: --splits)", c->where, err_esc(id), split_names[other], split_names[c->split]);
+	}
+	if (!ds_table_add(c->t, id, c->split, index, (c->mask >> c->split) & 1) || strmap_put(c->seen, id, had | bit))
 		return err_set(err, "out of memory");
 	return 0;
 }
 
 /* The listing: train.txt, val.txt, test.txt in that order (trainval.txt as
- * train when neither train.txt nor val.txt exists). */
-static int voc_listing(voc_src *v, ds_table *t, int mask, int asked, const char *source, char *err)
+ * train when neither train.txt nor val.txt exists); remap[k]: the split the
+ * k-th file's images get, -1 to leave them out (voc0712). */
+static int voc_listing(voc_src *v, ds_table *t, const int remap[3], int mask, int asked, int64_t *next,
+		       const char *source, char *err)
 {
 	static const char *const files[4] = { "ImageSets/Main/train.txt", "ImageSets/Main/val.txt",
 					      "ImageSets/Main/test.txt", "ImageSets/Main/trainval.txt" };
 	blob b[4] = { { 0 } };
 	int have[4], rc = 0;
 	strmap seen = { 0 };
-	int64_t next = 0;
 	for (int k = 0; k < 4; k++)
-		if ((have[k] = voc_get(v, files[k], &b[k], err)) < 0)
+		if ((have[k] = voc_get(v, files[k], &b[k], 1, err)) < 0)
 			rc = -1;
 	if (!rc && !have[0] && !have[1] && !have[2] && !have[3])
 		rc = err_set(err, "%s: no ImageSets/Main/{train,val,test,trainval}.txt", source);
 	for (int k = 0; k < 3 && !rc; k++) {
 		int src = k == 0 && !have[0] && !have[1] && have[3] ? 3 : k;
+		if (remap[k] < 0)
+			continue;
 		if (!have[src]) {
-			if (asked && (mask & (1 << k)))
+			if (asked && (mask & (1 << k)) && remap[k] == k)
 				rc = err_set(err, "%s: split %s asked for, but there is no %s", source,
 					  split_names[k], files[k]);
 			continue;
 		}
-		list_ctx c = { t, &seen, k, mask, &next, files[src] };
+		char where[700];
+		snprintf(where, sizeof(where), "%s: %s", source, files[src]);
+		list_ctx c = { t, &seen, remap[k], mask, next, where };
 		rc = for_each_id((const char *)b[src].p, b[src].len, files[src], add_split_id, &c, err);
 	}
 	for (int k = 0; k < 4; k++)
@@ -374,10 +430,10 @@ static int voc_label_set(voc_src *v, ds_table *t, voc_ann *anns, char *err)
 	blob b = { 0 };
 	int got;
 	if (v->root) {
-		got = voc_get(v, "labels.txt", &b, err);
+		got = voc_get(v, "labels.txt", &b, 1, err);
 	} else {
 		char *key = v->aroot ? file_path_join(v->aroot, "labels.txt") : NULL;
-		got = key ? voc_get(v, key, &b, err) : 0;
+		got = key ? voc_get(v, key, &b, 1, err) : 0;
 		free(key);
 	}
 	if (got < 0)
@@ -411,15 +467,16 @@ static int voc_label_set(voc_src *v, ds_table *t, voc_ann *anns, char *err)
 	return ds_table_set_labels(t, list, "VOC's 20 labels", err);
 }
 
-static int voc_annotations(voc_src *v, ds_table *t, const char *source, char *err)
+/* The annotations of samples first .. t->n-1 (this source's) */
+static int voc_annotations(voc_src *v, ds_table *t, int first, const char *source, char *err)
 {
 	voc_ann *anns = calloc((size_t)t->n + 1, sizeof(voc_ann));
 	int rc = anns ? 0 : err_set(err, "out of memory");
-	for (int i = 0; i < t->n && !rc; i++) {
+	for (int i = first; i < t->n && !rc; i++) {
 		char rel[300];
 		blob b;
 		snprintf(rel, sizeof(rel), "Annotations/%s.xml", t->s[i].id);
-		int got = voc_get(v, rel, &b, err);
+		int got = voc_get(v, rel, &b, 0, err);
 		if (got == 0)
 			rc = err_set(err, "%s: no %s for image '%s'", source, err_esc(rel), err_esc(t->s[i].id));
 		else if (got > 0) {
@@ -428,9 +485,9 @@ static int voc_annotations(voc_src *v, ds_table *t, const char *source, char *er
 		} else
 			rc = -1;
 	}
-	if (!rc)
+	if (!rc && !t->fixed_labels)   /* a second year keeps the first's label set */
 		rc = voc_label_set(v, t, anns, err);
-	for (int i = 0; i < t->n && !rc; i++)
+	for (int i = first; i < t->n && !rc; i++)
 		for (int j = 0; j < anns[i].n && !rc; j++) {
 			char why[ERR_LEN];
 			int k = ds_table_label(t, anns[i].o[j].name, why);
@@ -445,9 +502,9 @@ static int voc_annotations(voc_src *v, ds_table *t, const char *source, char *er
 	return rc;
 }
 
-static int voc_images(voc_src *v, ds_table *t, char *err)
+static int voc_images(voc_src *v, ds_table *t, int first, char *err)
 {
-	for (int i = 0; i < t->n; i++) {
+	for (int i = first; i < t->n; i++) {
 		char rel[300];
 		ds_sample *s = &t->s[i];
 		if (!s->keep)
@@ -470,7 +527,7 @@ static int voc_images(voc_src *v, ds_table *t, char *err)
 				return err_set(err, "out of memory");
 		} else {
 			snprintf(rel, sizeof(rel), "JPEGImages/%s", s->id);
-			if (voc_get(v, rel, &s->bytes, err) < 0)
+			if (voc_get(v, rel, &s->bytes, 1, err) < 0)
 				return -1;
 		}
 	}
@@ -488,46 +545,82 @@ static void voc_src_free(voc_src *v)
 	free(v->aroot);
 }
 
-ds_dataset *ds_open_voc(const char *paths, int mask, int asked, char *err)
+/* One year's files (year 0: the only one there is) into t: folder or
+ * archives, listing, annotations, images. */
+static int voc_read(const char *paths, int year, const int remap[3], int mask, int asked, ds_table *t,
+		    int64_t *next, const char *source, char *err)
 {
 	voc_src v = { 0 };
-	ds_table t = { 0 };
-	char *list = strdup(paths), *save = NULL;
-	int rc = list ? 0 : err_set(err, "out of memory");
-	int nparts = 0;
+	char *list = strdup(paths), *save = NULL, why[ERR_LEN];
+	int rc = list ? 0 : err_set(err, "out of memory"), nparts = 0, first = t->n;
 	v.want_mask = mask;
+	v.year = year;
 	for (char *p = list ? strtok_r(list, ",", &save) : NULL; p && !rc; p = strtok_r(NULL, ",", &save)) {
 		nparts++;
-		if (file_is_dir(p)) {
+		if (strcmp(p, "-") && file_is_dir(p)) {
 			if (v.root || v.nkept)
-				rc = err_set(err, "voc:%s: give one VOC folder, or archives, not both", paths);
-			else if (!(v.root = voc_find_root(p)))
-				rc = err_set(err, "voc:%s: no ImageSets/Main in %s, %s/VOC2007 or %s/VOCdevkit/VOC2007",
-					  paths, p, p, p);
+				rc = err_set(err, "%s: give one VOC folder, or archives, not both", source);
+			else if (!(v.root = voc_find_root(p, year, why)))
+				rc = err_set(err, "%s: %s", source, why);
+		} else if (v.root) {
+			rc = err_set(err, "%s: give one VOC folder, or archives, not both", source);
 		} else {
-			if (v.root)
-				rc = err_set(err, "voc:%s: give one VOC folder, or archives, not both", paths);
-			else {
-				v.cur = p;
-				rc = file_scan_archive(p, DS_MAX_IMAGE_FILE, voc_want, voc_take, &v, err);
-			}
+			v.cur = strcmp(p, "-") ? p : "standard input";
+			rc = file_scan_archive(p, DS_MAX_IMAGE_FILE, voc_want, voc_take, &v, err);
 		}
 	}
 	if (!rc && nparts == 0)
-		rc = err_set(err, "voc: no path given");
+		rc = err_set(err, "%s: no path given", source);
 	if (!rc && !v.root && !v.aroot)
-		rc = err_set(err, "voc:%s: no VOC folders (JPEGImages, Annotations, ImageSets/Main) in the archive", paths);
-	char source[600];
-	snprintf(source, sizeof(source), "voc:%s", paths);
+		rc = err_set(err, "%s: no VOC%s folders (JPEGImages, Annotations, ImageSets/Main) in the archive",
+			     source, year == 2007 ? "2007" : year == 2012 ? "2012" : "");
 	if (!rc)
-		rc = voc_listing(&v, &t, mask, asked, source, err);
+		rc = voc_listing(&v, t, remap, mask, asked, next, source, err);
 	if (!rc)
-		rc = voc_annotations(&v, &t, source, err);
+		rc = voc_annotations(&v, t, first, source, err);
 	if (!rc)
-		rc = voc_images(&v, &t, err);
+		rc = voc_images(&v, t, first, err);
 	voc_src_free(&v);
 	free(list);
-	if (rc) {
+	return rc;
+}
+
+ds_dataset *ds_open_voc(const char *paths, int year, int mask, int asked, char *err)
+{
+	static const int same[3] = { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
+	ds_table t = { 0 };
+	int64_t next = 0;
+	char source[600];
+	if (year)
+		snprintf(source, sizeof(source), "voc%d:%s", year, paths);
+	else
+		snprintf(source, sizeof(source), "voc:%s", paths);
+	if (voc_read(paths, year, same, mask, asked, &t, &next, source, err)) {
+		ds_table_free(&t);
+		return NULL;
+	}
+	return ds_finish(&t, NULL, source, err);
+}
+
+/* The 07+12 protocol: train on VOC2007 and VOC2012 trainval, test on
+ * VOC2007 test (VOC2012's test annotations were never released). The
+ * listing is 2007's, then 2012's. */
+ds_dataset *ds_open_voc0712(const char *paths, int mask, int asked, char *err)
+{
+	static const int y07[3] = { SPLIT_TRAIN, SPLIT_TRAIN, SPLIT_TEST }, y12[3] = { SPLIT_TRAIN, SPLIT_TRAIN, -1 };
+	ds_table t = { 0 };
+	int64_t next = 0;
+	char source[600];
+	snprintf(source, sizeof(source), "voc0712:%s", paths);
+	if (asked && (mask & (1 << SPLIT_VAL)))
+		return err_set(err, "%s: the 07+12 protocol has no val split (train: 2007 and 2012 trainval; "
+			       "test: 2007 test)", source), NULL;
+	if (!strcmp(paths, "-") || strstr(paths, ",-,") || !strncmp(paths, "-,", 2) ||
+	    (strlen(paths) > 2 && !strcmp(paths + strlen(paths) - 2, ",-")))
+		return err_set(err, "%s: standard input can be read once; voc0712 reads its archives twice: "
+			       "give the files", source), NULL;
+	if (voc_read(paths, 2007, y07, mask, asked, &t, &next, source, err) ||
+	    voc_read(paths, 2012, y12, mask, asked, &t, &next, source, err)) {
 		ds_table_free(&t);
 		return NULL;
 	}

@@ -150,15 +150,17 @@ int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_
 	struct archive *a;
 	struct archive_entry *e;
 	struct stat st;
-	int rc = 0, r;
-	if (stat(file, &st) != 0)
+	int rc = 0, r, in = !strcmp(file, "-");   /* "-": standard input, read once, in order */
+	if (in)
+		file = "standard input";
+	else if (stat(file, &st) != 0)
 		return err_set(err, "cannot open %s: %s", file, strerror(errno));
-	uint64_t taken = 0, budget = FILE_ARCHIVE_SLACK + FILE_ARCHIVE_INFLATE * (uint64_t)st.st_size;
+	uint64_t taken = 0;
 	if (!(a = archive_read_new()))
 		return err_set(err, "%s: out of memory for libarchive", file);
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
-	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+	if ((in ? archive_read_open_fd(a, 0, 1 << 16) : archive_read_open_filename(a, file, 1 << 16)) != ARCHIVE_OK) {
 		rc = err_set(err, "cannot open archive %s: %s", file, archive_error_string(a));
 		archive_read_free(a);
 		return rc;
@@ -179,10 +181,12 @@ int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_
 		}
 		if ((rc = read_entry(a, e, limit, file, path, &b, err)))
 			break;
+		/* the archive's own bytes read so far, before decompression */
+		uint64_t budget = FILE_ARCHIVE_SLACK + FILE_ARCHIVE_INFLATE * (uint64_t)archive_filter_bytes(a, -1);
 		if ((taken += b.len) > budget) {
 			free(b.p);
 			rc = err_set(err, "%s: the entries kept inflate to more than %llu bytes (%d times the archive's "
-				     "size and %d MiB): a compression bomb, or unpack it first", file,
+				     "bytes read and %d MiB): a compression bomb, or unpack it first", file,
 				     (unsigned long long)budget, FILE_ARCHIVE_INFLATE, FILE_ARCHIVE_SLACK >> 20);
 			break;
 		}

@@ -30,7 +30,8 @@ const char *file_basename(const char *path);   /* after the last '/', inside pat
  * -1 with err filled to stop the scan. Entries over limit bytes are an error
  * (checked before reading when the header gives the size), and so are kept
  * entries that inflate to more than FILE_ARCHIVE_INFLATE times the archive's
- * size plus FILE_ARCHIVE_SLACK: images hardly compress, a bomb does. */
+ * bytes read so far plus FILE_ARCHIVE_SLACK: images hardly compress, a bomb
+ * does. file "-" is standard input. */
 #define FILE_ARCHIVE_INFLATE 16
 #define FILE_ARCHIVE_SLACK (64 << 20)
 typedef int (*file_want_fn)(const char *path, void *ctx);

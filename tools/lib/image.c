@@ -12,6 +12,7 @@
 #include <png.h>
 
 #include "image.h"
+#include "resample_pil.h"
 
 const float img_imagenet_mean[3] = { 0.485f, 0.456f, 0.406f };
 const float img_imagenet_std[3] = { 0.229f, 0.224f, 0.225f };
@@ -171,7 +172,16 @@ static void png_quiet(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
-static int decode_png(const uint8_t *buf, size_t len, img_rgb *img, char *err)
+/* PIL's I -> RGB (Convert.c i2rgb) of a 16-bit grey row: values clipped at 255 */
+static void grey16_clip_to_rgb(const uint8_t *row, png_uint_32 w, uint8_t *out)
+{
+	for (png_uint_32 x = 0; x < w; x++) {
+		unsigned v = (unsigned)row[2 * x] << 8 | row[2 * x + 1];
+		out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = (uint8_t)(v > 255 ? 255 : v);
+	}
+}
+
+static int decode_png(const uint8_t *buf, size_t len, int pil, img_rgb *img, char *err)
 {
 	png_src src = { buf, len, 0, err };
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_quiet);
@@ -196,23 +206,41 @@ static int decode_png(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 	if (check_size(w, h, err))
 		png_longjmp(png, 1);
 	/* palette -> RGB, grey < 8 bits -> 8, tRNS -> alpha; 16 bits keep the
-	 * high byte (PIL's RGB;16B); alpha dropped as PIL's convert("RGB") does */
+	 * high byte (PIL's RGB;16B); alpha dropped as PIL's convert("RGB") does.
+	 * pil: 16-bit grey read whole, clipped as PIL's mode I converts. */
+	int clip16 = pil && png_get_bit_depth(png, info) == 16 && png_get_color_type(png, info) == PNG_COLOR_TYPE_GRAY;
+	size_t in_px = clip16 ? 2 : 3;
 	png_set_expand(png);
-	png_set_strip_16(png);
+	if (!clip16) {
+		png_set_strip_16(png);
+		png_set_gray_to_rgb(png);
+	}
 	png_set_strip_alpha(png);
-	png_set_gray_to_rgb(png);
 	png_set_interlace_handling(png);
 	png_read_update_info(png, info);
-	if (png_get_rowbytes(png, info) != (size_t)w * 3)
+	if (png_get_rowbytes(png, info) != (size_t)w * in_px)
 		png_error(png, "unexpected row layout after conversion to RGB");
-	px = malloc((size_t)w * h * 3);
+	px = malloc((size_t)w * h * in_px);
 	rows = malloc(sizeof(png_bytep) * h);
 	if (!px || !rows)
 		png_error(png, "out of memory");
 	for (png_uint_32 y = 0; y < h; y++)
-		rows[y] = px + (size_t)y * w * 3;
+		rows[y] = px + (size_t)y * w * in_px;
 	png_read_image(png, rows);
 	png_read_end(png, NULL);
+	if (clip16) {   /* in place, last row first: the RGB row never overtakes the 16-bit rows */
+		uint8_t *rgb = realloc(px, (size_t)w * h * 3), *row = malloc((size_t)w * 2);
+		if (!rgb || !row) {
+			free(row);
+			png_error(png, "out of memory");
+		}
+		px = rgb;
+		for (png_uint_32 y = h; y-- > 0;) {
+			memcpy(row, px + (size_t)y * w * 2, (size_t)w * 2);
+			grey16_clip_to_rgb(row, w, px + (size_t)y * w * 3);
+		}
+		free(row);
+	}
 	png_destroy_read_struct(&png, &info, NULL);
 	free(rows);
 	img->w = (int)w;
@@ -221,7 +249,7 @@ static int decode_png(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 	return 0;
 }
 
-int img_decode(const uint8_t *buf, size_t len, img_rgb *img, char *err)
+static int decode(const uint8_t *buf, size_t len, int pil, img_rgb *img, char *err)
 {
 	static const uint8_t png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 	img->w = img->h = 0;
@@ -229,11 +257,21 @@ int img_decode(const uint8_t *buf, size_t len, img_rgb *img, char *err)
 	if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
 		return decode_jpeg(buf, len, img, err);
 	if (len >= 8 && !memcmp(buf, png_magic, 8))
-		return decode_png(buf, len, img, err);
+		return decode_png(buf, len, pil, img, err);
 	if (len == 0)
 		return err_set(err, "empty file, not an image");
 	return err_set(err, "not a JPEG or PNG image (first bytes %02x %02x %02x)", buf[0],
 		    len > 1 ? buf[1] : 0, len > 2 ? buf[2] : 0);
+}
+
+int img_decode(const uint8_t *buf, size_t len, img_rgb *img, char *err)
+{
+	return decode(buf, len, 0, img, err);
+}
+
+int img_decode_pil(const uint8_t *buf, size_t len, img_rgb *img, char *err)
+{
+	return decode(buf, len, 1, img, err);
 }
 
 /* ---- preprocessing ---- */
@@ -431,18 +469,56 @@ static int resize_window(const img_rgb *img, int rh, int rw, int y0, int y1, int
 	return 0;
 }
 
-int img_preprocess(const img_rgb *img, int resize, int crop, const float mean[3],
-			const float std[3], float *out, char *err)
+/* The window of the resized image as planar floats holding 0..255 levels,
+ * by the chosen path. */
+static int resized_window(const img_rgb *img, img_resample how, int rh, int rw, int y0, int y1, int x0, int x1,
+			  float *win, char *err)
 {
-	int h = img->h, w = img->w, rh = h, rw = w;
+	if (how == IMG_TENSOR_BILINEAR)
+		return resize_window(img, rh, rw, y0, y1, x0, x1, win) ? err_set(err, "out of memory") : 0;
+	size_t cw = (size_t)(x1 - x0), n = cw * (size_t)(y1 - y0);
+	uint8_t *px = malloc(n * 3);
+	if (!px)
+		return err_set(err, "out of memory");
+	if (pil_resize_window(img, rw, rh, how == IMG_PIL_BICUBIC ? PIL_BICUBIC : PIL_BILINEAR, y0, y1, x0, x1, px,
+			      err)) {
+		free(px);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int c = 0; c < 3; c++)
+			win[c * n + i] = px[3 * i + c];
+	free(px);
+	return 0;
+}
+
+int img_resample_parse(const char *how, const char *interpolation, img_resample *r, char *err)
+{
+	int bicubic = interpolation && !strcmp(interpolation, "bicubic");
+	if (interpolation && !bicubic && strcmp(interpolation, "bilinear"))
+		return err_set(err, "interpolation '%s': expected bilinear or bicubic", err_esc(interpolation));
+	if (!strcmp(how, "pil"))
+		*r = bicubic ? IMG_PIL_BICUBIC : IMG_PIL_BILINEAR;
+	else if (!strcmp(how, "tensor") && !bicubic)
+		*r = IMG_TENSOR_BILINEAR;
+	else if (!strcmp(how, "tensor"))
+		return err_set(err, "resample 'tensor' is bilinear only (bicubic: resample 'pil')");
+	else
+		return err_set(err, "resample '%s': expected pil or tensor", err_esc(how));
+	return 0;
+}
+
+int img_preprocess(const img_rgb *img, const img_prep *p, float *out, char *err)
+{
+	int h = img->h, w = img->w, rh = h, rw = w, resize = p->resize, crop = p->crop;
 	if (h <= 0 || w <= 0 || !img->px)
 		return err_set(err, "empty image");
 	if (resize < 0 || crop < 0)
 		return err_set(err, "negative resize (%d) or crop (%d)", resize, crop);
 	for (int c = 0; c < 3; c++)
-		if (!(std[c] != 0.0f) || !isfinite(std[c]) || !isfinite(mean[c]))
+		if (!(p->std[c] != 0.0f) || !isfinite(p->std[c]) || !isfinite(p->mean[c]))
 			return err_set(err, "std must be finite and non-zero, mean finite (channel %d: mean %g std %g)",
-				    c, mean[c], std[c]);
+				    c, p->mean[c], p->std[c]);
 	if (resize > 0)
 		img_resize_shorter(h, w, resize, &rh, &rw);
 	if (rh <= 0 || rw <= 0)
@@ -455,15 +531,16 @@ int img_preprocess(const img_rgb *img, int resize, int crop, const float mean[3]
 	int cw = x1 - x0, chh = y1 - y0;
 	float *win = NULL;
 	if (rh != h || rw != w) {
+		char why[ERR_LEN];
 		win = malloc(sizeof(float) * 3 * (size_t)chh * cw + 1);
-		if (!win || resize_window(img, rh, rw, y0, y1, x0, x1, win)) {
+		if (!win || resized_window(img, p->resample, rh, rw, y0, y1, x0, x1, win, why)) {
 			free(win);
-			return err_set(err, "out of memory resizing %dx%d to %dx%d", w, h, rw, rh);
+			return err_set(err, "resizing %dx%d to %dx%d: %s", w, h, rw, rh, win ? why : "out of memory");
 		}
 	}
 	/* out = padding (value 0) around the window's normalised pixels */
 	for (int c = 0; c < 3; c++) {
-		float m = mean[c], sd = std[c], pad = (0.0f / 255.0f - m) / sd;
+		float m = p->mean[c], sd = p->std[c], pad = (0.0f / 255.0f - m) / sd;
 		for (int y = 0; y < oh; y++) {
 			float *dst = out + ((size_t)c * oh + y) * ow;
 			int sy = y + top, lo = x0 - left, hi = x1 - left;

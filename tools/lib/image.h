@@ -6,8 +6,11 @@
  * as PIL does), 16-bit PNG samples are reduced to 8, palettes expanded,
  * alpha dropped. Error rule: returns -1 with err (err.h); never exits.
  *
- * Preprocessing follows torchvision's tensor path on the decoded uint8 image:
- * resize(shorter side, bilinear, antialias=True), center_crop, /255, normalize. */
+ * Preprocessing is torchvision's: resize (shorter side), center_crop, /255,
+ * normalize, with the resize of either of its two paths: Pillow's, bit for
+ * bit (resample_pil.h: the PIL recipe Resize(256) on a PIL image, bilinear or
+ * bicubic), or the tensor path's (resize of a uint8 tensor, bilinear,
+ * antialias=True). */
 #ifndef LS_IMAGE_H
 #define LS_IMAGE_H
 
@@ -25,14 +28,30 @@ typedef struct { int w, h; uint8_t *px; } img_rgb;   /* RGB u8, HWC, row-major *
 
 /* 0 on success; -1 with err filled (img left empty) on failure. */
 int img_decode(const uint8_t *buf, size_t len, img_rgb *img, char *err);
+/* The same as PIL's Image.open(f).convert("RGB") (torchvision's default
+ * loader) in its one odd case: a 16-bit grey PNG opens in mode I, whose
+ * conversion clips values above 255 (most such images turn white) instead
+ * of keeping the high byte. */
+int img_decode_pil(const uint8_t *buf, size_t len, img_rgb *img, char *err);
 void img_free(img_rgb *img);
 
-/* resize: the shorter side after resizing (0 = no resize);
- * crop: the side of the centred square cut (0 = none: out is 3*h*w of the
- * resized image, see img_out_size). Writes CHW floats:
- * out[c][y][x] = (v/255 - mean[c]) / std[c]. 0 on success, -1 with err. */
-int img_preprocess(const img_rgb *img, int resize, int crop, const float mean[3],
-			const float std[3], float *out, char *err);
+/* The resize: Pillow's (PIL recipe) or torchvision's tensor path. */
+typedef enum { IMG_PIL_BILINEAR, IMG_PIL_BICUBIC, IMG_TENSOR_BILINEAR } img_resample;
+/* "pil" / "tensor" with "bilinear" / "bicubic" (the tensor path: bilinear
+ * only); 0, or -1 with err */
+int img_resample_parse(const char *how, const char *interpolation, img_resample *r, char *err);
+
+typedef struct {
+	int resize;            /* the shorter side after resizing (0: no resize) */
+	int crop;              /* the side of the centred square cut (0: none, out is the whole resized image) */
+	img_resample resample;
+	float mean[3], std[3];
+} img_prep;
+
+/* Writes CHW floats, out[c][y][x] = (v/255 - mean[c]) / std[c], of the
+ * image resized and cropped (img_out_size tells the size). 0 on success,
+ * -1 with err. */
+int img_preprocess(const img_rgb *img, const img_prep *p, float *out, char *err);
 /* The output height and width img_preprocess will produce. */
 void img_out_size(const img_rgb *img, int resize, int crop, int *oh, int *ow);
 

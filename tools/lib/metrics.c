@@ -134,11 +134,10 @@ int metrics_exit_rule(const float *p, int K, double q, double gamma)
 {
 	int npos = 0, nq = 0;
 	for (int k = 0; k < K; k++) {
-		npos += p[k] >= METRICS_THRESHOLD;
-		nq += p[k] >= q;
+		npos += (double)p[k] > 0.5;
+		nq += (double)p[k] > q;
 	}
-	/* n/N >= gamma without a division: exact for the grid's values */
-	return npos >= 1 && nq >= gamma * npos - 1e-12;
+	return npos >= 1 && nq >= gamma * npos - METRICS_GAMMA_SLACK;
 }
 
 int metrics_prediction_depth(const float *prob, int L, int64_t N, int K, int64_t i, float thr)

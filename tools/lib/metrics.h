@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define METRICS_THRESHOLD 0.5f
+/* n/N >= gamma is tested as n >= gamma*N - METRICS_GAMMA_SLACK */
+#define METRICS_GAMMA_SLACK 1e-9
 
 enum { MT_ACC, MT_CP, MT_CR, MT_CF1, MT_MACROF1, MT_OP, MT_OR, MT_OF1, MT_MAP, MT_NSCORES };
 extern const char *const metrics_names[MT_NSCORES]; /* "accuracy", "CP", ... as in the TSV */
@@ -45,8 +47,10 @@ int metrics_row_correct(const mt_layer *m, int64_t i, float thr);
 /* 1 when rows i of a and b predict the same label set. */
 int metrics_same_prediction(const float *pa, const float *pb, int K, float thr);
 
-/* The exit rule of appendix H on one row of K probabilities:
- * Npos = #{p >= 0.5}, n = #{p >= q}; exit when Npos >= 1 and n/Npos >= gamma. */
+/* The exit rule of appendix H on one row of K probabilities, with the
+ * paper's strict "exceeding": N = #{p > 0.5}, n = #{p > q}, p compared in
+ * double; exit when N >= 1 and n/N >= gamma, tested as n >= gamma*N - 1e-9
+ * so that grid values such as 0.55 are not lost to rounding. */
 int metrics_exit_rule(const float *p, int K, double q, double gamma);
 
 /* Prediction depth of sample i over L layers of prob [L,N,K]: the first layer

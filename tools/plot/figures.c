@@ -196,16 +196,59 @@ static const char *label_name(const study *s, int k, char buf[32])
 	return buf;
 }
 
-/* one row per label: name, p/sum(p) at each chosen layer, then y/sum(y) */
-static void write_distributions(plot_job *j, const char *name, const study *s, int64_t i,
-				const int *layers, int nl)
+/* Bars of more labels than this crowd the axis (COCO has 80): the panel
+ * keeps the target's labels and the most probable others; the categories
+ * figure's panels are a third as wide. A title names at most six labels. */
+enum { MAX_BARS = 24, MAX_BARS_PANEL = 12, MAX_NAMED = 6 };
+
+/* Which labels a sample's distribution panel shows, in label order: all of
+ * them, or the target's and those of the highest mean share over the chosen
+ * layers up to max. Returns how many; show[K] gets 1 for each. */
+static int shown_labels(const study *s, int64_t i, const int *layers, int nl, int max, uint8_t *show)
+{
+	if (s->K <= max) {
+		memset(show, 1, (size_t)s->K);
+		return s->K;
+	}
+	double *share = cli_calloc((size_t)s->K, sizeof *share);
+	for (int c = 0; c < nl; c++) {
+		const float *p = s->prob + ((int64_t)layers[c] * s->N + i) * s->K;
+		double sum = 0;
+		for (int k = 0; k < s->K; k++)
+			sum += p[k];
+		for (int k = 0; k < s->K && sum > 0; k++)
+			share[k] += p[k] / sum;
+	}
+	int n = 0;
+	for (int k = 0; k < s->K; k++)
+		n += show[k] = s->labels[i * s->K + k] != 0;
+	while (n < max) {   /* max passes over K: cheap */
+		int best = -1;
+		for (int k = 0; k < s->K; k++)
+			if (!show[k] && (best < 0 || share[k] > share[best]))
+				best = k;
+		show[best] = 1;
+		n++;
+	}
+	free(share);
+	return n;
+}
+
+/* one row per shown label (show[K] filled, see shown_labels): name,
+ * p/sum(p) at each chosen layer, then y/sum(y); the shares are of all K
+ * labels. Returns the labels shown. */
+static int write_distributions(plot_job *j, const char *name, const study *s, int64_t i,
+			       const int *layers, int nl, int max, uint8_t *show)
 {
 	FILE *fp = job_data(j, name);
 	double ysum = 0;
 	for (int k = 0; k < s->K; k++)
 		ysum += s->labels[i * s->K + k];
 	char buf[32];
+	int shown = shown_labels(s, i, layers, nl, max, show);
 	for (int k = 0; k < s->K; k++) {
+		if (!show[k])
+			continue;
 		gp_datum(fp, label_name(s, k, buf));
 		for (int c = 0; c < nl; c++) {
 			const float *p = s->prob + ((int64_t)layers[c] * s->N + i) * s->K;
@@ -217,17 +260,33 @@ static void write_distributions(plot_job *j, const char *name, const study *s, i
 		fprintf(fp, "\t%.6g\n", ysum > 0 ? s->labels[i * s->K + k] / ysum : 0);
 	}
 	job_data_close(j, fp);
+	return shown;
 }
 
-/* the clustered bars of write_distributions' file */
+/* The x axis label when not all labels are shown, else nothing. */
+static void shown_note(FILE *gp, int shown, int K)
+{
+	if (shown < K)
+		fprintf(gp, "set xlabel \"the target's labels and the most probable: %d of %d\"\n", shown, K);
+	else
+		fprintf(gp, "unset xlabel\n");
+}
+
+/* the clustered bars of write_distributions' file, its labels show[K] */
 static void plot_distributions(FILE *gp, const char *name, const study *s, const float *w,
-			       int64_t i, const int *layers, int nl)
+			       int64_t i, const int *layers, int nl, const uint8_t *show)
 {
 	char buf[32];
 	fprintf(gp, "set style data histograms\nset style histogram clustered gap 1\n"
 		"set style fill solid 0.85 noborder\nset yrange [0:1.5]\nset ytics 0,0.2,1\n"
-		"set key top right box opaque\nset ylabel \"share of the label mass\"\n");
-	named_tics(gp, s, s->K, 1, label_name);
+		"set key top right box opaque\nset ylabel \"share of the label mass\"\nset xtics rotate by -40 left (");
+	for (int k = 0, x = 0; k < s->K; k++)   /* as named_tics, for the shown labels */
+		if (show[k]) {
+			fprintf(gp, "%s", x ? ", " : "");
+			gp_str(gp, label_name(s, k, buf));
+			fprintf(gp, " %d", x++);
+		}
+	fprintf(gp, ")\n");
 	for (int c = 0; c <= nl; c++) {
 		fprintf(gp, "%s\"%s\" using %d lc rgb \"%s\" title ", c ? ", " : "plot ", name, c + 2,
 			c < nl ? plot_colors[c % 8] : "#333333");
@@ -253,9 +312,14 @@ static void sample_caption(const study *s, int64_t i, char *out, size_t n)
 	int len = snprintf(out, n, "sample %lld%s%s, labels:", (long long)i, ids && nids == s->N ? " " : "",
 			   ids && nids == s->N ? ids[i] : "");
 	char buf[32];
+	int named = 0, total = 0;
+	for (int k = 0; k < s->K; k++)
+		total += s->labels[i * s->K + k] != 0;
 	for (int k = 0; k < s->K && len > 0 && (size_t)len < n; k++)
-		if (s->labels[i * s->K + k])
+		if (s->labels[i * s->K + k] && named++ < MAX_NAMED)   /* a title fits about six */
 			len += snprintf(out + len, n - len, " %s", label_name(s, k, buf));
+	if (total > MAX_NAMED && len > 0 && (size_t)len < n)
+		snprintf(out + len, n - len, " and %d more", total - MAX_NAMED);
 	if (ids)
 		st_list_free(ids, nids);
 }
@@ -278,9 +342,11 @@ static void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 	sample_caption(&s, o->sample, cap, sizeof cap);
 	snprintf(title, sizeof title, "Label distribution by layer, %s", cap);
 	gp_title(j->gp, o, title);
+	uint8_t *show = cli_malloc((size_t)s.K);
+	shown_note(j->gp, write_distributions(j, "dist.tsv", &s, o->sample, layers, nl, MAX_BARS, show), s.K);
 	fprintf(j->gp, "set key top right box opaque\nset bmargin 7\n");
-	write_distributions(j, "dist.tsv", &s, o->sample, layers, nl);
-	plot_distributions(j->gp, "dist.tsv", &s, w, o->sample, layers, nl);
+	plot_distributions(j->gp, "dist.tsv", &s, w, o->sample, layers, nl, show);
+	free(show);
 	free(w);
 	study_free(&s);
 }
@@ -352,7 +418,19 @@ static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, in
 		cli_die("%s: tensor '%s': shape [%lld,%lld,%lld%s], expected %s epochs, 1 to 64 layers, %s",
 		       s.fname, name, (long long)E, (long long)Ls, (long long)Ns, adjacent ? ",K" : "",
 		       adjacent ? ">= 2" : ">= 1", adjacent ? "K as labels" : ">= 1 sample");
-	float *v = cli_f32(t, s.fname, 1);
+	/* NaN: a sample without labels (sinkhorn --skip-empty), left out of the statistics */
+	float *v = cli_f32(t, s.fname, 0);
+	int64_t unlabelled = 0;
+	for (int64_t r = 0; r < Ns; r++) {
+		int all_nan = 1;
+		for (int64_t e = 0; e < (int64_t)E * Ls; e++) {
+			float x = v[e * Ns + r];
+			if (isinf(x))
+				cli_die("%s: tensor '%s' has an infinite value", s.fname, name);
+			all_nan &= isnan(x);
+		}
+		unlabelled += all_nan;
+	}
 	double *epochs = number_list(&s, "snapshot_epochs", E);
 	int nl = 0;
 	char **layers = st_meta_get_list(s.f, "snapshot_layers", &nl);   /* train-probe: layer names */
@@ -361,8 +439,11 @@ static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, in
 		layers = NULL;
 	}
 	job_start(j, &o->gp, 900, 540);
-	gp_title(j->gp, o, adjacent ? "Change of the label distribution between adjacent snapshots"
-				    : "Distance to the target during probe training");
+	char title[160];
+	snprintf(title, sizeof title, "%s%s", adjacent ? "Change of the label distribution between adjacent snapshots"
+						 : "Distance to the target during probe training",
+		 unlabelled ? " (samples without labels left out)" : "");
+	gp_title(j->gp, o, title);
 	fprintf(j->gp, "set xlabel \"%s\"\nset ylabel \"%s\"\nset key top right box opaque\n",
 		epochs ? "epoch" : "snapshot",
 		adjacent ? "total variation = W under the 0-1 cost (mean, IQR)"
@@ -528,6 +609,102 @@ static void fig_overthinking(plot_job *j, const plot_opts *o, char **files, int 
 	fprintf(j->gp, "unset multiplot\n");
 }
 
+/* ---- frontier (early exit's trade-off) ---- */
+
+/* an early-exit output's F64 tensor NAME [rows, cols] (rows >= 1) */
+static const double *table_of(const study *s, const char *name, int cols, int64_t *rows)
+{
+	st_tensor *t = cli_get(s->f, s->fname, name);
+	int64_t dims[2] = { -1, cols };
+	cli_check_shape(t, s->fname, 2, dims);
+	if (t->dtype != ST_F64 || t->shape[0] < 1)
+		cli_die("%s: tensor '%s': expected F64 [R>=1,%d] (an early-exit output)", s->fname, name, cols);
+	*rows = t->shape[0];
+	return t->data;
+}
+
+static double meta_number(const study *s, const char *key)
+{
+	const char *v = st_meta_get(s->f, key);
+	return v ? atof(v) : NAN;
+}
+
+/* one run's panel: every rule on the tune split, its Pareto front there and
+ * on the eval split, the head, the oracle and the chosen rule */
+static void frontier_panel(plot_job *j, const plot_opts *o, const char *path, int r)
+{
+	study s;
+	study_load(&s, path, 0);
+	int64_t nr, nf, nft, nv;
+	const double *rules = table_of(&s, "exit_rules", 7, &nr), *front = table_of(&s, "exit_frontier", 4, &nf),
+		     *test = table_of(&s, "exit_frontier_test", 4, &nft), *var = table_of(&s, "exit_variants", 12, &nv);
+	if (nft != nf || nv < 2)
+		cli_die("%s: tensors exit_frontier and exit_frontier_test differ in length, or exit_variants is short", s.fname);
+	char name[3][32];
+	snprintf(name[0], 32, "rules%d.tsv", r);
+	snprintf(name[1], 32, "front%d.tsv", r);
+	snprintf(name[2], 32, "points%d.tsv", r);
+	FILE *fp = job_data(j, name[0]);
+	for (int64_t i = 0; i < nr; i++)
+		fprintf(fp, "%.9g\t%.9g\n", rules[7 * i + 3], 100 * rules[7 * i + 4]);
+	job_data_close(j, fp);
+	fp = job_data(j, name[1]);
+	for (int64_t i = 0; i < nf; i++)
+		fprintf(fp, "%.9g\t%.9g\t%.9g\t%.9g\n", front[4 * i + 2], 100 * front[4 * i + 3], test[4 * i + 2],
+			100 * test[4 * i + 3]);
+	job_data_close(j, fp);
+	/* head (tune, eval), oracle (eval), chosen (eval): x, y per line */
+	fp = job_data(j, name[2]);
+	fprintf(fp, "%.9g\t%.9g\n%.9g\t%.9g\n%.9g\t%.9g\n%.9g\t%.9g\n", var[3], 100 * var[4], var[5], 100 * var[6],
+		meta_number(&s, "oracle_relative_cost"), 100 * meta_number(&s, "ideal_accuracy"), var[12 + 5],
+		100 * var[12 + 6]);
+	job_data_close(j, fp);
+	const char *tune = st_meta_get(s.f, "exit_tune_split"), *eval = st_meta_get(s.f, "exit_eval_split");
+	tune = tune ? tune : "tune", eval = eval ? eval : "eval";
+	char *rn = run_name(o, r, &s, path), t[320], lt[5][96];
+	const char *mode = st_meta_get(s.f, "exit_mode");
+	snprintf(t, sizeof t, "%s: %s, %s accuracy %.2f%% against the head's %.2f%%", rn,
+		 mode && !strcmp(mode, "none") ? "no exit (no rule beats the head)" : "chosen rule", eval,
+		 100 * var[12 + 6], 100 * var[6]);
+	snprintf(lt[0], 96, "every rule (%s)", tune);
+	snprintf(lt[1], 96, "Pareto front (%s)", tune);
+	snprintf(lt[2], 96, "the same rules (%s)", eval);
+	snprintf(lt[3], 96, "head alone (%s, %s)", tune, eval);
+	snprintf(lt[4], 96, "oracle (%s): first right layer", eval);
+	fprintf(j->gp, "set title ");
+	gp_str(j->gp, t);
+	fprintf(j->gp, "\nplot \"%s\" using 1:2 with points pt 7 ps 0.35 lc rgb \"#c8c8c8\" title ", name[0]);
+	gp_str(j->gp, lt[0]);
+	fprintf(j->gp, ", \"%s\" using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb \"%s\" title ", name[1], plot_colors[0]);
+	gp_str(j->gp, lt[1]);
+	fprintf(j->gp, ", \"%s\" using 3:4 with linespoints lw 2 pt 5 ps 0.5 lc rgb \"%s\" title ", name[1], plot_colors[1]);
+	gp_str(j->gp, lt[2]);
+	fprintf(j->gp, ", \"%s\" every ::0::1 using 1:2 with points pt 3 ps 2.5 lw 2 lc rgb \"black\" title ", name[2]);
+	gp_str(j->gp, lt[3]);
+	fprintf(j->gp, ", \"%s\" every ::2::2 using 1:2 with points pt 13 ps 2.2 lc rgb \"%s\" title ", name[2], plot_colors[2]);
+	gp_str(j->gp, lt[4]);
+	snprintf(lt[0], 96, "chosen rule (%s)%s", eval, mode && !strcmp(mode, "none") ? ": the head" : "");
+	fprintf(j->gp, ", \"%s\" every ::3::3 using 1:2 with points pt 6 ps 3 lw 2 lc rgb \"%s\" title ", name[2],
+		plot_colors[3]);
+	gp_str(j->gp, lt[0]);
+	fputc('\n', j->gp);
+	free(rn);
+	study_free(&s);
+}
+
+static void fig_frontier(plot_job *j, const plot_opts *o, char **files, int n)
+{
+	job_start(j, &o->gp, 760 * (n < 2 ? 1 : 2), 560 * ((n + 1) / 2) + 40);
+	fprintf(j->gp, "set multiplot layout %d,%d title ", (n + 1) / 2, n < 2 ? 1 : 2);
+	gp_str(j->gp, o->title ? o->title : "Early exit: subset accuracy against relative cost, every rule searched");
+	fprintf(j->gp, "\nset xlabel \"relative cost (FLOPs with the probes; the whole network = 1)\"\n"
+		"set ylabel \"subset accuracy (%%)\"\nset key bottom right box opaque font \",9\"\nset yrange [0:*]\n"
+		"set offsets 0, 0, graph 0.08, 0\n");
+	for (int r = 0; r < n; r++)
+		frontier_panel(j, o, files[r], r);
+	fprintf(j->gp, "unset multiplot\n");
+}
+
 /* ---- categories (figs. 5 and 17) ---- */
 
 typedef struct { int w, h, c; uint8_t *px; } picture;   /* c = 1 grey, 3 RGB */
@@ -676,10 +853,13 @@ static void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 				"plot 2 notitle lc rgb \"white\"\nunset label 1\nset border\nset tics\n");
 		}
 		snprintf(name, sizeof name, "dist%d.tsv", cat);
-		write_distributions(j, name, &s, i, layers, nl);
+		uint8_t *show = cli_malloc((size_t)s.K);
+		shown_note(j->gp, write_distributions(j, name, &s, i, layers, nl, MAX_BARS_PANEL, show), s.K);
 		fprintf(j->gp, "set title \"label distributions\"\nset key top right font \",8\"\n");
-		plot_distributions(j->gp, name, &s, w, i, layers, nl);
-		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate autofreq\nset key font \",9\"\n");
+		plot_distributions(j->gp, name, &s, w, i, layers, nl, show);
+		free(show);
+		fprintf(j->gp, "unset style data\nset style data points\nset autoscale y\nset xtics norotate autofreq\nset key font \",9\"\n"
+			"unset xlabel\n");
 		plot_profile(j, &s, w, L, i, mean, cat, category_names[cat]);
 	}
 	fprintf(j->gp, "unset multiplot\n");
@@ -698,5 +878,6 @@ const figure figures[] = {
 	{ "measures", fig_measures, 1 },
 	{ "overthinking", fig_overthinking, 8 },
 	{ "categories", fig_categories, 1 },
+	{ "frontier", fig_frontier, 8 },
 };
 const int nfigures = sizeof figures / sizeof *figures;

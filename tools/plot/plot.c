@@ -26,6 +26,10 @@ static const char *about =
 	"                      example, the image, its distributions and its distance profile\n"
 	"                      (figs. 5, 17); prob from FILE or --prob, the image from an\n"
 	"                      `images` tensor (FILE or --images) or --dataset SPEC by `ids`\n"
+	"  frontier FILE...    early-exit outputs: subset accuracy against relative cost of\n"
+	"                      every rule (tune split), the tune Pareto front and the same\n"
+	"                      rules on the eval split, the head, the oracle and the chosen\n"
+	"                      rule; one panel per FILE\n"
 	"Rows: --split (test by default; every row when there is no split tensor).";
 
 static void options_default(plot_opts *o)
@@ -75,7 +79,7 @@ int main(int argc, char **argv)
 	if (n < 1)
 		cli_usage("%s: give at least one input FILE", kind);
 	if (!f)
-		cli_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, measures, overthinking or categories", kind);
+		cli_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, measures, overthinking, categories or frontier", kind);
 	if (n > f->max_inputs)
 		cli_usage("%s: %s", kind, f->max_inputs == 1 ? "one input FILE" : "at most 8 inputs");
 	plot_job j;

@@ -1,6 +1,8 @@
 /* tensors: look into, cut and join safetensors files; NumPy interop. */
 #include "cli.h"
+#include "names.h"
 #include "npy.h"
+#include "pth.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,19 +20,31 @@ static const char *about =
 	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
 	"                              (metadata `ids` lists are joined, `history` is taken from the first,\n"
 	"                              keys given with --meta are not compared)\n"
-	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays\n"
+	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays (labels, ignore, split of\n"
+	"                              integers become U8, index I64, feat.NN and logits of float64 F32)\n"
 	"  to-npy NAME [FILE]          one tensor as a NumPy .npy array (BF16 is widened to float32)\n"
+	"  from-pth IN.pth             the state dict of a PyTorch checkpoint (torch.save), read without\n"
+	"                              Python: every tensor contiguous, in its own dtype (docs/models.md);\n"
+	"                              --key NAME picks a checkpoint dict's entry, --strip-prefix P\n"
+	"                              removes P from the names (default: 'module.' when all have it)\n"
+	"  meta FILE                   the metadata; with --set KEY=VALUE, FILE's metadata edited in\n"
+	"                              place (-o OUT: written to OUT instead; FILE '-': to standard output)\n"
 	"\n"
 	"FILE '-' or absent means standard input; -o FILE (default '-') the output.\n"
 	"Examples:\n"
 	"  tensors info feats.safetensors\n"
 	"  tensors pick prob labels < run.safetensors | tensors dump prob --rows 0:2\n"
-	"  tensors cat shard0.st shard1.st -o all.st";
+	"  tensors cat shard0.st shard1.st -o all.st\n"
+	"  tensors from-pth resnet50.pth --meta arch=resnet50 -o resnet50.st\n"
+	"  tensors meta resnet50.st --set 'labels=[\"cat\",\"dog\"]'";
 
 typedef struct {
 	const char *rows;    /* dump: NULL = all rows */
 	const char *input;   /* pick, drop: "-" */
 	cli_list meta;       /* --meta KEY=VALUE, in order */
+	cli_list set;        /* meta: --set KEY=VALUE, in order */
+	const char *key;     /* from-pth: the checkpoint's entry; NULL: found */
+	const char *strip;   /* from-pth: the prefix to remove; NULL: 'module.' when every name has it */
 } options;
 
 static options o = { .input = "-" };
@@ -56,14 +70,20 @@ static int meta_given(const char *key)
 	return found;
 }
 
+/* KEY=VALUE entries into out's metadata, in order */
+static void set_meta(st_file *out, const cli_list *kv)
+{
+	for (int i = 0; i < kv->n; i++) {
+		char *key = meta_key(kv->v[i]);
+		st_meta_set(out, key, kv->v[i] + strlen(key) + 1);
+		free(key);
+	}
+}
+
 /* --meta entries override what the inputs had */
 static void apply_meta(st_file *out)
 {
-	for (int i = 0; i < o.meta.n; i++) {
-		char *key = meta_key(o.meta.v[i]);
-		st_meta_set(out, key, o.meta.v[i] + strlen(key) + 1);
-		free(key);
-	}
+	set_meta(out, &o.meta);
 }
 
 
@@ -391,6 +411,39 @@ static int cmd_cat(int argc, char **argv)
 /* ---- NumPy ---- */
 
 
+/* NumPy's defaults (int64, float64) to the dtypes the pipeline's names
+ * have (contract section 4), with a note: labels, ignore, split U8 (values
+ * checked), index I64, feat.NN and logits F32. */
+static void conform(st_file *f, const char *name, const char *path)
+{
+	st_tensor *t = st_find(f, name);
+	int ctx = names_find(context_names, CTX_N, name);
+	int is_float = !strncmp(name, "feat.", 5) || !strcmp(name, "logits");
+	st_dtype want = ctx == CTX_INDEX ? ST_I64 : ctx >= 0 ? ST_U8 : ST_F32;
+	int from_int = t->dtype == ST_I64 || t->dtype == ST_I32 || t->dtype == ST_I16 || t->dtype == ST_I8 ||
+		       t->dtype == ST_U8 || t->dtype == ST_BOOL;
+	if ((ctx < 0 && !(is_float && t->dtype == ST_F64)) || (ctx >= 0 && !from_int) || t->dtype == want)
+		return;
+	int64_t n = st_numel(t);
+	double *v = st_to_f64(t);
+	void *data = cli_malloc(cli_mul(n ? n : 1, st_dtype_size(want), name));
+	for (int64_t i = 0; i < n; i++) {
+		if (want == ST_U8 && (v[i] < 0 || v[i] > 255))
+			cli_die("%s: tensor '%s' holds %g at element %lld: not a U8 value", path, name, v[i], (long long)i);
+		if (want == ST_U8)
+			((uint8_t *)data)[i] = (uint8_t)v[i];
+		else if (want == ST_I64)
+			((int64_t *)data)[i] = (int64_t)v[i];
+		else
+			((float *)data)[i] = (float)v[i];
+	}
+	cli_info("%s: '%s' converted from %s to %s", path, name, st_dtype_name(t->dtype), st_dtype_name(want));
+	free(v);
+	free(t->data);
+	t->data = data;
+	t->dtype = want;
+}
+
 static int cmd_from_npy(int argc, char **argv)
 {
 	if (argc < 1) cli_usage("from-npy takes NAME=FILE.npy ...");
@@ -403,6 +456,7 @@ static int cmd_from_npy(int argc, char **argv)
 		if (!strcmp(name, "__metadata__"))   /* the header's key for the metadata: no reader would accept it */
 			cli_usage("'%s': a tensor cannot be named __metadata__ (use --meta KEY=VALUE for metadata)", argv[i]);
 		npy_read_into(out, name, eq + 1);
+		conform(out, name, eq + 1);
 		free(name);
 	}
 	apply_meta(out);
@@ -424,6 +478,45 @@ static int cmd_to_npy(int argc, char **argv)
 	return 0;
 }
 
+/* ---- PyTorch checkpoints ---- */
+
+static int cmd_from_pth(int argc, char **argv)
+{
+	char err[ERR_LEN];
+	if (argc != 1) cli_usage("from-pth takes one checkpoint: from-pth IN.pth [--key NAME] [--strip-prefix P] -o OUT");
+	pth_opts po = { o.key, o.strip };
+	pth_info info;
+	st_file *f = pth_load(argv[0], &po, &info, err);
+	if (!f) cli_die("%s", err);
+	if (info.key[0]) cli_info("%s: the state dict is the checkpoint's entry '%s'", argv[0], info.key);
+	if (info.stripped[0]) cli_info("%s: prefix '%s' removed from every name", argv[0], info.stripped);
+	cli_info("%s: %d tensors%s", argv[0], f->n, info.legacy ? " (legacy format)" : "");
+	apply_meta(f);
+	cli_write(f, cli_opts.output);
+	st_file_free(f);
+	return 0;
+}
+
+/* ---- metadata ---- */
+
+static int cmd_meta(int argc, char **argv)
+{
+	if (argc != 1) cli_usage("meta takes one file: meta FILE [--set KEY=VALUE ...]");
+	const char *path = argv[0];
+	st_file *f = cli_load(path);
+	if (!o.set.n) {
+		for (int i = 0; i < f->nmeta; i++)
+			printf("%s\t%s\n", f->meta[i].key, f->meta[i].value);
+		st_file_free(f);
+		return 0;
+	}
+	set_meta(f, &o.set);
+	/* in place unless -o names another output; a pipe goes on to standard output */
+	cli_write(f, strcmp(cli_opts.output, "-") || !strcmp(path, "-") ? cli_opts.output : path);
+	st_file_free(f);
+	return 0;
+}
+
 static int cmd_pick(int argc, char **argv) { return cmd_select(argc, argv, 1); }
 static int cmd_drop(int argc, char **argv) { return cmd_select(argc, argv, 0); }
 
@@ -433,23 +526,29 @@ static const struct {
 } commands[] = {
 	{"info", cmd_info}, {"dump", cmd_dump}, {"pick", cmd_pick}, {"drop", cmd_drop},
 	{"merge", cmd_merge}, {"cat", cmd_cat}, {"from-npy", cmd_from_npy}, {"to-npy", cmd_to_npy},
+	{"from-pth", cmd_from_pth}, {"meta", cmd_meta},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
 
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "tensors");
-	cli_text_output = 1;   /* info and dump write text; the others are checked below */
+	cli_text_output = 1;   /* some commands write text: checked per command below */
 	static const cli_opt opts[] = {
 		{"rows", 'r', CLI_STR, &o.rows, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
 		{"input", 'i', CLI_STR, &o.input, "FILE", "pick, drop: the input file"},
-		{"meta", 0, CLI_LIST, &o.meta, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy (repeatable)"},
+		{"meta", 0, CLI_LIST, &o.meta, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy, from-pth (repeatable)"},
+		{"set", 0, CLI_LIST, &o.set, "KEY=VALUE", "meta: set a metadata entry of FILE (repeatable)"},
+		{"key", 0, CLI_STR, &o.key, "NAME", "from-pth: the entry of a checkpoint dict holding the state dict (default: found)"},
+		{"strip-prefix", 0, CLI_STR, &o.strip, "P", "from-pth: remove P from the names ('' : nothing; default: 'module.' when every name has it)"},
 		{0},
 	};
 	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
 	if (first >= argc)
-		cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy or to-npy");
-	cli_out_check(cli_opts.output, strcmp(argv[first], "info") && strcmp(argv[first], "dump"));
+		cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy, to-npy, from-pth or meta");
+	/* info, dump and meta (without --set) write text; the others binary */
+	cli_out_check(cli_opts.output, strcmp(argv[first], "info") && strcmp(argv[first], "dump") &&
+		      strcmp(argv[first], "meta"));
 	for (int c = 0; c < NCOMMANDS; c++)
 		if (!strcmp(argv[first], commands[c].name))
 			return commands[c].run(argc - first - 1, argv + first + 1);

@@ -75,7 +75,8 @@ static const cli_opt opts[] = {
 	{"snapshot-every", 0, CLI_INT, &o.snapshot_every, "E", "snapshot after every E epochs"},
 	{"apply", 0, CLI_STR, &o.apply_path, "FILE", "apply the probes of FILE instead of training"},
 	{"keep", 0, CLI_STR, &o.keep_pattern, "PATTERN", "also forward input tensors matching PATTERN (e.g. 'feat.*')"},
-	{"no-head", 0, CLI_FLAG, &o.no_head, NULL, "no `logits` in the input: prob has the probe layers only"},
+	{"no-head", 0, CLI_FLAG, &o.no_head, NULL,
+	 "leave the head out: prob has the probe layers only (also when the input has no `logits`)"},
 	{"init", 0, CLI_STR, &o.init_path, "FILE", "testing: initial probe.NN.weight/.bias from FILE"},
 	{"order", 0, CLI_STR, &o.order_path, "FILE", "testing: batch order per epoch from tensor `order` [E,M] of FILE"},
 	{0},
@@ -664,6 +665,10 @@ int main(int argc, char **argv)
 	check_options();
 
 	st_file *in = load_input();
+	if (!o.no_head && !st_find(in, "logits")) {   /* extract-feats drops a head that is not the labels' */
+		cli_info("%s has no 'logits' (no head over these labels): prob has the probe layers only", input);
+		o.no_head = 1;
+	}
 	int nfeat;
 	feat *fs = find_feats(in, &nfeat);
 	char **names = layer_names(in, fs, nfeat, !o.no_head);
