@@ -1,7 +1,6 @@
 /* cli.c: the command-line layer every tool shares (contract section 2). */
 #include "cli.h"
 #include "names.h"
-#include "stmap.h"
 #include "threads.h"
 
 #include <dirent.h>
@@ -62,25 +61,100 @@ static void on_signal(int sig)
  * starts on a line of its own. */
 static volatile sig_atomic_t bar_on_line;
 
-/* Mapped inputs (cli_map_open): a SIGBUS inside one means the file shrank
- * under the mapping; the message is formatted beforehand, as the handler
- * may only write(). */
-#define MAX_MAPPED 4
-static struct { uintptr_t base; size_t len; char *msg; size_t msglen; } mapped[MAX_MAPPED];
+/* Async-signal-safe helpers of the SIGBUS handler: open, read, write only. */
+static void write_str(const char *s)
+{
+	ssize_t w = write(STDERR_FILENO, s, strlen(s));
+	(void)w;
+}
 
+static uintptr_t parse_hex(const char **p)
+{
+	uintptr_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (uintptr_t)d;
+	}
+}
+
+/* A line of /proc/self/maps, "START-END PERMS OFFSET DEV INODE [PATH]": 1 and
+ * the path in path[cap] when it maps a file and holds a; -1 when it holds a
+ * without a file; 0 when it does not hold a. */
+static int maps_line(const char *line, uintptr_t a, char *path, size_t cap)
+{
+	uintptr_t start = parse_hex(&line);
+	if (*line++ != '-')
+		return 0;
+	uintptr_t end = parse_hex(&line);
+	if (a < start || a >= end)
+		return 0;
+	for (int field = 0; field < 4; field++) {   /* perms, offset, dev, inode */
+		while (*line == ' ')
+			line++;
+		while (*line && *line != ' ')
+			line++;
+	}
+	while (*line == ' ')
+		line++;
+	if (*line != '/')
+		return -1;
+	size_t k = 0;
+	for (; line[k] && k < cap - 1; k++)   /* shown on one line: control characters as '?' */
+		path[k] = (unsigned char)line[k] < 0x20 || line[k] == 0x7f ? '?' : line[k];
+	path[k] = 0;
+	return 1;
+}
+
+/* The file mapped at a, from /proc/self/maps: 1 with its path, else 0. */
+static int mapped_file(uintptr_t a, char *path, size_t cap)
+{
+	static char buf[8192];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = 0;
+	size_t have = 0;
+	ssize_t n = 1;
+	while (fd >= 0 && !found && n > 0) {
+		n = read(fd, buf + have, sizeof buf - 1 - have);
+		have += n > 0 ? (size_t)n : 0;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (!found && ((nl = strchr(line, '\n')) || (n <= 0 && *line))) {
+			if (nl)
+				*nl = 0;
+			found = maps_line(line, a, path, cap);
+			line = nl ? nl + 1 : line + strlen(line);
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof buf - 1)   /* a line longer than the buffer: dropped */
+			have = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return found == 1;
+}
+
+/* A SIGBUS at an address beyond the end of a mapped file (BUS_ADRERR): the
+ * file was truncated while a reader used it (train-probe's input, a legacy
+ * PyTorch checkpoint) -- say so and fail, as for any bad input. Any other
+ * SIGBUS keeps its default. */
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
+	static char path[4096];
 	(void)uctx;
-	uintptr_t a = (uintptr_t)si->si_addr;
-	for (int i = 0; i < MAX_MAPPED; i++)
-		if (mapped[i].msg && a - mapped[i].base < mapped[i].len) {
-			remove_pending();
-			ssize_t w = bar_on_line ? write(STDERR_FILENO, "\n", 1) : 0;
-			w = write(STDERR_FILENO, mapped[i].msg, mapped[i].msglen);
-			(void)w;
-			_exit(1);
-		}
-	signal(sig, SIG_DFL);   /* not ours: the fault repeats and kills as it would have */
+	if (si->si_code == BUS_ADRERR && mapped_file((uintptr_t)si->si_addr, path, sizeof path)) {
+		remove_pending();
+		if (bar_on_line)
+			write_str("\n");
+		write_str(cli_prog);
+		write_str(": ");
+		write_str(path);
+		write_str(": changed or was truncated while being read (was the stage writing it run again?)\n");
+		_exit(1);
+	}
+	signal(sig, SIG_DFL);   /* the fault repeats and kills as it would have */
 }
 
 static void handle(int sig, int keep_ignored)
@@ -595,52 +669,6 @@ void cli_out_close(cli_out *o)
 	free(o->target);
 	free(o->tmp);
 	free(o);
-}
-
-/* ---- mapped inputs ---- */
-
-st_map *cli_map_open(const char *path)
-{
-	int slot = -1;
-	for (int i = 0; i < MAX_MAPPED && slot < 0; i++)
-		if (!mapped[i].msg) slot = i;
-	if (slot < 0) return NULL;
-	char msg[ERR_LEN + 200], name[ERR_LEN];
-	err_escape(name, sizeof name, path);
-	int n = snprintf(msg, sizeof msg, "%s: %s: changed or was truncated while being read (was the stage "
-			 "writing it run again?)\n", cli_prog, name);
-	/* registered before the mapping exists: a fault while st_map_open parses is ours too */
-	mapped[slot].base = 0;
-	mapped[slot].len = SIZE_MAX;
-	mapped[slot].msglen = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-	mapped[slot].msg = cli_strdup(msg);
-	st_map *m = st_map_open(path);
-	if (!m) {
-		free(mapped[slot].msg);
-		mapped[slot].msg = NULL;
-		return NULL;
-	}
-	const void *base;
-	size_t len;
-	st_map_range(m, &base, &len);
-	mapped[slot].base = (uintptr_t)base;
-	mapped[slot].len = len;
-	return m;
-}
-
-void cli_map_close(st_map *m)
-{
-	if (!m) return;
-	const void *base;
-	size_t len;
-	st_map_range(m, &base, &len);
-	for (int i = 0; i < MAX_MAPPED; i++)
-		if (mapped[i].msg && mapped[i].base == (uintptr_t)base) {
-			char *msg = mapped[i].msg;
-			mapped[i].msg = NULL;
-			free(msg);
-		}
-	st_map_close(m);
 }
 
 /* ---- safetensors, dying on error ---- */

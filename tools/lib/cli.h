@@ -5,6 +5,9 @@
  * cli_die() prints one line "TOOL: what failed: why" and exits 1;
  * cli_usage() prints the same and a hint to --help, exit 2. Both remove any
  * half-written output file first, so a failed run leaves nothing behind.
+ * So does a SIGBUS from a mapped file truncated while in use (any reader
+ * that maps: train-probe's input, a legacy PyTorch checkpoint), with the
+ * line "TOOL: FILE: changed or was truncated while being read", exit 1.
  * Every other function below that can fail (allocation, loading, writing,
  * a tensor's shape) ends in cli_die with the file and the reason. */
 #ifndef LS_CLI_H
@@ -13,7 +16,6 @@
 #include <stdio.h>
 #include <stdint.h>
 #include "st.h"
-#include "stmap.h"
 
 #define LAYERSCOPE_VERSION "0.1.0"
 
@@ -101,13 +103,6 @@ cli_out *cli_out_open_text(const char *path);
 void cli_out_check(const char *path, int binary);
 /* Set before cli_parse by a tool whose -o may be text (tensors info). */
 extern int cli_text_output;
-
-/* A regular file mapped instead of read (stmap.h), watched: a SIGBUS from
- * it -- the file truncated while in use -- ends the run with the one line
- * "TOOL: FILE: changed or was truncated while being read" and exit 1.
- * NULL when the file cannot be mapped: read it with cli_load then. */
-st_map *cli_map_open(const char *path);
-void cli_map_close(st_map *m);
 
 /* ---- safetensors, dying on error with the file name ---- */
 /* How an input path is named in messages: "standard input" for "-". */

@@ -20,12 +20,6 @@ int st_map_owns(const st_map *m, const void *p)
 	return c >= m->base && c < m->base + m->len;
 }
 
-void st_map_range(const st_map *m, const void **base, size_t *len)
-{
-	*base = m->base;
-	*len = m->len;
-}
-
 st_file *st_map_file(st_map *m)
 {
 	return m->f;

@@ -22,8 +22,6 @@ st_map *st_map_open(const char *path);
 st_file *st_map_file(st_map *m);
 /* 1 when p points into the mapping (not to be freed) */
 int st_map_owns(const st_map *m, const void *p);
-/* The mapped bytes (for a SIGBUS handler that must tell whose fault it is). */
-void st_map_range(const st_map *m, const void **base, size_t *len);
 /* Frees the file (its copied tensors too, not the mapped data) and unmaps. */
 void st_map_close(st_map *m);
 

@@ -2,6 +2,7 @@
  * section 6; docs/train-probe.md). The training itself is tools/lib/probe.c. */
 #include "cli.h"
 #include "probe.h"
+#include "stmap.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -98,7 +99,7 @@ static void release(void *x)
  * cli_load. */
 static st_file *load_input(void)
 {
-	if (strcmp(input, "-") != 0 && (in_map = cli_map_open(input)))
+	if (strcmp(input, "-") != 0 && (in_map = st_map_open(input)))
 		return st_map_file(in_map);
 	return cli_load(input);
 }
@@ -688,7 +689,7 @@ int main(int argc, char **argv)
 	st_list_free(names, nfeat + !o.no_head);
 	st_file_free(out);
 	if (in_map)
-		cli_map_close(in_map);
+		st_map_close(in_map);
 	else
 		st_file_free(in);
 	free(fs);
