@@ -11,8 +11,17 @@ int err_set(char *err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, ERR_LEN, fmt, ap);
+	int n = vsnprintf(err, ERR_LEN, fmt, ap);
 	va_end(ap);
+	if (n >= ERR_LEN) {   /* cut short: not inside a UTF-8 sequence */
+		size_t end = ERR_LEN - 1, lead = end;
+		uint32_t cp;
+		while (lead > 0 && end - lead < 4 && ((unsigned char)err[lead - 1] & 0xC0) == 0x80)
+			lead--;
+		if (lead > 0 && (unsigned char)err[lead - 1] >= 0xC0 &&
+		    !util_utf8_seq((const unsigned char *)err + lead - 1, end - lead + 1, &cp))
+			err[lead - 1] = 0;
+	}
 	return -1;
 }
 

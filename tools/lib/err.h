@@ -10,7 +10,8 @@
 
 #define ERR_LEN 512
 
-/* Formats a message into err[ERR_LEN]; returns -1, so `return err_set(err, ...)` reports. */
+/* Formats a message into err[ERR_LEN] (cut short, if it must be, between
+ * UTF-8 sequences); returns -1, so `return err_set(err, ...)` reports. */
 __attribute__((format(printf, 2, 3))) int err_set(char *err, const char *fmt, ...);
 
 /* s as it may appear inside a one-line message on a terminal: newline, tab
