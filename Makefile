@@ -44,7 +44,7 @@ endif
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
   libopenblas-openmp-dev libarchive-dev libjpeg62-turbo-dev libpng-dev libcjson-dev \
   libdnnl-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist \
-  python3-numpy python3-pil python3-pot python3-sklearn python3-torch python3-torchvision \
+  python3-numpy python3-pil python3-pot python3-scipy python3-sklearn python3-torch python3-torchvision \
   munge slurmctld slurmd slurm-client strace
 
 .PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units

@@ -239,22 +239,7 @@ for i in "${!runs[@]}"; do
 		| awk '/^##### (Layer quality|Paths)/ { skip = 1; next } /^##### / { skip = 0 } !skip'
 	echo
 done
-cat <<EOT
-## 4. During probe training (paper figures 6 and 15)
-
-The distance of a few probe layers to the target at each snapshot epoch (left), and how
-much each sample's predicted distribution still moves between adjacent snapshots
-(right; total variation, which is the Wasserstein distance under the 0-1 cost). A
-shallow layer that stays far from the target however long its probe trains shows what
-the layer can represent, not a training artefact.
-
-EOT
-for i in "${!runs[@]}"; do
-	echo "| ${titles[$i]}: distance per epoch | change between adjacent snapshots |"
-	echo "| --- | --- |"
-	echo "| ![figure 6](${runs[$i]}/fig6-epochs.png) | ![figure 15](${runs[$i]}/fig15-adjacent.png) |"
-	echo
-done
+cat "$study/training.md"   # section 4, across training: pipelines/report-training.sh
 cat <<EOT
 ## 5. Other measures beside the Wasserstein distance (paper figures 11 and 12)
 

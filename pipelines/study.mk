@@ -24,12 +24,10 @@ MOSAIC_ARGS ?= --seed 1
 EXTRACT_ARGS ?=
 PROBE_ARGS ?= --standardize
 SNAPSHOT_EVERY ?= 10
-# probe layers whose training is snapshotted (figures 6 and 15): indices or names
+# probe layers whose training is snapshotted (the probe-convergence view of report
+# section 4; figures 6 and 15 follow the backbone's training: pipelines/training.mk)
 SNAPSHOTS ?= all
-# The default data's label cost is close to 1 - I, where Sinkhorn at eps 0.01 converges
-# slowly: 20,000 iterations leave ~0.3% of problems short (marginal error <= 0.002)
-# where the contract's default 1000 leaves ~4% (<= 0.04), for about 4 s more per 10,000 rows.
-SINKHORN_ARGS ?= --measure chebyshev,js --max-iter 20000
+SINKHORN_ARGS ?= --measure chebyshev,js
 # The paper's "alpha = 0.01" read as Cuturi's lambda: eps = 1/alpha = 100 on the raw
 # cost (docs/sinkhorn.md); one extra run per backbone, wdist only, for report section 8
 LITERAL_SINKHORN_ARGS ?= --no-normalize --eps 100
@@ -94,7 +92,7 @@ STUDY_TOOLS := $(BIN)/extract-feats $(BIN)/train-probe $(BIN)/sinkhorn $(BIN)/cl
 STUDY_FIGURES := $(STUDY)/fig3-layers.png $(STUDY)/fig3-layers-test.png $(STUDY)/fig3-layers-eps100.png \
 	$(STUDY)/tables2-3-overthinking.png $(STUDY)/frontier.png \
 	$(foreach r,$(RUNS),$(addprefix $(STUDY)/$(r)/,fig4-sample.png fig5-categories.png \
-	  fig6-epochs.png fig11-measures.png fig11-measures-test.png fig15-adjacent.png))
+	  probe-epochs.png fig11-measures.png fig11-measures-test.png probe-adjacent.png))
 STUDY_TABLES := $(STUDY)/table2.md $(STUDY)/table3.md $(STUDY)/table4.md $(STUDY)/budgets.md
 
 .PHONY: study
@@ -151,8 +149,8 @@ $(STUDY)/$(1)/fig4-sample.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/prob.st $(BIN
 $(STUDY)/$(1)/fig5-categories.png: $(STUDY)/$(1)/classes.st $(STUDY)/$(1)/prob.st $(DATA) $(BIN)/plot
 	$(BIN)/plot -q categories $$< --prob $(STUDY)/$(1)/prob.st --dataset $(DATA_SPEC) -o $$@
 
-$(STUDY)/$(1)/fig6-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
-	$(BIN)/plot -q epochs $$< -o $$@
+$(STUDY)/$(1)/probe-epochs.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
+	$(BIN)/plot -q probe-epochs $$< -o $$@
 
 # figures 11-12 from the train rows as the paper draws them, the eval rows beside
 $(STUDY)/$(1)/fig11-measures.png: $(STUDY)/$(1)/dist.st $(BIN)/plot
@@ -162,8 +160,8 @@ $(STUDY)/$(1)/fig11-measures-test.png: $(STUDY)/$(1)/dist.st $(STUDY)/$(1)/eval-
 	e=$$$$(cat $(STUDY)/$(1)/eval-split); $(BIN)/plot -q measures $$< --split $$$$e \
 	  --title "$(call run_title,$(1)): distance measures per layer ($$$$e rows)" -o $$@
 
-$(STUDY)/$(1)/fig15-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
-	$(BIN)/plot -q adjacent $$< -o $$@
+$(STUDY)/$(1)/probe-adjacent.png: $(STUDY)/$(1)/prob.st $(BIN)/plot
+	$(BIN)/plot -q probe-adjacent $$< -o $$@
 endef
 $(foreach r,$(RUNS),$(eval $(call study_run,$(r))))
 

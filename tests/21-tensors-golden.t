@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # `tensors` on files written by the numpy peer (tests/st/stwrite.py): info against
 # a golden text and against numpy's own offsets, dump and to-npy value-exact for
-# every dtype, from-npy for every dtype, pick/drop/merge/cat read back by the peer.
+# every dtype, from-npy for every dtype, pick/drop/merge/cat/stack read back by the peer.
 import json
 import os
 import struct
@@ -250,6 +250,43 @@ for bad, word in (("wide", "x"), ("f64", "x"), ("other", "labels"), ("fewer", "m
     one_error_line(err, word, "cat %s.st: one line naming '%s'" % (bad, word))
 rc, out, err = tensors("cat", os.path.join(d, "sc.st"), os.path.join(d, "sc.st"))
 ok(rc == 1, "cat refuses scalars", err)
+
+# ---- stack: one tensor of several files along a new first axis ----
+probs, ctx = [], {"labels": rng.integers(0, 2, (4, 3)).astype(np.uint8), "split": np.array([0, 0, 2, 2], np.uint8),
+                  "index": np.arange(4, dtype=np.int64)}
+for i in range(3):
+    p = rng.random((2, 4, 3)).astype(np.float32)
+    probs.append(p)
+    st.write(os.path.join(d, "ck%d.st" % i), dict(ctx, prob=p, other=np.full(2, i, np.float32)),
+             {"labels": '["a","b","c"]', "model": "m%d" % i, "ids": '["w","x","y","z"]'})
+cks = [os.path.join(d, "ck%d.st" % i) for i in range(3)]
+rc, out, err = tensors("stack", "prob", *cks, "--as", "prob_train", "--meta", "model=all", "--meta",
+                       "checkpoint_epochs=[1,2,3]")
+got, meta = st.loads(out) if rc == 0 else ({}, {})
+ok(rc == 0 and sorted(got) == ["index", "labels", "prob_train", "split"]
+   and got["prob_train"][1].tobytes() == np.stack(probs).tobytes() and got["prob_train"][1].shape == (3, 2, 4, 3)
+   and all(got[k][1].tobytes() == v.tobytes() for k, v in ctx.items()),
+   "stack: prob of 3 files = np.stack as prob_train [3,2,4,3], the context once, other tensors dropped", err)
+is_((meta.get("model"), meta.get("checkpoint_epochs"), meta.get("ids")), ("all", "[1,2,3]", '["w","x","y","z"]'),
+    "stack: --meta keys set instead of compared, shared metadata kept")
+rc, out, err = tensors("stack", "prob", cks[0], cks[1])
+one_error_line(err, "metadata 'model' differs", "stack: differing metadata refused unless set with --meta")
+st.write(os.path.join(d, "ckx.st"), dict(ctx, prob=probs[0].astype(np.float64)), {"model": "x"})
+st.write(os.path.join(d, "cky.st"), dict(ctx, prob=probs[0][:, :3]), {"model": "x"})
+st.write(os.path.join(d, "ckz.st"), dict(ctx, prob=probs[0], split=np.array([0, 2, 2, 2], np.uint8)), {"model": "x"})
+st.write(os.path.join(d, "ckw.st"), {"prob": probs[0], "labels": ctx["labels"], "index": ctx["index"]}, {"model": "x"})
+st.write(os.path.join(d, "ck-base.st"), dict(ctx, prob=probs[0]), {"model": "x"})
+for bad, word in (("ckx", "F64"), ("cky", "[2,3,3]"), ("ckz", "split"), ("ckw", "split")):
+    out_path = os.path.join(d, "stack.st")
+    rc, out, err = tensors("stack", "prob", os.path.join(d, "ck-base.st"), os.path.join(d, bad + ".st"), "-o", out_path)
+    ok(rc == 1 and not os.path.exists(out_path), "stack refuses %s.st (exit 1, no output)" % bad, err)
+    one_error_line(err, word, "stack %s.st: one line naming %s" % (bad, word))
+rc, out, err = tensors("stack", "nothere", cks[0], cks[1], "--meta", "model=x")
+ok(rc == 1 and "nothere" in err, "stack of a missing tensor: exit 1 naming it", err)
+rc, out, err = tensors("stack", "prob")
+ok(rc == 2 and "NAME FILE" in err, "stack without files: usage error", err)
+rc, out, err = tensors("stack", "prob", cks[0], "--as", "labels")
+ok(rc == 2 and "context tensor" in err, "stack --as a context tensor's name: usage error", err)
 
 # ---- empty metadata and no tensors ----
 empty = os.path.join(d, "empty-meta.st")

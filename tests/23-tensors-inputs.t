@@ -70,7 +70,7 @@ for cmd in ([], ["frobnicate"], ["info", "--no-such-option"], ["dump"], ["pick"]
 rc, out, err = tensors("--help")
 text = out.decode()
 ok(rc == 0, "--help exits 0")
-for word in ("info", "dump", "pick", "drop", "merge", "cat", "from-npy", "to-npy", "--rows", "-o", "[-]"):
+for word in ("info", "dump", "pick", "drop", "merge", "cat", "stack", "from-npy", "to-npy", "--rows", "-o", "[-]"):
     ok(word in text, "--help mentions %s" % word)
 rc, out, err = tensors("--version")
 ok(rc == 0 and out.decode().strip() != "", "--version", out)

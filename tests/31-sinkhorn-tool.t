@@ -2,7 +2,7 @@
 """sinkhorn, the tool: VOC-labelled data with the GloVe label embeddings of
 fixtures/ against POT (labels matched by name, in another order than the
 embedding file's), the losses, the measures, --cost, --source/--target,
-wdist_epochs, --skip-empty, threads, pipes and the forwarded context."""
+wdist_epochs, wdist_train(_adjacent), --skip-empty, threads, pipes and the forwarded context."""
 import json
 import os
 import sys
@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "sinkhorn"))
 import oracle  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, is_, ok, run, scratch, shell  # noqa: E402
+from tap import ASAN, BIN, done, is_, names_error, ok, run, scratch, shell  # noqa: E402
 
 TOOL = os.path.join(BIN, "sinkhorn")
 VOC = oracle.EMBED["voc"]
@@ -120,15 +120,30 @@ ok(rc == 0 and np.abs(load(o)[0]["wdist"] - w).max() <= 1e-5,
    "a non-symmetric F32 --cost FILE:NAME: divergence within 1e-5 of POT", err)
 
 # --source/--target of the same shape, 1-I cost by default; at eps 0.01 a
-# mass that must cross the cost 1 takes Sinkhorn thousands of iterations
-p = rng.random((3, 5)).astype(np.float32)
-q = rng.random((3, 5)).astype(np.float32)
+# mass that must cross the cost 1 takes Sinkhorn alone thousands of
+# iterations (more when q is close to p), Newton a few: the default cap holds
+p = rng.random((4, 5)).astype(np.float32)
+q = rng.random((4, 5)).astype(np.float32)
+q[3] = p[3] * np.exp(0.01 * rng.normal(size=5)).astype(np.float32)
 st.write(os.path.join(d, "pq.st"), {"p": p, "q": q})
-rc, _, err = sink("-q", "--max-iter", 10000, "--source", "p", "--target", "q", os.path.join(d, "pq.st"), "-o", os.path.join(d, "pq.out"))
+rc, _, err = sink("--source", "p", "--target", "q", os.path.join(d, "pq.st"), "-o", os.path.join(d, "pq.out"))
 w = np.array([oracle.pot_losses(oracle.normalise(p[i]), oracle.normalise(q[i]), 1 - np.eye(5), 0.01)["divergence"]
-              for i in range(3)])
-ok(rc == 0 and np.abs(load(os.path.join(d, "pq.out"))[0]["wdist"] - w).max() <= 1e-5,
-   "--source/--target, default cost 1 - I: within 1e-5 of POT", err)
+              for i in range(4)])
+ok(rc == 0 and np.abs(load(os.path.join(d, "pq.out"))[0]["wdist"] - w).max() <= 1e-6,
+   "--source/--target, default cost 1 - I, default --max-iter: within 1e-6 of POT", err)
+ok(" 0 did not converge within 1000 iterations" in err, "every problem converged within the default cap", err)
+
+# --strict: a problem short of --tol is an error (one line, exit 1, no
+# output); without it the stderr line reports it and the output is written
+out = os.path.join(d, "strict.st")
+rc, _, err = sink("--strict", "--max-iter", 3, "--embeddings", VOC, src, "-o", out)
+ok(rc == 1 and names_error(err, "sinkhorn", ("wdist", "did not converge within 3 iterations")) and not os.path.exists(out),
+   "--strict with a cap too low: one line, exit 1, no output", err)
+rc, _, err = sink("--max-iter", 3, "--embeddings", VOC, src, "-o", out)
+ok(rc == 0 and os.path.exists(out) and "did not converge within 3 iterations" in err and
+   " 0 did not converge" not in err, "without --strict: written, and stderr says how many did not converge", err)
+rc, _, err = sink("--strict", "--embeddings", VOC, "--eps", "0.001", src, "-o", out)
+ok(rc == 0 and os.path.exists(out), "--strict at eps 0.001: every problem converges", err)
 
 # wdist_epochs from prob_epochs [S,L',N,K]
 pe = np.stack([prob, prob[::-1]])
@@ -137,6 +152,42 @@ rc, _, err = sink("-q", "--embeddings", VOC, os.path.join(d, "ep.st"), "-o", os.
 te = load(os.path.join(d, "ep.out"))[0] if rc == 0 else {}
 ok(rc == 0 and te["wdist_epochs"].shape == (2, L, N) and np.array_equal(te["wdist_epochs"][0], te["wdist"])
    and np.array_equal(te["wdist_epochs"][1], te["wdist"][::-1]), "wdist_epochs [S,L',N] from prob_epochs", err)
+
+# prob_train [T,L,N,K] (stacked checkpoints) alone: wdist_train [T,L,N] against the
+# labels and wdist_train_adjacent [T-1,L,N] between consecutive checkpoints, vs POT
+T = 3
+ptr = np.stack([prob, (1 / (1 + np.exp(-rng.normal(-1, 2, (L, N, K))))).astype(np.float32), prob[::-1]])
+st.write(os.path.join(d, "tr.st"), {"prob_train": ptr, "labels": y, "split": split}, meta)
+# two smooth histograms need more than the default 1000 iterations at eps 0.01 (as in the pipeline)
+rc, _, err = sink("--max-iter", 20000, "--embeddings", VOC, os.path.join(d, "tr.st"), "-o", os.path.join(d, "tr.out"))
+tt = load(os.path.join(d, "tr.out"))[0] if rc == 0 else {}
+ok(rc == 0 and sorted(tt) == ["labels", "split", "wdist_train", "wdist_train_adjacent"] and ", 0 did not converge" in err,
+   "prob_train without prob: wdist_train and wdist_train_adjacent (every problem converged), context forwarded", err)
+want_tr = np.array([[[oracle.pot_losses(oracle.normalise(ptr[t, l, n]), oracle.normalise(y[n]), C, 0.01, cache)["divergence"]
+                      for n in range(N)] for l in range(L)] for t in range(T)])
+ok(rc == 0 and tt["wdist_train"].shape == (T, L, N) and np.abs(tt["wdist_train"] - want_tr).max() <= 1e-5,
+   "wdist_train [T,L,N] within 1e-5 of POT's divergence to the labels", err)
+adj = [[[oracle.pot_losses(oracle.normalise(ptr[t, l, n]), oracle.normalise(ptr[t + 1, l, n]), C, 0.01, cache)
+         for n in range(N)] for l in range(L)] for t in range(T - 1)]
+want_adj = np.array([[[v["divergence"] for v in r] for r in p] for p in adj])
+# the oracle itself: POT's plan of two smooth histograms can stop short of 10,000 iterations
+pot_done = np.array([[[v["pot_err"] <= 1e-8 for v in r] for r in p] for p in adj])
+dev = np.abs(tt["wdist_train_adjacent"] - want_adj)[pot_done].max() if rc == 0 else None
+ok(rc == 0 and tt["wdist_train_adjacent"].shape == (T - 1, L, N) and pot_done.mean() >= 0.8 and dev <= 1e-5,
+   "wdist_train_adjacent [T-1,L,N] within 1e-5 of POT's divergence between checkpoints t and t+1 "
+   "(%d of %d problems where POT converged)" % (pot_done.sum(), pot_done.size), dev)
+ok(rc == 0 and np.array_equal(tt["wdist_train"][0], t["wdist"]), "wdist_train[0] = wdist of the same prob")
+st.write(os.path.join(d, "tr1.st"), {"prob": prob, "prob_train": ptr[:1], "labels": y}, meta)
+rc, _, err = sink("-q", "--embeddings", VOC, os.path.join(d, "tr1.st"), "-o", os.path.join(d, "tr1.out"))
+tt = load(os.path.join(d, "tr1.out"))[0] if rc == 0 else {}
+ok(rc == 0 and sorted(tt) == ["labels", "wdist", "wdist_train"], "one checkpoint beside prob: wdist and wdist_train, no adjacent", err)
+st.write(os.path.join(d, "trbad.st"), {"prob_train": ptr[:, :, :, :5], "labels": y}, meta)
+rc, _, err = sink("-q", "--embeddings", VOC, os.path.join(d, "trbad.st"), "-o", os.path.join(d, "trbad.out"))
+ok(rc == 1 and "prob_train" in err and not os.path.exists(os.path.join(d, "trbad.out")),
+   "prob_train whose K is not the labels': exit 1 naming it, no output", err)
+st.write(os.path.join(d, "none.st"), {"labels": y}, meta)
+rc, _, err = sink("-q", os.path.join(d, "none.st"), "-o", os.path.join(d, "none.out"))
+ok(rc == 1 and "missing tensor 'prob'" in err, "neither prob nor prob_train: exit 1, missing prob", err)
 
 # --skip-empty
 y2 = y.copy()

@@ -3,13 +3,16 @@
 # (tiny mosaics), voc (the mosaic tar, which is in the VOC layout) and coco
 # (the same images as a folder and an instances JSON), with small
 # random-initialised backbones (tests/extract-feats/models.py) so that it runs
-# in seconds. Checks: every figure is a PNG, the tables and report.md exist and
-# link every figure, a re-run does nothing, a failed step leaves no file.
+# in seconds; for the part across training (pipelines/training.mk) three random
+# "checkpoints" per backbone in a list file, and one re-split seed. Checks: every
+# figure is a PNG, the tables and report.md exist and link every figure, the
+# stacked checkpoints and their distances have the right shapes, a re-run does
+# nothing, a failed step leaves no file.
 set -u
 bin=${LS_BIN:-bin}
 t=0
 ok() { t=$((t + 1)); if [ "$1" = 0 ]; then echo "ok $t - $2"; else echo "not ok $t - $2"; fi; }
-for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors; do
+for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors bn-drift; do
 	if [ ! -x "$bin/$tool" ]; then echo "1..0 # SKIP $bin/$tool is not built yet"; exit 0; fi
 done
 command -v gnuplot >/dev/null || { echo "1..0 # SKIP gnuplot is not installed"; exit 0; }
@@ -32,6 +35,16 @@ for arch, head in (("resnet18", "torchvision"), ("vgg16_bn", "gap")):
     if head != "torchvision":
         meta["head"] = head
     stwrite.write(os.path.join(sys.argv[1], arch + ".safetensors"), models.state_tensors(m, "F32"), meta)
+    # three "checkpoints" of one run: the same architecture, other random weights
+    os.makedirs(os.path.join(sys.argv[1], "ckpt"), exist_ok=True)
+    with open(os.path.join(sys.argv[1], "ckpt", arch + ".list"), "w") as lst:
+        for t, epoch in enumerate(("0.5", "1", "2")):
+            torch.manual_seed(10 + t)
+            c, _ = models.build(arch, 4, classes=10, head=head)
+            models.randomise(c, torch.Generator().manual_seed(10 + t))
+            stwrite.write(os.path.join(sys.argv[1], "ckpt", "%s-%d.safetensors" % (arch, t)),
+                          models.state_tensors(c, "F16"), dict(meta, epoch=epoch))
+            lst.write("%s\t%s-%d.safetensors\n" % (epoch, arch, t))
 emb = np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32)
 stwrite.write(os.path.join(sys.argv[1], "emb.safetensors"), {"embeddings": emb}, {"labels": json.dumps(labels)})
 PY
@@ -40,17 +53,29 @@ PY
 small=(BIN="$bin" $(for tool in mosaic extract-feats train-probe sinkhorn classify-samples early-exit plot tensors; do printf -- '-o %s ' "$bin/$tool"; done)
        MOSAIC_ARGS="--seed 3 --train 240 --val 80 --test 100" PROBE_ARGS="--epochs 4 --lr-step 2 --standardize"
        SNAPSHOT_EVERY=2 SNAPSHOTS=all EMBEDDINGS="$d/emb.safetensors" SAMPLE=330)
-fm=(STUDY="$d/fmnist" MODEL_resnet18="$d/resnet18.safetensors" MODEL_vgg16="$d/vgg16_bn.safetensors")
+fm=(STUDY="$d/fmnist" MODEL_resnet18="$d/resnet18.safetensors" MODEL_vgg16="$d/vgg16_bn.safetensors"
+    -o "$bin/tensors" -o "$bin/bn-drift" CKPT_LIST_resnet18="$d/ckpt/resnet18.list" CKPT_LIST_vgg16="$d/ckpt/vgg16_bn.list"
+    TRAIN_SUBSET="--train 60 --val 0 --test 40" TRAIN_PROBE_ARGS="--epochs 4 --lr-step 2 --standardize"
+    RESPLIT_SEEDS=4 TRAIN_SAMPLE=3)
 make -s -j2 study "${small[@]}" "${fm[@]}" > "$d/log" 2>&1
 ok $? "make study, fmnist: $(tail -n 3 "$d/log" | tr '\n' ' ')"
 pngs=0 bad=0
 for f in fig3-layers.png fig3-layers-test.png fig3-layers-eps100.png frontier.png tables2-3-overthinking.png \
-	{resnet18,vgg16}/fig{4-sample,5-categories,6-epochs,11-measures,11-measures-test,15-adjacent}.png; do
+	{resnet18,vgg16}/{fig4-sample,fig5-categories,probe-epochs,fig11-measures,fig11-measures-test,probe-adjacent}.png \
+	{resnet18,vgg16}/fig{6-training,15-training,16-sample-epochs}.png fig-bn-drift.png fig9-resplit.png; do
 	pngs=$((pngs + 1))
 	head -c 8 "$d/fmnist/$f" 2>/dev/null | od -An -c | grep -q 'P   N   G' || { bad=$((bad + 1)); echo "# not a PNG: $f"; }
 	grep -q "($f)" "$d/fmnist/report.md" 2>/dev/null || { bad=$((bad + 1)); echo "# not in report.md: $f"; }
 done
 ok $bad "$pngs figures, each a PNG linked from report.md"
+shapes=$("$bin/tensors" info "$d/fmnist/vgg16/training/prob-train.st" | awk '$1 == "prob_train" { print $3 }')
+shapes+=" $("$bin/tensors" info "$d/fmnist/vgg16/training/dist-train.st" | awk '$1 ~ /^wdist_train/ { printf "%s ", $3 }')"
+shapes+="$("$bin/tensors" info "$d/fmnist/resnet18/training/bn-drift.st" | awk '$1 ~ /^bn_w2/ { printf "%s ", $3 }')"
+test "$shapes" = "[3,3,40,10] [3,3,40] [2,3,40] [2,20] [2,20] "
+ok $? "across training: prob_train [T,L,N,K] of 3 checkpoints, 3 layers, 40 test rows; wdist_train, wdist_train_adjacent; bn_w2 of 20 layers ($shapes)"
+grep -q '^## 4. Across training' "$d/fmnist/report.md" && grep -q '^### 4.4 BatchNorm drift' "$d/fmnist/report.md" \
+	&& grep -q 'epochs 0.5, 1, 2' "$d/fmnist/report.md" && ! grep -q -i 'nan' "$d/fmnist/training.md"
+ok $? "report.md: section 4 across training with the checkpoints' epochs, no NaN"
 grep -q '^| ResNet-18 | head alone |' "$d/fmnist/table4.md" && grep -q '^| VGG-16-BN | best cascade' "$d/fmnist/table4.md" \
 	&& grep -q '^| ResNet-18 | oracle' "$d/fmnist/table4.md" && grep -q 'Table 2: over-thinking, ResNet-18' "$d/fmnist/table2.md" \
 	&& grep -q "the paper's tables" "$d/fmnist/table2.md" && grep -q 'Table 3: over-thinking, VGG-16-BN' "$d/fmnist/table3.md" \

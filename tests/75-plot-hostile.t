@@ -5,6 +5,7 @@
 # For every plot kind: exit 0, no command ran (no marker file appears), and
 # the text is drawn (found in the SVG, newlines as spaces).
 import html, json, os, re, shutil, signal, subprocess, sys, time
+import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
 from tap import ok, done, scratch  # noqa: E402
@@ -39,6 +40,20 @@ meta = dict(meta, labels=json.dumps(labels), layers=json.dumps(layers), arch=evi
             ids=json.dumps([evil(f"id{i}")[0] for i in range(T["prob"][1].shape[1])]))
 hostile = os.path.join(d, "hostile.st")
 stwrite.write(hostile, {k: v[1] for k, v in T.items()}, meta)
+# across training: 3 layers at 5 checkpoints, hostile layer names; bn-drift outputs
+# with hostile stages, layers and arch
+s3 = os.path.join(d, "s3.st")
+subprocess.run([sys.executable, os.path.join(here, "synth-study.py"), s3, "--n", "120", "--checkpoints", "5"], check=True)
+T3, _ = stwrite.read(s3)
+train_layers = [evil(f"tlayer{l}")[0] for l in range(3)]
+training = os.path.join(d, "training.st")
+stwrite.write(training, {k: v[1] for k, v in T3.items()},
+              dict(meta, layers=json.dumps(train_layers), checkpoint_epochs="[0.125,0.25,0.5,1,2]"))
+bn = os.path.join(d, "bn.st")
+stwrite.write(bn, {"bn_w2": np.full((4, 3), 0.5), "bn_w2_running": np.full((4, 3), 2.0)},
+              {"stages": json.dumps([evil("stage0")[0], evil("stage0")[0], evil("stage1")[0]]),
+               "layers": json.dumps([evil(f"bnlayer{b}")[0] for b in range(3)]), "arch": evil("bnarch")[0],
+               "checkpoint_epochs": "[1,2,3,4,5]"})
 ee, cs = os.path.join(d, "ee.st"), os.path.join(d, "cs.st")
 subprocess.run([os.path.join(bindir, "early-exit"), hostile, "-o", ee, "-q"], check=True)
 subprocess.run([os.path.join(bindir, "classify-samples"), hostile, "-o", cs, "-q"], check=True)
@@ -58,6 +73,14 @@ cases = [
     ("frontier", [ee], [evil("arch")[1]]),
     ("frontier", [ee, ee, "--names", names], [names_drawn]),
     ("categories", [cs, "--prob", hostile, "--images", hostile], [evil("label1")[1]]),
+    ("epochs", [training], [evil("tlayer0")[1]]),
+    ("adjacent", [training], [evil("tlayer2")[1]]),
+    ("probe-epochs", [hostile], [evil("layer2")[1]]),
+    ("probe-adjacent", [hostile], [evil(f"layer{L - 2}")[1]]),
+    ("sample-epochs", [training, "--sample", "3"], [evil("label0")[1], evil("id3")[1], evil("tlayer2")[1]]),
+    ("bn-drift", [bn, bn, "--names", names], [evil("stage0")[1], evil("stage1")[1], names_drawn.split(";")[0]]),
+    ("bn-drift", [bn], [evil("bnarch")[1]]),
+    ("resplit", [hostile, hostile, "--names", names], [names_drawn, evil("layer3")[1]]),
 ]
 
 
@@ -74,8 +97,9 @@ for kind, args, drawn in cases:
         extra = ["--title", title] if with_title else []
         r = subprocess.run([plot, kind] + args + extra + ["--format", "svg", "-o", out], capture_output=True)
         text = svg_text(out) if os.path.exists(out) else ""
-        # a --title replaces the default title (where sample ids are)
-        want = [w for w in drawn if not (with_title and w.startswith("id"))] + ([title_drawn] if with_title else [])
+        # a --title replaces the default title (where sample ids are, and sample-epochs' layer)
+        in_title = ("id", "tlayer") if kind == "sample-epochs" else ("id",)
+        want = [w for w in drawn if not (with_title and w.startswith(in_title))] + ([title_drawn] if with_title else [])
         missing = [w for w in want if re.sub(r"\s+", " ", w) not in text]
         ok(r.returncode == 0 and os.listdir(marks) == [] and not missing,
            f"{kind}{' with --title' if with_title else ''}: drawn as text, no command run",

@@ -12,7 +12,11 @@ a = p/sum p and b = y/sum y (total variation stands in for W: no sinkhorn
 needed). --images adds `images` [N,56,56] U8: 2x2 mosaics of the
 Fashion-MNIST items of each sample's labels when the Debian data set is
 there, noise otherwise. --epochs E adds prob_epochs/wdist_epochs for layers
-2 and L-2 at E snapshots."""
+2 and L-2 at E snapshots. --checkpoints T adds what the across-training
+pipeline writes for 3 layers (1, L/2, the last) at T backbone checkpoints:
+prob_train [T,3,N,K], wdist_train [T,3,N] and wdist_train_adjacent [T-1,3,N]
+(total variation again), metadata checkpoint_epochs (1/8, 1/4, 1/2, then 1,
+2, ...); the file's `layers` stay those of prob."""
 import argparse, gzip, json, os, sys
 import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
@@ -77,6 +81,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--images", action="store_true")
     ap.add_argument("--epochs", type=int, default=0)
+    ap.add_argument("--checkpoints", type=int, default=0)
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     N, K, L = a.n, a.k, a.layers
@@ -105,6 +110,15 @@ def main():
         tensors["wdist_epochs"] = distances(pe, y[None, None])[0]
         meta["snapshot_epochs"] = json.dumps([10 * (e + 1) for e in range(a.epochs)])
         meta["snapshot_layers"] = json.dumps([names[l] for l in snap_layers])   # names, as train-probe
+    if a.checkpoints:
+        T = a.checkpoints
+        tl = [1, L // 2, L - 1]
+        pt = np.stack([probs(rng, y, L, np.clip(depth + T - t, 0, None), confused)[tl] for t in range(T)])
+        tensors["prob_train"] = pt
+        tensors["wdist_train"] = distances(pt, y[None, None])[0]
+        an = pt / pt.sum(-1, keepdims=True)
+        tensors["wdist_train_adjacent"] = (0.5 * np.abs(an[1:] - an[:-1]).sum(-1)).astype(np.float32)
+        meta["checkpoint_epochs"] = json.dumps(([0.125, 0.25, 0.5] + list(range(1, T)))[:T])
     stwrite.write(a.out, tensors, meta)
 
 main()

@@ -15,13 +15,16 @@
  * eps (<a,log a> + <b,log b> - 1) (0 log 0 = 0); the difference cancels in
  * the divergence. Zero bins are exact: they carry no mass and no term.
  *
- * Two solvers: sk_ref_ot, a plain float64 log-domain Sinkhorn (log-sum-exp
- * per entry) for one problem, and sk_batch, which iterates blocks of
- * problems as matrix products with the shared kernel exp(-C/eps) (OpenBLAS
- * dgemm), over-relaxes the updates (a problem whose error rises goes back
- * to plain Sinkhorn), refills a slot as soon as its problem converges, and
- * falls back to the log domain for any problem whose scalings leave the
- * float64 range. */
+ * Three solvers: sk_ref_ot, a plain float64 log-domain Sinkhorn (log-sum-exp
+ * per entry) for one problem; sk_newton_ot, a damped Newton method on the
+ * semi-dual in the log domain for one problem, which converges in a few
+ * dozen steps where Sinkhorn needs O(1/eps) iterations or more; and
+ * sk_batch, which iterates blocks of problems as matrix products with the
+ * shared kernel exp(-C/eps) (OpenBLAS dgemm), over-relaxes the updates (a
+ * problem whose error rises goes back to plain Sinkhorn), refills a slot as
+ * soon as its problem converges, and hands a problem to Newton, warm, when
+ * its rate is slow, or cold when its scalings leave the float64 range or
+ * when one of its supports is small (2..K/16 bins: Newton is cheaper). */
 #ifndef LS_SINKHORN_H
 #define LS_SINKHORN_H
 
@@ -39,6 +42,13 @@ typedef struct {
 	int block;         /* problems iterated together per thread: 256 */
 	double omega;      /* over-relaxation of the batched pair iteration, in [1,2): 1.5 */
 	int no_simd;       /* 1: plain loops instead of AVX2 for the per-entry steps: 0 */
+	/* sk_batch hands a problem to Newton (from its potentials, within the
+	 * same max_iter) when its rate, measured every 8 iterations from the
+	 * 16th, predicts more than newton_after further iterations, or after 8 x
+	 * newton_after: 32. 0: Sinkhorn only, up to max_iter, and the plain
+	 * reference for a problem whose scalings leave the float64 range (the
+	 * solver before issue 16) */
+	int newton_after;
 	/* NULL, or called (from one thread at a time) with the rows of the last
 	 * pass started so far, out of n */
 	void (*progress)(void *ctx, int64_t done);
@@ -47,14 +57,26 @@ typedef struct {
 
 void sk_params_default(sk_params *p);
 
+/* problems by iterations: bins 0..63 exact, then 8 per octave */
+#define SK_HIST_BINS 256
+
 typedef struct {
 	int64_t problems;     /* OT problems solved: pairs, OT(a,a), distinct OT(b,b) */
 	int64_t unconverged;  /* of those, stopped by max_iter */
-	int64_t fallback;     /* of those, solved in the log domain */
-	int64_t iterations;   /* summed over problems */
+	int64_t fallback;     /* of those, finished in the log domain (Newton, or the reference) */
+	int64_t iterations;   /* summed over problems: Sinkhorn iterations + Newton trial steps */
+	int64_t newton_iterations;  /* the Newton part of that sum */
+	int64_t max_iterations;     /* the most one problem took */
+	int64_t hist[SK_HIST_BINS]; /* problems by iterations (sk_stats_quantile) */
 	double flops;         /* in the kernel products of the batched path */
 	double worst_err;     /* largest final marginal error */
 } sk_stats;
+
+/* The q-quantile (0..1) of iterations per problem over st (exact up to 63,
+ * else the lower edge of its bin, at most 12.5% below); 0 when there are none. */
+int64_t sk_stats_quantile(const sk_stats *st, double q);
+/* Adds the counts of src into dst. */
+void sk_stats_merge(sk_stats *dst, const sk_stats *src);
 
 /* ---- costs: row-major k x k, float64 ---- */
 /* 1 - I */
@@ -86,6 +108,12 @@ typedef struct {
 } sk_result;
 int sk_ref_ot(const double *a, const double *b, const double *c, int k, double eps, double tol,
 	      int max_iter, sk_result *r);
+/* Newton's method on the semi-dual, log domain, float64, cold start: the same
+ * problem and result as sk_ref_ot (iters counts trial steps); max_iter caps
+ * them. Each step solves the K x K (at most) Newton system of a graph
+ * Laplacian, damped Levenberg-Marquardt style (docs/sinkhorn.md). */
+int sk_newton_ot(const double *a, const double *b, const double *c, int k, double eps, double tol,
+		 int max_iter, sk_result *r);
 /* The loss of p for one pair with the reference solver (three solves for the
  * divergence); stats accumulated into st when not NULL. */
 int sk_ref_loss(const double *a, const double *b, const double *c, int k, const sk_params *p,

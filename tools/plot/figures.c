@@ -1,5 +1,6 @@
 /* figures.c: each kind's data files and gnuplot script, and the table of
- * kinds that plot.c looks up (plot.h). */
+ * kinds that plot.c looks up (plot.h); the helpers shared with
+ * figures_training.c are declared in figures.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,13 +9,14 @@
 #include "image.h"
 #include "cli.h"
 #include "names.h"
+#include "figures.h"
 #include "plot.h"
 #include "study.h"
 
 /* ---- shared pieces ---- */
 
 /* per-layer mean and quartiles of w [L,N] over rows (NaN skipped) */
-static void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
+void layer_stats(const float *w, int L, int64_t N, const int64_t *rows, int64_t nrows,
 		 double *mean, double *q1, double *q3)
 {
 	double *v = cli_malloc(cli_mul((size_t)nrows + 1, sizeof *v, "layer statistics"));
@@ -40,7 +42,7 @@ static const char *base_name(const char *path)
 }
 
 /* the i-th of --names, else metadata arch, else the file name; caller frees */
-static char *run_name(const plot_opts *o, int i, const study *s, const char *path)
+char *run_name(const plot_opts *o, int i, const study *s, const char *path)
 {
 	if (o->names) {
 		const char *p = o->names;
@@ -58,7 +60,7 @@ static char *run_name(const plot_opts *o, int i, const study *s, const char *pat
 	return cli_strdup(arch ? arch : base_name(path));
 }
 
-static void gp_title(FILE *gp, const plot_opts *o, const char *fallback)
+void gp_title(FILE *gp, const plot_opts *o, const char *fallback)
 {
 	fprintf(gp, "set title ");
 	gp_str(gp, o->title ? o->title : fallback);
@@ -73,7 +75,7 @@ static const char *distance_label(const char *tensor)
 
 /* xtics at 0..n-1 named by name(s, i), rotated, every step-th: the names
  * go into the script as literals (gp_str), never read from data files */
-static void named_tics(FILE *gp, const study *s, int n, int step,
+void named_tics(FILE *gp, const study *s, int n, int step,
 		       const char *(*name)(const study *s, int i, char buf[32]))
 {
 	char buf[32];
@@ -92,7 +94,7 @@ static void layer_tics(FILE *gp, const study *s, int n)
 }
 
 /* band + mean line of data file NAME (columns x, mean, q1, q3) */
-static void plot_band(FILE *gp, const char *name, const char *title, int color, int first)
+void plot_band(FILE *gp, const char *name, const char *title, int color, int first)
 {
 	fprintf(gp, "%s\"%s\" using 1:3:4 with filledcurves fs transparent solid 0.18 noborder "
 		"lc rgb \"%s\" notitle, \"%s\" using 1:2 with linespoints lw 2 pt 7 ps 0.8 lc rgb \"%s\" title ",
@@ -100,7 +102,7 @@ static void plot_band(FILE *gp, const char *name, const char *title, int color, 
 	gp_str(gp, title);
 }
 
-static void write_stats(plot_job *j, const char *name, int L, const double *x, const double *mean,
+void write_stats(plot_job *j, const char *name, int L, const double *x, const double *mean,
 			const double *q1, const double *q3)
 {
 	FILE *fp = job_data(j, name);
@@ -109,7 +111,7 @@ static void write_stats(plot_job *j, const char *name, int L, const double *x, c
 	job_data_close(j, fp);
 }
 
-static int64_t *split_rows(const plot_opts *o, const study *s, int64_t *n)
+int64_t *split_rows(const plot_opts *o, const study *s, int64_t *n)
 {
 	int64_t *rows = study_rows(s, study_split_id(o->split), n);
 	if (!*n)
@@ -164,6 +166,23 @@ static void fig_layers(plot_job *j, const plot_opts *o, char **files, int n)
 
 /* ---- sample (fig. 4) ---- */
 
+/* OPTION's comma-separated indices 0..n-1 (at most max) into out; returns the count */
+int parse_indices(const char *option, const char *spec, int n, int *out, int max)
+{
+	int k = 0;
+	for (const char *p = spec; *p && k < max;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v < 0 || v >= n || (*end && *end != ','))
+			cli_usage("%s %s: expected numbers 0..%d, comma-separated", option, spec, n - 1);
+		out[k++] = (int)v;
+		p = *end ? end + 1 : end;
+	}
+	if (!k)
+		cli_usage("%s: none given", option);
+	return k;
+}
+
 /* --layers as indices, or first, middle and last; returns the count */
 static int chosen_layers(const plot_opts *o, int L, int *out, int max)
 {
@@ -175,20 +194,10 @@ static int chosen_layers(const plot_opts *o, int L, int *out, int max)
 				out[n++] = d[i];
 		return n;
 	}
-	for (const char *p = o->layers; *p && n < max;) {
-		char *end;
-		long v = strtol(p, &end, 10);
-		if (end == p || v < 0 || v >= L || (*end && *end != ','))
-			cli_usage("--layers %s: expected layer numbers 0..%d, comma-separated", o->layers, L - 1);
-		out[n++] = (int)v;
-		p = *end ? end + 1 : end;
-	}
-	if (!n)
-		cli_usage("--layers: no layer given");
-	return n;
+	return parse_indices("--layers", o->layers, L, out, max);
 }
 
-static const char *label_name(const study *s, int k, char buf[32])
+const char *label_name(const study *s, int k, char buf[32])
 {
 	if (s->label_names)
 		return s->label_names[k];
@@ -305,7 +314,7 @@ static void plot_distributions(FILE *gp, const char *name, const study *s, const
 	fputc('\n', gp);
 }
 
-static void sample_caption(const study *s, int64_t i, char *out, size_t n)
+void sample_caption(const study *s, int64_t i, char *out, size_t n)
 {
 	int nids = 0;
 	char **ids = st_meta_get_list(s->f, "ids", &nids);
@@ -354,7 +363,7 @@ static void fig_sample(plot_job *j, const plot_opts *o, char **files, int n)
 /* ---- epochs (fig. 6) and adjacent (fig. 15) ---- */
 
 /* metadata KEY as want numbers, else NULL */
-static double *number_list(const study *s, const char *key, int want)
+double *number_list(const study *s, const char *key, int want)
 {
 	int n;
 	double *v = st_meta_get_numbers(s->f, key, &n);
@@ -440,8 +449,8 @@ static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, in
 	}
 	job_start(j, &o->gp, 900, 540);
 	char title[160];
-	snprintf(title, sizeof title, "%s%s", adjacent ? "Change of the label distribution between adjacent snapshots"
-						 : "Distance to the target during probe training",
+	snprintf(title, sizeof title, "%s%s", adjacent ? "Probe convergence: change of the label distribution between adjacent snapshots"
+						 : "Probe convergence: distance to the target during the probes' training",
 		 unlabelled ? " (samples without labels left out)" : "");
 	gp_title(j->gp, o, title);
 	fprintf(j->gp, "set xlabel \"%s\"\nset ylabel \"%s\"\nset key top right box opaque\n",
@@ -461,13 +470,13 @@ static void epochs_or_adjacent(plot_job *j, const plot_opts *o, char **files, in
 	study_free(&s);
 }
 
-static void fig_epochs(plot_job *j, const plot_opts *o, char **files, int n)
+void fig_probe_epochs(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
 	epochs_or_adjacent(j, o, files, 0);
 }
 
-static void fig_adjacent(plot_job *j, const plot_opts *o, char **files, int n)
+void fig_probe_adjacent(plot_job *j, const plot_opts *o, char **files, int n)
 {
 	(void)n;
 	epochs_or_adjacent(j, o, files, 1);
@@ -873,8 +882,13 @@ static void fig_categories(plot_job *j, const plot_opts *o, char **files, int n)
 const figure figures[] = {
 	{ "layers", fig_layers, 8 },
 	{ "sample", fig_sample, 1 },
-	{ "epochs", fig_epochs, 1 },
-	{ "adjacent", fig_adjacent, 1 },
+	{ "epochs", fig_train_epochs, 1 },
+	{ "adjacent", fig_train_adjacent, 1 },
+	{ "probe-epochs", fig_probe_epochs, 1 },
+	{ "probe-adjacent", fig_probe_adjacent, 1 },
+	{ "sample-epochs", fig_sample_epochs, 1 },
+	{ "bn-drift", fig_bn_drift, 8 },
+	{ "resplit", fig_resplit, 8 },
 	{ "measures", fig_measures, 1 },
 	{ "overthinking", fig_overthinking, 8 },
 	{ "categories", fig_categories, 1 },

@@ -13,11 +13,24 @@ static const char *about =
 	"  sample FILE         one sample's label distribution p/sum(p) at --layers beside\n"
 	"                      its target y/sum(y) (fig. 4); FILE holds labels (and wdist,\n"
 	"                      shown in the legend), prob from FILE or --prob\n"
-	"  epochs FILE         distance per snapshot epoch for each snapshot layer, mean and\n"
-	"                      interquartile band of wdist_epochs (fig. 6)\n"
-	"  adjacent FILE       change of the label distribution between adjacent snapshots:\n"
-	"                      mean total variation of prob_epochs[e] and [e+1], which is\n"
-	"                      the Wasserstein distance under the 0-1 cost (fig. 15)\n"
+	"  epochs FILE         distance to the target per layer at every checkpoint of the\n"
+	"                      backbone's training, mean and interquartile band of\n"
+	"                      wdist_train against metadata checkpoint_epochs (fig. 6); a\n"
+	"                      file without wdist_train: as probe-epochs\n"
+	"  adjacent FILE       W between the distributions of consecutive checkpoints per\n"
+	"                      layer, wdist_train_adjacent (fig. 15); else as probe-adjacent\n"
+	"  probe-epochs FILE   probe convergence: distance per snapshot epoch of the probes'\n"
+	"                      training (train-probe --snapshots), wdist_epochs\n"
+	"  probe-adjacent FILE probe convergence: total variation (W under the 0-1 cost)\n"
+	"                      between adjacent snapshots of prob_epochs\n"
+	"  sample-epochs FILE  one sample's label distribution at --checkpoints (default four\n"
+	"                      spread over the epochs) beside its target, at one layer\n"
+	"                      (--layers, default the last) (fig. 16); prob_train from FILE\n"
+	"                      or --prob, W from FILE's wdist_train in the legend\n"
+	"  bn-drift FILE...    bn-drift outputs: W2 per stage (the layers of a stage joined)\n"
+	"                      against the epoch, log scale; a row of panels per FILE\n"
+	"  resplit FILE...     re-split trials of one backbone: each FILE's mean distance per\n"
+	"                      layer and the range over them (fig. 9)\n"
 	"  measures FILE       wdist beside cheb, jsd (and kl, tv when present) per layer,\n"
 	"                      one panel each (figs. 11-12)\n"
 	"  overthinking FILE...  early-exit outputs: share of the last layer's errors right\n"
@@ -51,7 +64,8 @@ int main(int argc, char **argv)
 		{ "sample", 0, CLI_INT, &o.sample, "I", "sample: the row to draw" },
 		{ "layers", 0, CLI_STR, &o.layers, "L,L,...", "sample/categories: layers whose distributions to draw (default first, middle, last)" },
 		{ "example", 0, CLI_INT, &o.example, "E", "categories: which example of each category (0 = most typical)" },
-		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "sample, categories: prob when FILE has none" },
+		{ "checkpoints", 0, CLI_STR, &o.checkpoints, "I,I,...", "sample-epochs: checkpoints to draw, by index (default 4 spread over the epochs)" },
+		{ "prob", 0, CLI_STR, &o.prob_path, "FILE", "sample, categories: prob when FILE has none; sample-epochs: prob_train" },
 		{ "images", 0, CLI_STR, &o.images_path, "FILE", "categories: a file with `images` [N,H,W(,3)] U8" },
 		{ "dataset", 0, CLI_STR, &o.dataset, "SPEC", "categories: read the images from the data set (voc:, coco:, list:), matched by ids" },
 		{ "width", 0, CLI_INT, &o.gp.width, "PX", "width in pixels (default: by kind)" },
@@ -79,7 +93,8 @@ int main(int argc, char **argv)
 	if (n < 1)
 		cli_usage("%s: give at least one input FILE", kind);
 	if (!f)
-		cli_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, measures, overthinking, categories or frontier", kind);
+		cli_usage("unknown KIND '%s': expected layers, sample, epochs, adjacent, probe-epochs, probe-adjacent, "
+			  "measures, overthinking, categories, frontier, sample-epochs, bn-drift or resplit", kind);
 	if (n > f->max_inputs)
 		cli_usage("%s: %s", kind, f->max_inputs == 1 ? "one input FILE" : "at most 8 inputs");
 	plot_job j;

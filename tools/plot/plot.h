@@ -14,6 +14,7 @@ typedef struct {
 	const char *names;       /* comma-separated run names */
 	const char *layers;      /* layers for `sample`/`categories`: "0,4,8" */
 	const char *prob_path, *images_path, *dataset, *split;
+	const char *checkpoints; /* sample-epochs: checkpoint indices "0,5,18" */
 	int sample, example;
 } plot_opts;
 

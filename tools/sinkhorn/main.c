@@ -26,11 +26,17 @@ static const char *about =
 	"entry unless --no-normalize; or C from --cost as given; default 1 - I.\n"
 	"Sinkhorn iterates until ||T 1 - a||_1 + ||T^T 1 - b||_1 <= --tol or --max-iter, each\n"
 	"update over-relaxed by --omega (a problem whose error rises tenfold goes back to\n"
-	"plain Sinkhorn); the number of problems that did not converge and the worst marginal\n"
-	"error go to stderr.\n"
+	"plain Sinkhorn); a problem whose rate predicts a slow finish (a near-diagonal kernel,\n"
+	"small eps) is finished by Newton's method on the semi-dual, whose steps count toward\n"
+	"--max-iter too. The number of problems that did not converge and the worst marginal\n"
+	"error go to stderr; --strict makes any such problem an error.\n"
 	"--measure adds cheb (max |a-b|), jsd (Jensen-Shannon, nats), kl (KL(b||a), 0 log 0 = 0,\n"
 	"inf where a = 0 < b) and tv (0.5 ||a-b||_1), same shape as wdist. prob_epochs\n"
 	"[S,L',N,K] when present (and --source is prob) gives wdist_epochs [S,L',N].\n"
+	"prob_train [T,L,N,K] (the probes of T backbone checkpoints, `tensors stack`) gives\n"
+	"wdist_train [T,L,N] against the targets and wdist_train_adjacent [T-1,L,N], the\n"
+	"loss between the distributions of checkpoints t and t+1 (same cost, eps, loss);\n"
+	"an input may hold prob_train without prob.\n"
 	"Context (labels, ignore, split, index, metadata) is forwarded.\n"
 	"\n"
 	"Examples:\n"
@@ -46,6 +52,7 @@ typedef struct {
 	double p, eps, tol, omega;       /* 2, 0.01, 1e-6, 1.5 */
 	int max_iter;                    /* 1000 */
 	int no_normalize, skip_empty;
+	int strict;                      /* non-convergence is an error */
 } options;
 
 static void options_default(options *o)
@@ -68,6 +75,7 @@ static const cli_opt opts[] = {
 	{"omega", 0, CLI_DOUBLE, &o.omega, "W", "over-relaxation in [1,2) (1: plain Sinkhorn)"},
 	{"no-normalize", 0, CLI_FLAG, &o.no_normalize, NULL, "keep the embedding cost unscaled"},
 	{"skip-empty", 0, CLI_FLAG, &o.skip_empty, NULL, "write NaN for a row that sums to 0"},
+	{"strict", 0, CLI_FLAG, &o.strict, NULL, "a problem short of --tol after --max-iter is an error"},
 	{"loss", 0, CLI_STR, &o.loss, "LOSS", "divergence, entropic or transport"},
 	{"measure", 0, CLI_STR, &o.measures, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{0},
@@ -338,6 +346,10 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 	if (sk_batch(&q, c, k, pr->n, pr->src, pr->nt, pr->tgt, v, &st))
 		cli_die("%s: out of memory", name);
 	cli_progress_end(q.progress_ctx);
+	if (o.strict && st.unconverged)
+		cli_die("%s: %" PRId64 " of %" PRId64 " transport problems did not converge within %d iterations "
+			"(tol %g, worst marginal error %.3g)", name, st.unconverged, st.problems, o.max_iter, o.tol,
+			st.worst_err);
 	report(name, &st);
 	double dt = cli_now() - t0;
 	cli_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
@@ -391,6 +403,35 @@ static void add_epochs(st_file *out, const st_file *in, const char *fname, const
 	free(pe.src);
 }
 
+/* A tensor header shaped [lead, like's dims 1..] for add_f32's output shape. */
+static st_tensor reshaped(const st_tensor *like, int64_t lead)
+{
+	st_tensor r = *like;
+	r.shape[0] = lead;
+	return r;
+}
+
+/* From prob_train [T,L,N,K]: wdist_train [T,L,N] against the targets, and
+ * wdist_train_adjacent [T-1,L,N]: checkpoint t's rows against t+1's. */
+static void add_train(st_file *out, st_tensor *tr, const char *fname, const st_tensor *t,
+		      int64_t nt, const float *tgt, const double *c, int k, const sk_params *p)
+{
+	check_broadcast(tr, t, fname);
+	if (tr->ndim < 2 || tr->shape[0] < 1)
+		cli_die("%s: tensor '%s' has %d dims, expected [T,...,K] with T >= 1 checkpoints", fname,
+			tr->name, tr->ndim);
+	pairs pt = {.n = leading(tr), .nt = nt, .tgt = (float *)tgt};
+	pt.src = histograms(tr, fname, pt.n, k);
+	distances(out, "wdist_train", tr, &pt, c, k, p);
+	int64_t T = tr->shape[0], per = pt.n / T;
+	if (T >= 2) {
+		st_tensor like = reshaped(tr, T - 1);
+		pairs pa = {.n = per * (T - 1), .nt = per * (T - 1), .src = pt.src, .tgt = pt.src + per * k};
+		distances(out, "wdist_train_adjacent", &like, &pa, c, k, p);
+	}
+	free(pt.src);
+}
+
 /* The solver holds K x K matrices: the cost and the kernel with its product
  * by the cost (3 x 8 K^2 bytes), a float64 copy of a --cost (8 K^2 more),
  * and per thread a block of 256 problems of about 56 K bytes each. K is
@@ -419,26 +460,33 @@ int main(int argc, char **argv)
 	int mask = parse_measures();
 	const char *path = i < argc ? argv[i] : "-", *fname = cli_name(path);
 	st_file *in = cli_load(path);
-	st_tensor *s = cli_get(in, fname, o.source), *t = cli_get(in, fname, o.target);
-	if (s->ndim < 1 || s->shape[s->ndim - 1] < 1)
-		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with K >= 1", fname, s->name, s->ndim);
-	check_broadcast(s, t, fname);
-	check_memory(s->shape[s->ndim - 1], fname, s->name);
-	const int k = (int)s->shape[s->ndim - 1];
-	pairs pr = {.n = leading(s), .nt = leading(t)};
+	/* prob_train alone (the across-training pipeline) needs no prob */
+	st_tensor *tr = strcmp(o.source, "prob") == 0 ? st_find(in, "prob_train") : NULL;
+	st_tensor *s = tr && !st_find(in, o.source) ? NULL : cli_get(in, fname, o.source);
+	st_tensor *t = cli_get(in, fname, o.target), *h = s ? s : tr;
+	if (h->ndim < 1 || h->shape[h->ndim - 1] < 1)
+		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with K >= 1", fname, h->name, h->ndim);
+	check_broadcast(h, t, fname);
+	check_memory(h->shape[h->ndim - 1], fname, h->name);
+	const int k = (int)h->shape[h->ndim - 1];
+	pairs pr = {.n = s ? leading(s) : 0, .nt = leading(t)};
 	double *c = make_cost(in, k);
 	if (!c)
 		cli_die("cost: out of memory for %d x %d", k, k);
-	if (pr.nt == 0 && pr.n > 0)
+	if (pr.nt == 0 && leading(h) > 0)
 		cli_die("%s: tensor '%s' is empty", fname, t->name);
-	pr.src = histograms(s, fname, pr.n, k);
 	pr.tgt = histograms(t, fname, pr.nt, k);
 
 	st_file *out = st_file_new();
-	distances(out, measure_tensors[MEASURE_WDIST], s, &pr, c, k, &p);
-	if (mask)
-		add_measures(out, s, &pr, k, mask);
-	add_epochs(out, in, fname, t, &pr, c, k, &p);
+	if (s) {
+		pr.src = histograms(s, fname, pr.n, k);
+		distances(out, measure_tensors[MEASURE_WDIST], s, &pr, c, k, &p);
+		if (mask)
+			add_measures(out, s, &pr, k, mask);
+		add_epochs(out, in, fname, t, &pr, c, k, &p);
+	}
+	if (tr)
+		add_train(out, tr, fname, t, pr.nt, pr.tgt, c, k, &p);
 	cli_forward_context(out, in);
 	cli_write(out, cli_opts.output);
 	free(pr.src);

@@ -20,6 +20,10 @@ static const char *about =
 	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
 	"                              (metadata `ids` lists are joined, `history` is taken from the first,\n"
 	"                              keys given with --meta are not compared)\n"
+	"  stack NAME FILE...          tensor NAME of every FILE along a new first axis (renamed with --as),\n"
+	"                              e.g. prob [L,N,K] of T checkpoints -> prob_train [T,L,N,K]; the context\n"
+	"                              (labels, ignore, split, index) and metadata must agree and are kept\n"
+	"                              once (keys given with --meta are not compared), other tensors dropped\n"
 	"  from-npy NAME=FILE.npy ...  a safetensors file from NumPy .npy arrays (labels, ignore, split of\n"
 	"                              integers become U8, index I64, feat.NN and logits of float64 F32)\n"
 	"  to-npy NAME [FILE]          one tensor as a NumPy .npy array (BF16 is widened to float32)\n"
@@ -35,12 +39,14 @@ static const char *about =
 	"  tensors info feats.safetensors\n"
 	"  tensors pick prob labels < run.safetensors | tensors dump prob --rows 0:2\n"
 	"  tensors cat shard0.st shard1.st -o all.st\n"
+	"  tensors stack prob e1.st e2.st e3.st --as prob_train --meta 'checkpoint_epochs=[1,2,3]' -o t.st\n"
 	"  tensors from-pth resnet50.pth --meta arch=resnet50 -o resnet50.st\n"
 	"  tensors meta resnet50.st --set 'labels=[\"cat\",\"dog\"]'";
 
 typedef struct {
 	const char *rows;    /* dump: NULL = all rows */
 	const char *input;   /* pick, drop: "-" */
+	const char *as;      /* stack: the stacked tensor's name; NULL = NAME */
 	cli_list meta;       /* --meta KEY=VALUE, in order */
 	cli_list set;        /* meta: --set KEY=VALUE, in order */
 	const char *key;     /* from-pth: the checkpoint's entry; NULL: found */
@@ -284,13 +290,14 @@ static int cmd_merge(int argc, char **argv)
 	return 0;
 }
 
-static void check_same_metadata(st_file **fs, char **argv, int argc)
+/* every key but history and the --meta ones; ids too unless compare_ids is 0 */
+static void check_same_metadata(st_file **fs, char **argv, int argc, int compare_ids)
 {
 	for (int i = 1; i < argc; i++) {
 		const st_file *a = fs[0], *b = fs[i];
 		for (int k = 0; k < a->nmeta + b->nmeta; k++) {
 			const char *key = k < a->nmeta ? a->meta[k].key : b->meta[k - a->nmeta].key;
-			if (!strcmp(key, "ids") || !strcmp(key, "history") || meta_given(key)) continue;
+			if ((!compare_ids && !strcmp(key, "ids")) || !strcmp(key, "history") || meta_given(key)) continue;
 			const char *va = st_meta_get(a, key), *vb = st_meta_get(b, key);
 			if (!va || !vb || strcmp(va, vb))
 				cli_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
@@ -360,7 +367,7 @@ static int cmd_cat(int argc, char **argv)
 {
 	st_file **fs, *out = st_file_new();
 	st_reader **rs = open_shards(argc, argv, &fs);
-	check_same_metadata(fs, argv, argc);
+	check_same_metadata(fs, argv, argc, 0);
 	for (int k = 0; k < fs[0]->n; k++) {
 		const st_tensor *t0 = &fs[0]->t[k];
 		int64_t shape[ST_MAX_DIMS];
@@ -404,6 +411,77 @@ static int cmd_cat(int argc, char **argv)
 	free(rs);
 	free(fs);
 	free(json);
+	st_file_free(out);
+	return 0;
+}
+
+/* ---- stack ---- */
+
+static int same_tensor(const st_tensor *a, const st_tensor *b)
+{
+	if (a->dtype != b->dtype || a->ndim != b->ndim)
+		return 0;
+	for (int d = 0; d < a->ndim; d++)
+		if (a->shape[d] != b->shape[d])
+			return 0;
+	return 1;
+}
+
+/* The samples must be the same in every file: context tensors equal, bit for bit. */
+static void check_context(st_file **fs, char **files, int n)
+{
+	for (int c = 0; c < CTX_N; c++) {
+		const st_tensor *t0 = st_find(fs[0], context_names[c]);
+		for (int i = 1; i < n; i++) {
+			const st_tensor *t = st_find(fs[i], context_names[c]);
+			if (!t0 != !t)
+				cli_die("%s: tensor '%s' is %s, %s in %s", files[i], context_names[c], t ? "present" : "missing",
+					t ? "missing" : "present", files[0]);
+			if (t && (!same_tensor(t0, t) || memcmp(t0->data, t->data, st_nbytes(t))))
+				cli_die("%s: tensor '%s' differs from %s's: stacked files must hold the same samples",
+					files[i], t->name, files[0]);
+		}
+	}
+}
+
+static int cmd_stack(int argc, char **argv)
+{
+	if (argc < 2) cli_usage("stack takes NAME FILE...");
+	const char *name = argv[0], *as = o.as ? o.as : name;
+	char **files = argv + 1;
+	int n = argc - 1;
+	if (!*as) cli_usage("--as: empty name");
+	st_file **fs = load_all(n, files), *out = st_file_new();
+	const st_tensor *t0 = cli_get(fs[0], cli_name(files[0]), name);
+	if (t0->ndim >= ST_MAX_DIMS)
+		cli_die("%s: tensor '%s' has %d dims, stacking allows at most %d", cli_name(files[0]), name, t0->ndim,
+			ST_MAX_DIMS - 1);
+	for (int i = 1; i < n; i++) {
+		const st_tensor *t = cli_get(fs[i], cli_name(files[i]), name);
+		if (!same_tensor(t0, t)) {
+			char a[160], b[160];
+			st_shape_str(a, sizeof a, t->ndim, t->shape);
+			st_shape_str(b, sizeof b, t0->ndim, t0->shape);
+			cli_die("%s: tensor '%s' is %s %s, %s %s in %s: stacked tensors must have one dtype and shape",
+				cli_name(files[i]), name, st_dtype_name(t->dtype), a, st_dtype_name(t0->dtype), b,
+				cli_name(files[0]));
+		}
+	}
+	check_context(fs, files, n);
+	check_same_metadata(fs, files, n, 1);
+	int64_t shape[ST_MAX_DIMS] = {n};
+	memcpy(shape + 1, t0->shape, sizeof *shape * (size_t)t0->ndim);
+	size_t each = st_nbytes(t0);
+	char *data = cli_malloc(cli_mul(each, (size_t)n, "stack") + 1);
+	for (int i = 0; i < n; i++)
+		memcpy(data + each * (size_t)i, st_find(fs[i], name)->data, each);
+	cli_forward_context(out, fs[0]);
+	if (st_find(out, as))
+		cli_usage("stack: '%s' is the name of a context tensor: give another with --as", as);
+	st_add(out, as, t0->dtype, t0->ndim + 1, shape, data, 1);
+	apply_meta(out);
+	cli_write(out, cli_opts.output);
+	free_all(fs, n);
 	st_file_free(out);
 	return 0;
 }
@@ -525,8 +603,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{"info", cmd_info}, {"dump", cmd_dump}, {"pick", cmd_pick}, {"drop", cmd_drop},
-	{"merge", cmd_merge}, {"cat", cmd_cat}, {"from-npy", cmd_from_npy}, {"to-npy", cmd_to_npy},
-	{"from-pth", cmd_from_pth}, {"meta", cmd_meta},
+	{"merge", cmd_merge}, {"cat", cmd_cat}, {"stack", cmd_stack}, {"from-npy", cmd_from_npy},
+	{"to-npy", cmd_to_npy}, {"from-pth", cmd_from_pth}, {"meta", cmd_meta},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
 
@@ -537,7 +615,8 @@ int main(int argc, char **argv)
 	static const cli_opt opts[] = {
 		{"rows", 'r', CLI_STR, &o.rows, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
 		{"input", 'i', CLI_STR, &o.input, "FILE", "pick, drop: the input file"},
-		{"meta", 0, CLI_LIST, &o.meta, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, from-npy, from-pth (repeatable)"},
+		{"meta", 0, CLI_LIST, &o.meta, "KEY=VALUE", "set a metadata entry in the output of pick, drop, merge, cat, stack, from-npy, from-pth (repeatable)"},
+		{"as", 0, CLI_STR, &o.as, "NAME", "stack: the stacked tensor's name (default: NAME)"},
 		{"set", 0, CLI_LIST, &o.set, "KEY=VALUE", "meta: set a metadata entry of FILE (repeatable)"},
 		{"key", 0, CLI_STR, &o.key, "NAME", "from-pth: the entry of a checkpoint dict holding the state dict (default: found)"},
 		{"strip-prefix", 0, CLI_STR, &o.strip, "P", "from-pth: remove P from the names ('' : nothing; default: 'module.' when every name has it)"},
@@ -545,7 +624,7 @@ int main(int argc, char **argv)
 	};
 	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
 	if (first >= argc)
-		cli_usage("missing command: info, dump, pick, drop, merge, cat, from-npy, to-npy, from-pth or meta");
+		cli_usage("missing command: info, dump, pick, drop, merge, cat, stack, from-npy, to-npy, from-pth or meta");
 	/* info, dump and meta (without --set) write text; the others binary */
 	cli_out_check(cli_opts.output, strcmp(argv[first], "info") && strcmp(argv[first], "dump") &&
 		      strcmp(argv[first], "meta"));
