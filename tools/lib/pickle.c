@@ -623,7 +623,8 @@ static int make_tuple(machine *m, size_t first)
 	size_t n = m->sp - first;
 	if (n && !(t->items = malloc(n * sizeof *t->items)))
 		return fail(m, "out of memory");
-	memcpy(t->items, m->stack + first, n * sizeof *t->items);
+	if (n)   /* memcpy from or to NULL is undefined even for 0 bytes */
+		memcpy(t->items, m->stack + first, n * sizeof *t->items);
 	t->n = t->cap = n;
 	m->sp = first;
 	return push(m, t);
