@@ -4,7 +4,7 @@
 #   make reproduce  install what is missing, build, run the study on the default data
 #   make bench      install what is missing, build, run the benchmarks against the peers
 #   make asan       the same tools with AddressSanitizer + UBSan into build-asan/bin
-#   make fuzz       every libFuzzer target (safetensors, zip, XML), FUZZ_SECONDS each
+#   make fuzz       every libFuzzer target (safetensors, zip, XML, COCO JSON, TSV list, pickle), FUZZ_SECONDS each
 #   make CUDA=1     the same tools with their GPU paths (--device cuda), built by nvcc
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -64,7 +64,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
   libopenblas-openmp-dev libarchive-dev libjpeg62-turbo-dev libpng-dev libcjson-dev \
   libdnnl-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist \
   python3-numpy python3-pil python3-pot python3-scipy python3-sklearn python3-torch python3-torchvision \
-  munge slurmctld slurmd slurm-client
+  munge slurmctld slurmd slurm-client strace
 
 .PHONY: all deps test test-plain test-asan asan fuzz bench reproduce clean units cuda-check
 all: $(BINS)
@@ -152,11 +152,13 @@ fuzz: $(FUZZ_RUNS)
 
 $(FUZZ_RUNS): fuzz-%: $(BUILD)/fuzz-%
 	@mkdir -p $(BUILD)/fuzz-corpus/$*
-	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz-corpus/$* tests/fuzz-corpus/$*
+	@mkdir -p $(BUILD)/fuzz-artifacts/$*
+	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz-artifacts/$*/ \
+	  $(BUILD)/fuzz-corpus/$* tests/fuzz-corpus/$*
 
 $(FUZZ_BINS): $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRC) $(wildcard tools/lib/*.h)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 bench: deps all
 	bash bench/run

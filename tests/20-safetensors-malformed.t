@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 import malformed  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import TENSORS, ok, done, tensors, shell, scratch, one_error_line  # noqa: E402
+from tap import TENSORS, ok, done, tensors, shell, scratch, one_error_line, leftovers  # noqa: E402
 
 d = scratch()
 cases = malformed.cases()
@@ -27,7 +27,7 @@ for name, data, rule in cases:
     out_path = os.path.join(d, name + ".out")
     rc, out, err = tensors("pick", "a", "-i", path, "-o", out_path)
     ok(rc == 1 and rule in err, "%s: pick -o exits 1 with '%s'" % (name, rule), "status %d, stderr %r" % (rc, err))
-    ok(not os.path.exists(out_path) and not os.path.exists(out_path + ".tmp"),
+    ok(not os.path.exists(out_path) and not leftovers(out_path),
        "%s: pick -o leaves no output file" % name)
 
     rc, out, err = shell("cat '%s' | '%s' info" % (path, TENSORS))

@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include "util.h"
 
 /* A broken invariant is a finding: abort, so that libFuzzer keeps the input. */
 static inline void check(int cond, const char *what)
@@ -18,13 +20,18 @@ static inline void check(int cond, const char *what)
 	}
 }
 
-/* A message is one line of text: no newline, no other control character
- * (names from the input must reach it escaped). */
+/* A message is one line of text: UTF-8 without a newline or any other
+ * control character, C1 included (names from the input must reach it
+ * escaped, err_esc). */
 static inline int fuzz_one_line(const char *msg)
 {
-	for (; *msg; msg++)
-		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+	const unsigned char *p = (const unsigned char *)msg;
+	size_t n = strlen(msg), len;
+	for (size_t i = 0; i < n; i += len) {
+		uint32_t cp;
+		if (!(len = util_utf8_seq(p + i, n - i, &cp)) || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
 			return 0;
+	}
 	return 1;
 }
 

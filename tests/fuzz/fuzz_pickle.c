@@ -42,7 +42,7 @@ static void check_file(st_file *f)
 	uint64_t total = 0;
 	for (int i = 0; i < f->n; i++) {
 		const st_tensor *t = &f->t[i];
-		check(t->name[0] && st_utf8_valid(t->name, strlen(t->name), &bad), "a bad tensor name accepted");
+		check(t->name[0] && util_utf8_valid(t->name, strlen(t->name), &bad), "a bad tensor name accepted");
 		check(st_numel(t) >= 0 && (t->data || st_nbytes(t) == 0), "a tensor without its data");
 		total += st_nbytes(t);
 	}

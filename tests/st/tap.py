@@ -9,6 +9,7 @@ ok() numbers the tests, done() prints the plan "1..N" at the end and exits 1
 if any failed; run() runs a command, scratch() makes a folder removed at exit.
 """
 import atexit
+import glob
 import os
 import shutil
 import subprocess
@@ -85,6 +86,12 @@ def scratch(prefix="ls-test-"):
     return d
 
 
+def leftovers(out):
+    """The temporaries a run writing `out` could leave: out.tmp (older
+    versions) and out.PID.HOST.XXXXXX.tmp."""
+    return [p for p in [out + ".tmp"] + glob.glob(glob.escape(out) + ".*.tmp") if os.path.lexists(p)]
+
+
 def names_error(err, tool, words=(), lines=1):
     """stderr's first line is "TOOL: ..." holding every word, stderr ends in a
     newline and has exactly `lines` lines (None: any number, for usage errors)."""
@@ -103,7 +110,7 @@ def expect_failure(tool, args, status, needles=(), out=None, desc=None, **kw):
     """Runs TOOL (a path in BIN or a name there) with args and expects a clean
     refusal: exit `status`; stderr's first line "NAME: ..." holding every
     needle, and nothing else but, for a usage error (status 2), the usage line
-    and the hint to --help; no file `out` (nor out.tmp) left behind. kw goes to
+    and the hint to --help; no file `out` (nor a temporary of it) left behind. kw goes to
     run(). Returns what ok() returned."""
     exe = tool if os.sep in tool else os.path.join(BIN, tool)
     name = os.path.basename(exe)
@@ -112,7 +119,7 @@ def expect_failure(tool, args, status, needles=(), out=None, desc=None, **kw):
     lines = err.rstrip("\n").split("\n")
     good = (rc == status and lines[0].startswith(name + ": ") and all(w in lines[0] for w in needles)
             and err.endswith("\n") and (len(lines) == 1 if status != 2 else len(lines) <= 3)
-            and not (out and (os.path.exists(out) or os.path.exists(out + ".tmp"))))
+            and not (out and (os.path.exists(out) or leftovers(out))))
     return ok(good, "%s: exit %d, one line naming %s%s" % (
         desc or " ".join(str(a) for a in args[:2]), status, ", ".join(repr(w) for w in needles) or "the cause",
         ", no output" if out else ""), "exit %d, stderr %r" % (rc, err))

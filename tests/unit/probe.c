@@ -1,6 +1,6 @@
 /* Unit tests of the probe training core (tools/lib/probe.c), TAP output:
  * the sgemm path against the plain reference, the threaded driver against
- * one layer at a time, early stopping, standardisation and the RNG. */
+ * one layer at a time, early stopping, divergence, standardisation and the RNG. */
 #include "probe.h"
 #include "util.h"
 
@@ -228,6 +228,35 @@ static void test_patience(void)
 	problem_free(&p);
 }
 
+/* A learning rate far too large: both implementations stop at the first
+ * epoch whose loss is NaN or infinite, the same one, and say so. */
+static void test_diverged(void)
+{
+	probe_recipe r;
+	probe_recipe_default(&r);
+	r.epochs = 80, r.batch = 8, r.lr = 1e6, r.seed = 2;
+	int64_t n = 48, d = 10, k = 3;
+	float *x = randn_like(n * d, 5);
+	problem p;
+	problem_make(&p, n, k, n, &r, x, d, 8);
+	probe_layer a = layer_new(x, d, k, &r, 0), b = layer_new(x, d, k, &r, 0);
+	probe_train_layer(&p.dt, &r, &a);
+	probe_train_layer_ref(&p.dt, &r, &b);
+	ok(a.diverged > 0 && a.epochs_run == a.diverged && !isfinite(a.loss[a.diverged - 1]) &&
+	   (a.diverged == 1 || isfinite(a.loss[a.diverged - 2])) && isnan(a.loss[r.epochs - 1]),
+	   "fast path: diverged at epoch %d of %d, the run stops there", a.diverged, r.epochs);
+	ok(b.diverged == a.diverged && b.epochs_run == a.epochs_run, "the reference stops at the same epoch (%d)",
+	   b.diverged);
+	probe_recipe calm = r;
+	calm.lr = 0.01;
+	probe_layer c = layer_new(x, d, k, &calm, 0);
+	probe_train_layer(&p.dt, &calm, &c);
+	ok(c.diverged == 0 && c.epochs_run == r.epochs, "a sane learning rate does not diverge");
+	free(x);
+	layer_free(&a), layer_free(&b), layer_free(&c);
+	problem_free(&p);
+}
+
 static void test_standardize(void)
 {
 	int64_t n = 30, d = 3, rows[20];
@@ -261,6 +290,7 @@ int main(void)
 	test_fast_vs_ref(64, 20);
 	test_threads();
 	test_patience();
+	test_diverged();
 	test_standardize();
 	return tap_done();
 }

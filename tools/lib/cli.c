@@ -3,15 +3,19 @@
 #include "names.h"
 #include "threads.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
@@ -53,6 +57,140 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* 1 while a progress bar holds the last line of stderr: a message then
+ * starts on a line of its own. */
+static volatile sig_atomic_t bar_on_line;
+
+/* Async-signal-safe helpers of the SIGBUS handler: open, read, write only. */
+static void write_str(const char *s)
+{
+	ssize_t w = write(STDERR_FILENO, s, strlen(s));
+	(void)w;
+}
+
+static uintptr_t parse_hex(const char **p)
+{
+	uintptr_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (uintptr_t)d;
+	}
+}
+
+/* A line of /proc/self/maps, "START-END PERMS OFFSET DEV INODE [PATH]": 1 and
+ * the path in path[cap] when it maps a file and holds a; -1 when it holds a
+ * without a file; 0 when it does not hold a. */
+static int maps_line(const char *line, uintptr_t a, char *path, size_t cap)
+{
+	uintptr_t start = parse_hex(&line);
+	if (*line++ != '-')
+		return 0;
+	uintptr_t end = parse_hex(&line);
+	if (a < start || a >= end)
+		return 0;
+	for (int field = 0; field < 4; field++) {   /* perms, offset, dev, inode */
+		while (*line == ' ')
+			line++;
+		while (*line && *line != ' ')
+			line++;
+	}
+	while (*line == ' ')
+		line++;
+	if (*line != '/')
+		return -1;
+	size_t k = 0;
+	for (; line[k] && k < cap - 1; k++)   /* shown on one line: control characters as '?' */
+		path[k] = (unsigned char)line[k] < 0x20 || line[k] == 0x7f ? '?' : line[k];
+	path[k] = 0;
+	return 1;
+}
+
+/* The file mapped at a, from /proc/self/maps: 1 with its path, else 0. */
+static int mapped_file(uintptr_t a, char *path, size_t cap)
+{
+	static char buf[8192];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = 0;
+	size_t have = 0;
+	ssize_t n = 1;
+	while (fd >= 0 && !found && n > 0) {
+		n = read(fd, buf + have, sizeof buf - 1 - have);
+		have += n > 0 ? (size_t)n : 0;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (!found && ((nl = strchr(line, '\n')) || (n <= 0 && *line))) {
+			if (nl)
+				*nl = 0;
+			found = maps_line(line, a, path, cap);
+			line = nl ? nl + 1 : line + strlen(line);
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof buf - 1)   /* a line longer than the buffer: dropped */
+			have = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return found == 1;
+}
+
+/* A SIGBUS at an address beyond the end of a mapped file (BUS_ADRERR): the
+ * file was truncated while a reader used it (train-probe's input, a legacy
+ * PyTorch checkpoint) -- say so and fail, as for any bad input. Any other
+ * SIGBUS keeps its default. */
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	static char path[4096];
+	(void)uctx;
+	if (si->si_code == BUS_ADRERR && mapped_file((uintptr_t)si->si_addr, path, sizeof path)) {
+		remove_pending();
+		if (bar_on_line)
+			write_str("\n");
+		write_str(cli_prog);
+		write_str(": ");
+		write_str(path);
+		write_str(": changed or was truncated while being read (was the stage writing it run again?)\n");
+		_exit(1);
+	}
+	signal(sig, SIG_DFL);   /* the fault repeats and kills as it would have */
+}
+
+static void handle(int sig, int keep_ignored)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (keep_ignored && sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		return;
+	sigaction(sig, &sa, NULL);
+}
+
+/* A failed run removes its half-written outputs on every signal whose
+ * default is to end the process and that can be caught. SIGINT, SIGTERM
+ * and SIGQUIT end it even when the parent ignored them (a shell's
+ * background job); SIGHUP and the rest ignored stay ignored (nohup). */
+static void install_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);   /* a closed pipe must surface as a write error, not a silent kill */
+	handle(SIGINT, 0);
+	handle(SIGTERM, 0);
+	handle(SIGQUIT, 0);
+	static const int others[] = {SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ};
+	for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+		handle(others[i], 1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static mode_t creation_mode;   /* 0666 less the umask: what fopen would give a new file */
+
 void cli_init(int argc, char **argv, const char *prog)
 {
 	cli_prog = prog;
@@ -67,19 +205,25 @@ void cli_init(int argc, char **argv, const char *prog)
 	 * kernel zeroing fresh pages each time (a third of decode CPU, measured). */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	/* a closed pipe must surface as a write error, not a silent kill */
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	mode_t mask = umask(0);   /* read while there is one thread */
+	umask(mask);
+	creation_mode = 0666 & ~mask;
+	install_signals();
 }
 
-static void vmessage(const char *fmt, va_list ap)
+/* "TOOL: message" on one line, whatever the message holds: names from
+ * files and command lines are escaped (err_escape), never written raw. No
+ * allocation: this also reports running out of memory. */
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
+	char msg[2048], line[4 * sizeof msg];
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n >= (int)sizeof msg)
+		memcpy(msg + sizeof msg - 4, "...", 4);
+	err_escape(line, sizeof line, msg);
 	fflush(stdout);
-	fprintf(stderr, "%s: ", cli_prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s%s: %s%s\n", bar_on_line ? "\n" : "", cli_prog, prefix, line);
+	bar_on_line = 0;
 }
 
 /* A failing run ends here without the exit handlers: what it still holds is
@@ -95,7 +239,7 @@ void cli_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 	remove_pending();
 	fail_exit(1);
@@ -105,7 +249,7 @@ void cli_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 	if (saved_usage) fprintf(stderr, "Usage: %s\n", saved_usage);
 	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
@@ -117,9 +261,7 @@ void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: warning: ", cli_prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vmessage("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -128,7 +270,7 @@ void cli_info(const char *fmt, ...)
 	if (cli_opts.quiet) return;
 	va_list ap;
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vmessage("", fmt, ap);
 	va_end(ap);
 }
 
@@ -289,6 +431,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, con
 	if (threads_opt < 0) cli_usage("option --threads: %d is not a thread count", threads_opt);
 	if (threads_opt > 0) cli_opts.threads = threads_opt;
 	cli_apply_threads();
+	cli_out_check(cli_opts.output, !cli_text_output);   /* before any work is spent */
 	return optind;
 }
 
@@ -310,30 +453,197 @@ FILE *cli_open_in(const char *path)
 	return fp;
 }
 
+int cli_text_output;
+
+/* How an output path is written: a regular file (or none yet) is replaced
+ * through a temporary sibling; anything else in place. */
+enum out_how { OUT_REPLACE, OUT_IN_PLACE, OUT_OWN_FD };
+typedef struct {
+	enum out_how how;
+	char *file;   /* REPLACE: the file replaced, symlinks resolved; IN_PLACE: what to open */
+	int fd;       /* OWN_FD: this process's descriptor the path names */
+} out_dest;
+
+static char *folder_of(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	if (!slash) return cli_strdup(".");
+	if (slash == file) return cli_strdup("/");
+	char *d = cli_strdup(file);
+	d[slash - file] = 0;
+	return d;
+}
+
+/* 1 when FILE names a descriptor: its folder is /proc/PID/fd (or a task's),
+ * which is where /dev/fd, /dev/stdout and /proc/self/fd lead; *own = 1 and
+ * *fd = N when the descriptor is this process's. */
+static int descriptor_path(const char *file, int *own, int *fd)
+{
+	const char *slash = strrchr(file, '/');
+	if (!slash) return 0;
+	char *dir = folder_of(file), real[PATH_MAX];
+	int is = realpath(dir, real) && !strncmp(real, "/proc/", 6) && strlen(real) > 9 &&
+		 !strcmp(real + strlen(real) - 3, "/fd");
+	free(dir);
+	if (!is) return 0;
+	char mine[64], *end;
+	snprintf(mine, sizeof mine, "/proc/%ld/", (long)getpid());
+	long n = strtol(slash + 1, &end, 10);
+	*own = !strncmp(real, mine, strlen(mine)) && slash[1] && !*end && n >= 0 && n <= INT32_MAX;
+	*fd = (int)n;
+	return 1;
+}
+
+/* What writing PATH means: symlinks are followed to the file they name
+ * (replaced, the links kept); a device, FIFO, socket or descriptor is
+ * written in place. Dies on a folder or a path that cannot be followed. */
+static out_dest out_resolve(const char *path)
+{
+	out_dest d = {OUT_REPLACE, cli_strdup(path), -1};
+	for (int hops = 0;; hops++) {
+		int own;
+		if (descriptor_path(d.file, &own, &d.fd)) {
+			d.how = own ? OUT_OWN_FD : OUT_IN_PLACE;
+			return d;
+		}
+		struct stat st;
+		if (lstat(d.file, &st) != 0) {
+			if (errno == ENOENT) return d;
+			cli_die("%s: cannot write: %s", path, strerror(errno));
+		}
+		if (S_ISDIR(st.st_mode)) cli_die("%s: cannot write: it is a folder", path);
+		if (!S_ISLNK(st.st_mode)) {
+			if (!S_ISREG(st.st_mode)) d.how = OUT_IN_PLACE;
+			return d;
+		}
+		char link[PATH_MAX];
+		ssize_t n = readlink(d.file, link, sizeof link - 1);
+		if (hops == 40 || n < 0) cli_die("%s: cannot write: %s", path, strerror(n < 0 ? errno : ELOOP));
+		link[n] = 0;
+		char *next;
+		if (link[0] == '/' || !strchr(d.file, '/')) {
+			next = cli_strdup(link);
+		} else {   /* relative to the link's folder */
+			char *dir = folder_of(d.file);
+			next = cli_malloc(strlen(dir) + strlen(link) + 2);
+			sprintf(next, "%s/%s", dir, link);
+			free(dir);
+		}
+		free(d.file);
+		d.file = next;
+	}
+}
+
+void cli_out_check(const char *path, int binary)
+{
+	if (!path || strcmp(path, "-") == 0) {
+		if (binary && isatty(STDOUT_FILENO))
+			cli_usage("refusing to write binary data to a terminal: use -o FILE or a pipe");
+		return;
+	}
+	out_dest d = out_resolve(path);
+	if (d.how == OUT_REPLACE) {
+		char *dir = folder_of(d.file);
+		if (access(dir, W_OK | X_OK) != 0) cli_die("%s: cannot create: folder %s: %s", path, dir, strerror(errno));
+		free(dir);
+	} else if (d.how == OUT_OWN_FD) {
+		int fl = fcntl(d.fd, F_GETFL);
+		if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+			cli_die("%s: cannot write: %s", path, fl < 0 ? strerror(errno) : "descriptor open for reading only");
+		if (binary && isatty(d.fd))
+			cli_usage("refusing to write binary data to a terminal (%s): use -o FILE or a pipe", path);
+	} else if (access(d.file, W_OK) != 0) {
+		cli_die("%s: cannot write: %s", path, strerror(errno));
+	}
+	free(d.file);
+}
+
 struct cli_out {
 	FILE *fp;
-	char *path, *tmp;
+	char *path;     /* as given, for messages; NULL: standard output */
+	char *target;   /* the regular file replaced; NULL: written in place */
+	char *tmp;      /* its temporary sibling, renamed over it at the close */
 	int slot;
 };
+
+/* Temporary outputs are named TARGET.PID.HOST.XXXXXX.tmp (HOST without
+ * dots): unique to the process, and traceable to it. */
+static void host_tag(char *buf, size_t n)
+{
+	if (gethostname(buf, n) != 0) buf[0] = 0;
+	buf[n - 1] = 0;
+	for (char *p = buf; *p; p++)
+		if (*p == '.' || *p == '/' || (unsigned char)*p < 0x21) *p = '_';
+	if (!buf[0]) snprintf(buf, n, "localhost");
+}
+
+/* Removes TARGET.PID.HOST.XXXXXX.tmp files of this host whose process no
+ * longer runs (killed by SIGKILL, or a crash): regular files of this user only. */
+static void remove_stale(const char *target)
+{
+	char *dir = folder_of(target), host[64];
+	const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+	size_t bl = strlen(base);
+	host_tag(host, sizeof host);
+	DIR *dp = opendir(dir);
+	for (struct dirent *e; dp && (e = readdir(dp));) {
+		const char *n = e->d_name, *p = n + bl + 1;
+		if (strncmp(n, base, bl) || n[bl] != '.') continue;
+		char *end;
+		long pid = strtol(p, &end, 10);
+		size_t hl = strlen(host), rest = strlen(end);
+		if (end == p || pid <= 0 || *end != '.' || rest != 1 + hl + 1 + 6 + 4 || strncmp(end + 1, host, hl) ||
+		    end[1 + hl] != '.' || strcmp(end + rest - 4, ".tmp"))
+			continue;
+		struct stat st;
+		if (pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH ||
+		    fstatat(dirfd(dp), n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		if (unlinkat(dirfd(dp), n, 0) == 0)
+			cli_info("removed %s/%s, left by process %ld, which no longer runs", dir, n, pid);
+	}
+	if (dp) closedir(dp);
+	free(dir);
+}
+
+static void out_temp(cli_out *o)
+{
+	char host[64];
+	host_tag(host, sizeof host);
+	size_t n = strlen(o->target) + strlen(host) + 48;
+	o->tmp = cli_malloc(n);
+	snprintf(o->tmp, n, "%s.%ld.%s.XXXXXX.tmp", o->target, (long)getpid(), host);
+	for (int i = 0; i < MAX_PENDING && o->slot < 0; i++)
+		if (!pending[i]) { pending[i] = o->tmp; o->slot = i; }
+	if (o->slot < 0) cli_die("too many output files open");
+	int fd = mkostemps(o->tmp, 4, O_CLOEXEC);
+	if (fd < 0) { pending[o->slot] = NULL; cli_die("%s: cannot create a temporary file beside it: %s", o->path, strerror(errno)); }
+	if (fchmod(fd, creation_mode) != 0 || !(o->fp = fdopen(fd, "wb")))
+		cli_die("%s: cannot create a temporary file beside it: %s", o->path, strerror(errno));
+}
 
 static cli_out *out_open(const char *path, int binary)
 {
 	cli_out *o = cli_calloc(1, sizeof *o);
 	o->slot = -1;
+	cli_out_check(path, binary);
 	if (!path || strcmp(path, "-") == 0) {
-		if (binary && isatty(STDOUT_FILENO))
-			cli_usage("refusing to write binary data to a terminal: use -o FILE or a pipe");
 		o->fp = stdout;
 		return o;
 	}
 	o->path = cli_strdup(path);
-	o->tmp = cli_malloc(strlen(path) + 5);
-	sprintf(o->tmp, "%s.tmp", path);
-	for (int i = 0; i < MAX_PENDING && o->slot < 0; i++)
-		if (!pending[i]) { pending[i] = o->tmp; o->slot = i; }
-	if (o->slot < 0) cli_die("too many output files open");
-	o->fp = fopen(o->tmp, "wb");
-	if (!o->fp) { pending[o->slot] = NULL; cli_die("%s: cannot create: %s", o->tmp, strerror(errno)); }
+	out_dest d = out_resolve(path);
+	if (d.how == OUT_REPLACE) {
+		o->target = d.file;
+		remove_stale(o->target);
+		out_temp(o);
+		return o;
+	}
+	fflush(stdout);
+	int fd = d.how == OUT_OWN_FD ? fcntl(d.fd, F_DUPFD_CLOEXEC, 3) : open(d.file, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || !(o->fp = fdopen(fd, "wb"))) cli_die("%s: cannot write: %s", path, strerror(errno));
+	if (binary && isatty(fd)) cli_usage("refusing to write binary data to a terminal (%s): use -o FILE or a pipe", path);
+	free(d.file);
 	return o;
 }
 
@@ -351,11 +661,12 @@ void cli_out_close(cli_out *o)
 		err = errno;
 	}
 	if (bad) cli_die("%s: write error: %s", name, strerror(err ? err : EIO));
-	if (o->path) {
-		if (rename(o->tmp, o->path) != 0) cli_die("%s: cannot rename from %s: %s", o->path, o->tmp, strerror(errno));
+	if (o->tmp) {
+		if (rename(o->tmp, o->target) != 0) cli_die("%s: cannot rename from %s: %s", o->path, o->tmp, strerror(errno));
 		pending[o->slot] = NULL;
 	}
 	free(o->path);
+	free(o->target);
 	free(o->tmp);
 	free(o);
 }
@@ -538,6 +849,7 @@ void cli_progress_update(cli_progress *p, uint64_t done)
 	fprintf(stderr, "\r%s [%s] %5.1f%% %" PRIu64 "/%" PRIu64 " %s, %.1f %s/s, %s elapsed, %s left \033[K",
 		p->what, bar, pct, done, p->total, p->unit, rate, p->unit, spent, eta);
 	fflush(stderr);
+	bar_on_line = 1;
 }
 
 void cli_progress_end(cli_progress *p)
@@ -548,5 +860,6 @@ void cli_progress_end(cli_progress *p)
 		cli_progress_update(p, p->total);
 	}
 	fputc('\n', stderr);
+	bar_on_line = 0;
 	free(p);
 }

@@ -5,6 +5,9 @@
  * cli_die() prints one line "TOOL: what failed: why" and exits 1;
  * cli_usage() prints the same and a hint to --help, exit 2. Both remove any
  * half-written output file first, so a failed run leaves nothing behind.
+ * So does a SIGBUS from a mapped file truncated while in use (any reader
+ * that maps: train-probe's input, a legacy PyTorch checkpoint), with the
+ * line "TOOL: FILE: changed or was truncated while being read", exit 1.
  * Every other function below that can fail (allocation, loading, writing,
  * a tensor's shape) ends in cli_die with the file and the reason. */
 #ifndef LS_CLI_H
@@ -25,7 +28,10 @@ void cli_init(int argc, char **argv, const char *prog);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_usage(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void cli_warn(const char *fmt, ...);
-/* fn runs when the run fails (cli_die, cli_usage, SIGINT/SIGTERM/SIGHUP),
+/* Messages are one line: control characters and bytes that are not UTF-8
+ * in what they show (names from files, paths) are escaped (err_escape). */
+/* fn runs when the run fails (cli_die, cli_usage, a signal that ends the
+ * run: SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, ...),
  * before the exit, like the removal of half-written outputs: it must be
  * async-signal-safe (unlink, rmdir, unlinkat; no malloc, no stdio). */
 void cli_on_failure(void (*fn)(void));
@@ -65,7 +71,8 @@ extern cli_common cli_opts;
 /* Parses argv against opts (terminated by a {0} entry) plus the common options.
  * usage: "sinkhorn [options] [INPUT]"; about: paragraphs after the usage line
  * (may be NULL). Returns the index of the first positional argument.
- * -h prints help and exits 0; a bad option exits 2. */
+ * -h prints help and exits 0; a bad option exits 2. Then checks -o before
+ * any work is spent (cli_out_check, binary unless cli_text_output is set). */
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, const char *about);
 void cli_help(FILE *fp, const cli_opt *opts, const char *usage, const char *about);
 
@@ -81,15 +88,27 @@ device_kind cli_device(const char *name);
 /* Opens INPUT ("-" or NULL = stdin) for binary reading; refuses a terminal. */
 FILE *cli_open_in(const char *path);
 
-/* Output that appears whole or not at all: FILE is written as FILE.tmp and
- * renamed by cli_out_close; "-" is stdout (refused when it is a terminal);
- * the close checks for write errors (EPIPE, ENOSPC). */
+/* Outputs. A regular FILE (or one not there yet) appears whole or not at
+ * all: it is written as FILE.PID.HOST.XXXXXX.tmp in its folder (unique to
+ * the process: of two runs writing FILE, the last rename wins with a whole
+ * file) and renamed over FILE by cli_out_close; a symlink is followed and
+ * the file it names replaced, the link kept. Anything else -- a device, a
+ * FIFO, a socket, /dev/stdout, /dev/fd/N -- is written in place. Opening
+ * removes the temporaries of FILE left by processes of this host that no
+ * longer run (SIGKILL). "-" is standard output. Binary data are refused on
+ * a terminal; the close checks for write errors (EPIPE, ENOSPC). */
 typedef struct cli_out cli_out;
 cli_out *cli_out_open(const char *path);
 FILE *cli_out_fp(cli_out *o);
 void cli_out_close(cli_out *o);           /* dies on failure */
 /* text outputs (TSV, Markdown) may go to a terminal */
 cli_out *cli_out_open_text(const char *path);
+/* Dies unless PATH can be written: not a folder, its folder exists and is
+ * writable; with binary, standard output ("-", /dev/stdout) no terminal.
+ * For checking an output before the work that fills it. */
+void cli_out_check(const char *path, int binary);
+/* Set before cli_parse by a tool whose -o may be text (tensors info). */
+extern int cli_text_output;
 
 /* ---- safetensors, dying on error with the file name ---- */
 /* How an input path is named in messages: "standard input" for "-". */

@@ -49,7 +49,7 @@ uint8_t *ds_read(ds_dataset *d, int i, size_t *len, char *err)
 		blob f;
 		char why[ERR_LEN];
 		if (file_read_all(path, DS_MAX_IMAGE_FILE, &f, why)) {
-			err_set(err, "image of sample '%s': %s", d->ids[i], why);
+			err_set(err, "image of sample '%s': %s", err_esc(d->ids[i]), why);
 			return NULL;
 		}
 		*len = f.len;
@@ -59,16 +59,16 @@ uint8_t *ds_read(ds_dataset *d, int i, size_t *len, char *err)
 		char why[ERR_LEN];
 		uint8_t *p = zip_read(d->priv->zip, d->priv->zipent[i], DS_MAX_IMAGE_FILE, len, why);
 		if (!p)
-			err_set(err, "image of sample '%s': %s", d->ids[i], why);
+			err_set(err, "image of sample '%s': %s", err_esc(d->ids[i]), why);
 		return p;
 	}
 	if (!b->p) {
-		err_set(err, "image of sample '%s': not found in %s", d->ids[i], d->priv->source);
+		err_set(err, "image of sample '%s': not found in %s", err_esc(d->ids[i]), d->priv->source);
 		return NULL;
 	}
 	uint8_t *p = malloc(b->len ? b->len : 1);
 	if (!p) {
-		err_set(err, "image of sample '%s': out of memory", d->ids[i]);
+		err_set(err, "image of sample '%s': out of memory", err_esc(d->ids[i]));
 		return NULL;
 	}
 	memcpy(p, b->p, b->len);

@@ -4,6 +4,7 @@
  * (zipfile.h); other archives are scanned once and the images asked for
  * kept in memory. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ static void json_blank_member(char *s, size_t len, const char *key)
 static int json_int(const cJSON *o, const char *key, long long *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+	/* in range before the cast: converting 1e300 to long long is undefined */
+	if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 9.2e18) || v->valuedouble != floor(v->valuedouble))
 		return -1;
 	*out = (long long)v->valuedouble;
 	return 0;
@@ -128,7 +130,7 @@ static int coco_categories(const cJSON *root, const char *ann, ds_table *t, strm
 		if (ds_has_control(name))
 			return err_set(err, "%s: category %lld: a label name holds a control character", ann, id);
 		if (strmap_get(&t->label_of, name) >= 0)
-			return err_set(err, "%s: category name '%s' given twice", ann, name);
+			return err_set(err, "%s: category name '%s' given twice", ann, err_esc(name));
 		char why[ERR_LEN];
 		int k = ds_table_label(t, name, why);
 		if (k < 0)
@@ -154,7 +156,7 @@ static int coco_images(const cJSON *root, const char *ann, int split, int keep, 
 			return err_set(err, "%s: image %lld has no integer id or no file_name", ann,
 				    (long long)index);
 		if (strstr(file, "..") || file[0] == '/')
-			return err_set(err, "%s: image file_name '%s' leaves the image folder", ann, file);
+			return err_set(err, "%s: image file_name '%s' leaves the image folder", ann, err_esc(file));
 		if (ds_has_control(file))
 			return err_set(err, "%s: image %lld: file_name holds a control character", ann, id);
 		if (strmap_get(img, key) >= 0)
@@ -269,7 +271,7 @@ ds_dataset *ds_open_coco(const char *spec, int mask, char *err)
 	if ((splitname = strchr(ann, ','))) {
 		*splitname++ = 0;
 		if ((split = ds_parse_split_name(splitname, strlen(splitname))) < 0)
-			rc = err_set(err, "%s: unknown split '%s' (expected train, val or test)", source, splitname);
+			rc = err_set(err, "%s: unknown split '%s' (expected train, val or test)", source, err_esc(splitname));
 	} else if ((split = coco_split_from_name(ann)) < 0)
 		rc = err_set(err, "%s: cannot tell the split from the name %s; say it: coco:%s,%s,val",
 			  source, ann, images, ann);

@@ -18,7 +18,10 @@
 #include "zipfile.h"
 
 #define DS_MAX_TEXT_FILE (1ULL << 31)   /* annotation JSON, lists, XML */
-#define DS_MAX_IMAGE_FILE (1ULL << 30)
+/* An image file or archive entry: checked before it is read. Photographs of
+ * common cameras are a few MB, the largest a few tens; an archive's entry
+ * is kept in memory and copied once more when read (ds_read). */
+#define DS_MAX_IMAGE_FILE (64ULL << 20)
 
 
 typedef struct { int label; int difficult; } ds_obj;
@@ -28,7 +31,7 @@ typedef struct {
 	int split;
 	int64_t index;
 	ds_obj *obj;
-	int nobj;
+	int nobj, capobj;
 	char *path;     /* image on disk, or NULL */
 	blob bytes;     /* image bytes from an archive (p NULL: absent) */
 	int zipent;     /* entry in the data set's zip, or -1 */
@@ -39,7 +42,7 @@ typedef struct {
 	ds_sample *s;
 	int n, cap;
 	char **labels;     /* label names by provisional number */
-	int K;
+	int K, caplabels;
 	strmap label_of;
 	int fixed_labels;  /* 1: names outside `labels` are an error */
 	const char *where; /* for the fixed label set's error message */
@@ -57,7 +60,12 @@ struct ds_priv {
 
 /* realloc of an array of n elements, NULL on overflow or out of memory */
 void *ds_realloc_array(void *p, size_t n, size_t size);
-/* Names end up in one-line messages and in JSON metadata: 1 when s holds a control character. */
+/* p (with room for *cap elements) grown to hold n, the room doubled: linear
+ * in all, whatever the allocator -- growing by one is quadratic where
+ * realloc always copies (AddressSanitizer's). NULL when out of memory (p kept). */
+void *ds_grow(void *p, int *cap, int n, size_t size);
+/* Names end up in one-line messages and in JSON metadata: 1 when s holds a
+ * control character (C0, DEL, or C1 written in UTF-8). */
 int ds_has_control(const char *s);
 char *ds_trim(char *s);   /* white space cut off both ends, in place */
 /* SPLIT_* of "train", "val", "test" or "0", "1", "2" (s[0..l)); -1 for anything else */

@@ -42,7 +42,7 @@ static int list_row(char *line, const char *dir, int mask, int64_t index, ds_tab
 	int split = SPLIT_TRAIN;
 	const char *named = f[2] ? ds_trim(f[2]) : "";
 	if (*named && (split = ds_parse_split_name(named, strlen(named))) < 0)
-		return err_set(err, "%s: unknown split '%s' (expected train, val, test or 0, 1, 2)", where, named);
+		return err_set(err, "%s: unknown split '%s' (expected train, val, test or 0, 1, 2)", where, err_esc(named));
 	ds_sample *s = ds_table_add(t, path, split, index, (mask >> split) & 1);
 	if (!s || !(s->path = path[0] == '/' ? strdup(path) : file_path_join(dir, path)))
 		return err_set(err, "out of memory");

@@ -1,12 +1,14 @@
 /* dataset_table.c: the sample table every reader fills, and ds_finish /
  * ds_free, which make and free the public ds_dataset (dataset_int.h). */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataset_int.h"
 #include "err.h"
+#include "util.h"
 
 
 void *ds_realloc_array(void *p, size_t n, size_t size)
@@ -16,10 +18,26 @@ void *ds_realloc_array(void *p, size_t n, size_t size)
 	return realloc(p, n * size > 0 ? n * size : 1);
 }
 
+void *ds_grow(void *p, int *cap, int n, size_t size)
+{
+	if (n <= *cap)
+		return p;
+	int c = *cap > 0 ? *cap : 8;
+	while (c < n) {
+		if (c > INT_MAX / 2)
+			return NULL;
+		c *= 2;
+	}
+	void *q = ds_realloc_array(p, (size_t)c, size);
+	if (q)
+		*cap = c;
+	return q;
+}
+
 int ds_has_control(const char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)   /* C0, DEL, and C1 in UTF-8 */
+		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
 			return 1;
 	return 0;
 }
@@ -73,9 +91,12 @@ int ds_table_label(ds_table *t, const char *name, char *err)
 		return k;
 	if (ds_has_control(name))
 		return err_set(err, "a label name holds a control character");
+	/* names end up in JSON metadata, which must be UTF-8 */
+	if (!util_utf8_valid(name, strlen(name), NULL))
+		return err_set(err, "label '%s' is not valid UTF-8", err_esc(name));
 	if (t->fixed_labels)
-		return err_set(err, "label '%s' is not in %s", name, t->where);
-	char **l = ds_realloc_array(t->labels, (size_t)t->K + 1, sizeof(char *));
+		return err_set(err, "label '%s' is not in %s", err_esc(name), t->where);
+	char **l = ds_grow(t->labels, &t->caplabels, t->K + 1, sizeof(char *));
 	if (l)
 		t->labels = l;
 	if (!l || !(l[t->K] = strdup(name)))
@@ -89,7 +110,7 @@ int ds_table_label(ds_table *t, const char *name, char *err)
 
 int ds_sample_add_obj(ds_sample *s, int label, int difficult)
 {
-	ds_obj *o = ds_realloc_array(s->obj, (size_t)s->nobj + 1, sizeof(ds_obj));
+	ds_obj *o = ds_grow(s->obj, &s->capobj, s->nobj + 1, sizeof(ds_obj));
 	if (!o)
 		return -1;
 	s->obj = o;
@@ -110,7 +131,7 @@ int ds_table_set_labels(ds_table *t, const char *text, const char *where, char *
 		if (!*tok)
 			continue;
 		if (!ds_has_control(tok) && strmap_get(&t->label_of, tok) >= 0) {
-			rc = err_set(err, "%s: label '%s' listed twice", where, tok);
+			rc = err_set(err, "%s: label '%s' listed twice", where, err_esc(tok));
 			break;
 		}
 		char why[ERR_LEN];
@@ -189,8 +210,15 @@ static int fill_row(const ds_sample *s, int K, uint8_t *lab, uint8_t *ign)
 ds_dataset *ds_finish(ds_table *t, zip_file *zip, const char *source, char *err)
 {
 	int kept = 0;
-	for (int i = 0; i < t->n; i++)
+	for (int i = 0; i < t->n; i++) {
 		kept += t->s[i].keep;
+		if (!util_utf8_valid(t->s[i].id, strlen(t->s[i].id), NULL)) {   /* the ids go into JSON metadata */
+			err_set(err, "%s: sample '%s': its name is not valid UTF-8", source, err_esc(t->s[i].id));
+			ds_table_free(t);
+			zip_close(zip);
+			return NULL;
+		}
+	}
 	if (kept == 0 || t->K == 0 || table_sort_labels(t, err)) {
 		if (kept == 0 || t->K == 0)
 			err_set(err, "%s: no %s", source, kept ? "labels in the data set" : "samples in the requested splits");
@@ -206,7 +234,7 @@ ds_dataset *ds_finish(ds_table *t, zip_file *zip, const char *source, char *err)
 	d->K = t->K;
 	d->label_names = t->labels;
 	t->labels = NULL;
-	t->K = 0;
+	t->K = t->caplabels = 0;
 	d->ids = calloc(d->n, sizeof(char *));
 	d->labels = calloc(nk, 1);
 	d->ignore = calloc(nk, 1);

@@ -32,7 +32,7 @@ typedef struct {
 
 typedef struct {
 	voc_obj *o;
-	int n;
+	int n, cap;
 } voc_ann;
 
 static void voc_ann_free(voc_ann *a)
@@ -41,7 +41,7 @@ static void voc_ann_free(voc_ann *a)
 		free(a->o[i].name);
 	free(a->o);
 	a->o = NULL;
-	a->n = 0;
+	a->n = a->cap = 0;
 }
 
 static int voc_xml_open(void *ctx, const xml_path *path, int empty, char *err)
@@ -51,7 +51,7 @@ static int voc_xml_open(void *ctx, const xml_path *path, int empty, char *err)
 	if (empty)
 		return 0;
 	if (path->depth == 2 && !strcmp(tag, "object")) {
-		voc_obj *o = ds_realloc_array(ann->o, (size_t)ann->n + 1, sizeof(voc_obj));
+		voc_obj *o = ds_grow(ann->o, &ann->cap, ann->n + 1, sizeof(voc_obj));
 		if (!o)
 			return err_set(err, "out of memory");
 		ann->o = o;
@@ -243,9 +243,11 @@ static int voc_take(const char *path, blob data, void *ctx, char *err)
 			return free(data.p), err_set(err, "out of memory");
 	} else if (v->aroot && strcmp(rel, "labels.txt") &&
 		   (strlen(v->aroot) != rl || strncmp(v->aroot, path, rl))) {
-		err_set(err, "%s: two VOC folders in the archives ('%s' and '%.*s'): choose a year (--year, "
-		     "voc2007:, voc2012:) or read both as the 07+12 protocol (voc0712:)", v->cur, v->aroot, (int)rl,
-		     path);
+		char other[300];
+		snprintf(other, sizeof other, "%.*s", (int)rl, path);
+		err_set(err, "%s: two VOC folders in the archives ('%s' and '%s'): choose a year (--year, "
+			"voc2007:, voc2012:) or read both as the 07+12 protocol (voc0712:)", v->cur, err_esc(v->aroot),
+			err_esc(other));
 		free(data.p);
 		return -1;
 	}
@@ -377,7 +379,7 @@ static int add_split_id(const char *id, void *ctx, char *err)
 	if ((had & c->mask) && (bit & c->mask)) {
 		int other = had & c->mask & 1 ? 0 : had & c->mask & 2 ? 1 : 2;
 		return err_set(err, "%s: image '%s' is in split %s and %s, both asked for (ask for splits that do not "
-			       "overlap: --splits)", c->where, id, split_names[other], split_names[c->split]);
+			       "overlap: --splits)", c->where, err_esc(id), split_names[other], split_names[c->split]);
 	}
 	if (!ds_table_add(c->t, id, c->split, index, (c->mask >> c->split) & 1) || strmap_put(c->seen, id, had | bit))
 		return err_set(err, "out of memory");
@@ -476,7 +478,7 @@ static int voc_annotations(voc_src *v, ds_table *t, int first, const char *sourc
 		snprintf(rel, sizeof(rel), "Annotations/%s.xml", t->s[i].id);
 		int got = voc_get(v, rel, &b, 0, err);
 		if (got == 0)
-			rc = err_set(err, "%s: no %s for image '%s'", source, rel, t->s[i].id);
+			rc = err_set(err, "%s: no %s for image '%s'", source, err_esc(rel), err_esc(t->s[i].id));
 		else if (got > 0) {
 			rc = voc_parse_xml((const char *)b.p, b.len, rel, &anns[i], err);
 			free(b.p);

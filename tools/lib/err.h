@@ -6,15 +6,25 @@
 #ifndef LS_ERR_H
 #define LS_ERR_H
 
+#include <stddef.h>
+
 #define ERR_LEN 512
 
-/* Formats a message into err[ERR_LEN]; returns -1, so `return err_set(err, ...)` reports. */
+/* Formats a message into err[ERR_LEN] (cut short, if it must be, between
+ * UTF-8 sequences); returns -1, so `return err_set(err, ...)` reports. */
 __attribute__((format(printf, 2, 3))) int err_set(char *err, const char *fmt, ...);
 
-/* A string from untrusted input as it may appear inside a one-line message:
- * control characters (newline, escape, ...) shown as \n or \xHH, long
- * strings cut with "...". Returns one of four rotating thread-local
- * buffers, so one message can show several. */
+/* s as it may appear inside a one-line message on a terminal: newline, tab
+ * and carriage return as \n \t \r, other control characters (C0, DEL, and
+ * C1 written in UTF-8, which terminals may take as escape sequences) as
+ * \xHH or \u00HH, bytes that are not UTF-8 as \xHH; printable text, non-ASCII
+ * included, unchanged. Writes at most cap bytes with the NUL (cap >= 8),
+ * ending in "..." when s does not fit; returns the length written. */
+size_t err_escape(char *dst, size_t cap, const char *s);
+
+/* err_escape of a string from untrusted input, cut at about 90 bytes with
+ * "...". Returns one of four rotating thread-local buffers, so one message
+ * can show several. */
 const char *err_esc(const char *s);
 
 #endif

@@ -1,5 +1,6 @@
 /* fileio.c: files, archives (libarchive) and paths of fileio.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,43 +13,47 @@
 #include "err.h"
 #include "fileio.h"
 
+static const char *not_regular(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) ? "it is a folder"
+	       : !S_ISREG(st->st_mode) ? "not a regular file (a device, FIFO or socket)" : NULL;
+}
+
 int file_read_all(const char *path, uint64_t limit, blob *out, char *err)
 {
-	FILE *fp = fopen(path, "rb");
 	struct stat st;
-	if (!fp)
+	/* a device is refused unopened (opening one may act: a tape rewinds, a
+	 * watchdog starts); O_NONBLOCK: a FIFO put there meanwhile must not make
+	 * the open wait for a writer, and fstat refuses it then */
+	if (stat(path, &st) == 0 && not_regular(&st))
+		return err_set(err, "cannot read %s: %s", path, not_regular(&st));
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return err_set(err, "cannot open %s: %s", path, strerror(errno));
-	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(fp);
-		return err_set(err, "cannot read %s: it is a folder", path);
+	const char *why = fstat(fd, &st) != 0 ? strerror(errno) : not_regular(&st);
+	if (why || (uint64_t)st.st_size > limit) {
+		close(fd);
+		return why ? err_set(err, "cannot read %s: %s", path, why)
+			   : err_set(err, "%s is %llu bytes, more than the %llu bytes allowed", path,
+				     (unsigned long long)st.st_size, (unsigned long long)limit);
 	}
-	size_t cap = 1 << 16, len = 0;
+	/* one byte more than the size: a file that grows meanwhile is noticed */
+	size_t cap = (size_t)st.st_size + 1, len = 0;
 	uint8_t *p = malloc(cap);
-	while (p) {
-		if (len == cap) {
-			if (cap >= limit) {
-				free(p);
-				fclose(fp);
-				return err_set(err, "%s is larger than %llu bytes", path, (unsigned long long)limit);
-			}
-			uint8_t *q = realloc(p, cap * 2);
-			if (!q)
-				break;
-			p = q;
-			cap *= 2;
-		}
-		size_t got = fread(p + len, 1, cap - len, fp);
-		len += got;
-		if (got == 0)
+	ssize_t got = 1;
+	while (p && len < cap && got != 0) {
+		got = read(fd, p + len, cap - len);
+		if (got < 0 && errno != EINTR)
 			break;
+		len += got > 0 ? (size_t)got : 0;
 	}
-	if (!p || ferror(fp)) {
-		int e = errno;
+	int e = errno;
+	close(fd);
+	if (!p || got < 0 || len == cap) {
 		free(p);
-		fclose(fp);
-		return err_set(err, "cannot read %s: %s", path, p ? strerror(e) : "out of memory");
+		return err_set(err, "cannot read %s: %s", path, !p ? "out of memory" : got < 0 ? strerror(e)
+								   : "it grew while being read");
 	}
-	fclose(fp);
 	out->p = p;
 	out->len = len;
 	return 0;
@@ -132,7 +137,7 @@ static int read_entry(struct archive *a, struct archive_entry *e, uint64_t limit
 	}
 	if (!b.p || got < 0) {
 		free(b.p);
-		return err_set(err, "%s: cannot read entry %s: %s", file, path,
+		return err_set(err, "%s: cannot read entry %s: %s", file, err_esc(path),
 			       !b.p || got == -2 ? "out of memory or too large" : archive_error_string(a));
 	}
 	*out = b;
@@ -150,6 +155,7 @@ int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_
 		file = "standard input";
 	else if (stat(file, &st) != 0)
 		return err_set(err, "cannot open %s: %s", file, strerror(errno));
+	uint64_t taken = 0;
 	if (!(a = archive_read_new()))
 		return err_set(err, "%s: out of memory for libarchive", file);
 	archive_read_support_filter_all(a);
@@ -169,11 +175,22 @@ int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_
 		if (!want(path, ctx))
 			continue;
 		if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > limit) {
-			rc = err_set(err, "%s: entry %s is too large (%lld bytes)", file, path,
-				     (long long)archive_entry_size(e));
+			rc = err_set(err, "%s: entry %s is too large (%lld bytes, at most %llu)", file, err_esc(path),
+				     (long long)archive_entry_size(e), (unsigned long long)limit);
 			break;
 		}
-		if ((rc = read_entry(a, e, limit, file, path, &b, err)) || (rc = take(path, b, ctx, err)))
+		if ((rc = read_entry(a, e, limit, file, path, &b, err)))
+			break;
+		/* the archive's own bytes read so far, before decompression */
+		uint64_t budget = FILE_ARCHIVE_SLACK + FILE_ARCHIVE_INFLATE * (uint64_t)archive_filter_bytes(a, -1);
+		if ((taken += b.len) > budget) {
+			free(b.p);
+			rc = err_set(err, "%s: the entries kept inflate to more than %llu bytes (%d times the archive's "
+				     "bytes read and %d MiB): a compression bomb, or unpack it first", file,
+				     (unsigned long long)budget, FILE_ARCHIVE_INFLATE, FILE_ARCHIVE_SLACK >> 20);
+			break;
+		}
+		if ((rc = take(path, b, ctx, err)))
 			break;
 	}
 	if (!rc && r != ARCHIVE_EOF && r != ARCHIVE_OK && r != ARCHIVE_WARN)

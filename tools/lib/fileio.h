@@ -10,7 +10,9 @@
 /* Bytes owned by whoever holds them; p NULL: none. */
 typedef struct { uint8_t *p; size_t len; } blob;
 
-/* The whole file (refused when larger than limit bytes, or a folder). */
+/* The whole file: a regular file of at most limit bytes (a folder, device,
+ * FIFO or socket is refused without reading: /dev/zero or a FIFO without a
+ * writer would never end). */
 int file_read_all(const char *path, uint64_t limit, blob *out, char *err);
 /* The whole file as a NUL-terminated string; a NUL byte inside is refused. */
 char *file_read_text(const char *path, uint64_t limit, char *err);
@@ -25,8 +27,13 @@ const char *file_basename(const char *path);   /* after the last '/', inside pat
 /* An archive in any format libarchive reads, scanned once from start to end:
  * want sees every regular entry's path (without leading "./") and returns 1
  * to keep it; take then receives its bytes and owns them, and returns 0, or
- * -1 with err filled to stop the scan. Entries over limit bytes are an error.
- * file "-" is standard input. */
+ * -1 with err filled to stop the scan. Entries over limit bytes are an error
+ * (checked before reading when the header gives the size), and so are kept
+ * entries that inflate to more than FILE_ARCHIVE_INFLATE times the archive's
+ * bytes read so far plus FILE_ARCHIVE_SLACK: images hardly compress, a bomb
+ * does. file "-" is standard input. */
+#define FILE_ARCHIVE_INFLATE 16
+#define FILE_ARCHIVE_SLACK (64 << 20)
 typedef int (*file_want_fn)(const char *path, void *ctx);
 typedef int (*file_take_fn)(const char *path, blob data, void *ctx, char *err);
 int file_scan_archive(const char *file, uint64_t limit, file_want_fn want, file_take_fn take,

@@ -3,6 +3,7 @@
  * that build data; everything that would import or call Python code is
  * either one of the few names we understand or an inert placeholder. */
 #include "pickle.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -335,7 +336,7 @@ static pk_value *new_long(machine *m, const uint8_t *p, size_t n)
 static pk_value *new_str(machine *m, const uint8_t *p, size_t n)
 {
 	size_t bad;
-	if (!st_utf8_valid(p, n, &bad)) {
+	if (!util_utf8_valid((const char *)p, n, &bad)) {
 		fail(m, "a string that is not UTF-8");
 		return NULL;
 	}
@@ -622,7 +623,8 @@ static int make_tuple(machine *m, size_t first)
 	size_t n = m->sp - first;
 	if (n && !(t->items = malloc(n * sizeof *t->items)))
 		return fail(m, "out of memory");
-	memcpy(t->items, m->stack + first, n * sizeof *t->items);
+	if (n)   /* memcpy from or to NULL is undefined even for 0 bytes */
+		memcpy(t->items, m->stack + first, n * sizeof *t->items);
 	t->n = t->cap = n;
 	m->sp = first;
 	return push(m, t);

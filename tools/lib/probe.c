@@ -305,6 +305,7 @@ int probe_train_layer(const probe_data *dt, const probe_recipe *r, probe_layer *
 	probe_stopper st = {0, 0};
 	int stopped = 0;
 	ly->best_epoch = 0;
+	ly->diverged = 0;
 	for (int e = 0; e < r->epochs && !stopped; e++) {
 		const int64_t *order = dt->order + (int64_t)e * dt->ntrain;
 		float lr = (float)probe_lr(r, e);
@@ -315,6 +316,10 @@ int probe_train_layer(const probe_data *dt, const probe_recipe *r, probe_layer *
 		}
 		ly->loss[e] = (float)(loss / (double)(dt->ntrain * dt->k));
 		ly->epochs_run = e + 1;
+		if (!isfinite(ly->loss[e])) {
+			ly->diverged = e + 1;
+			break;
+		}
 		snapshot(dt, ly, e);
 		if (r->patience && dt->nval > 0)
 			stopped = stop_check(&st, val_loss(&ws, dt, ly, batch), e, r, ly, dt->k,
@@ -358,6 +363,7 @@ int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_lay
 	probe_stopper st = {0, 0};
 	int stopped = 0;
 	ly->best_epoch = 0;
+	ly->diverged = 0;
 	for (int e = 0; e < r->epochs && !stopped; e++) {
 		const int64_t *order = dt->order + (int64_t)e * dt->ntrain;
 		float lr = (float)probe_lr(r, e);
@@ -389,6 +395,10 @@ int probe_train_layer_ref(const probe_data *dt, const probe_recipe *r, probe_lay
 		}
 		ly->loss[e] = (float)(loss / (double)(dt->ntrain * k));
 		ly->epochs_run = e + 1;
+		if (!isfinite(ly->loss[e])) {
+			ly->diverged = e + 1;
+			break;
+		}
 		snapshot(dt, ly, e);
 		if (r->patience && dt->nval > 0)
 			stopped = stop_check(&st, val_loss_ref(dt, ly), e, r, ly, k, best, best + k * d);

@@ -56,6 +56,8 @@ typedef struct {
 	float *loss;            /* [epochs]: mean train loss of each epoch; NaN after an early stop */
 	float *snap;            /* NULL, or the first snapshot's [n,k]; the next ones at +snap_stride */
 	int epochs_run;         /* out: epochs trained (< epochs after an early stop) */
+	int diverged;           /* out: 0, or the epoch (1-based) whose mean loss was NaN or
+	                         * infinite: training stopped there, w and b are not usable */
 	int best_epoch;         /* out: with patience, the epoch (1-based) whose weights are kept */
 } probe_layer;
 
@@ -96,7 +98,8 @@ void probe_predict(const float *x, int64_t n, int64_t d, const float *w, const f
 void probe_layer_finish(const probe_data *data, const probe_recipe *r, probe_layer *layer,
 			int stopped, const float *bestw, const float *bestb);
 
-/* Trains one layer; 0, or -1 when memory runs out. */
+/* Trains one layer; 0, or -1 when memory runs out. A layer whose loss
+ * becomes NaN or infinite stops at that epoch with diverged set. */
 int probe_train_layer(const probe_data *data, const probe_recipe *r, probe_layer *layer);
 int probe_train_layer_ref(const probe_data *data, const probe_recipe *r, probe_layer *layer);
 

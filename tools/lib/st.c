@@ -1,5 +1,6 @@
 /* st.c: safetensors container (docs/safetensors.md is the written spec). */
 #include "st.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -272,30 +273,6 @@ void st_list_free(char **items, int n)
 
 /* ---- header parsing ---- */
 
-int st_utf8_valid(const void *str, size_t n, size_t *bad)
-{
-	const unsigned char *s = str;
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (!len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) goto bad;
-		uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80) goto bad;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		/* overlong, surrogate and out-of-range forms are not UTF-8 */
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF)) goto bad;
-		i += len;
-	}
-	return 1;
-bad:
-	*bad = i;
-	return 0;
-}
-
 /* JSON forbids raw control characters inside strings; cJSON lets them through. */
 static int raw_control_in_string(const char *s, size_t n, size_t *at)
 {
@@ -450,7 +427,7 @@ int st_parse_header(const char *json, size_t len, uint64_t data_size, st_file *o
 {
 	size_t bad;
 	if (memchr(json, 0, len)) return err_set(err, "header is not valid JSON: NUL byte at offset %zu", (size_t)((const char *)memchr(json, 0, len) - json));
-	if (!st_utf8_valid(json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
+	if (!util_utf8_valid(json, len, &bad)) return err_set(err, "header is not valid UTF-8: bad byte at offset %zu", bad);
 	if (raw_control_in_string(json, len, &bad)) return err_set(err, "header is not valid JSON: raw control character in a string at offset %zu", bad);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
@@ -473,6 +450,7 @@ struct st_reader {
 	FILE *fp;
 	int own;              /* close fp at the end */
 	uint64_t pos;         /* bytes of the data section consumed */
+	uint64_t data_start;  /* offset of the data section in the file */
 	int known_size;
 	st_file *f;
 };
@@ -515,6 +493,7 @@ static int read_header(st_reader *r, char *err)
 	}
 	int rc = st_parse_header(json, n, data_size, r->f, err);
 	free(json);
+	r->data_start = 8 + n;
 	return rc;
 }
 
@@ -610,6 +589,16 @@ int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err)
 		left -= k;
 	}
 	r->pos = t->end;
+	return 0;
+}
+
+int st_seek_data(st_reader *r, const st_tensor *t, char *err)
+{
+	if (!r->known_size)
+		return err_set(err, "cannot seek to tensor '%s': not a regular file", err_esc(t->name));
+	if (fseeko(r->fp, (off_t)(r->data_start + t->begin), SEEK_SET) != 0)
+		return err_set(err, "cannot seek to tensor '%s': %s", err_esc(t->name), strerror(errno));
+	r->pos = t->begin;
 	return 0;
 }
 
@@ -761,10 +750,33 @@ static int write_spool(const st_tensor *t, FILE *out, char *err)
 	return 0;
 }
 
+/* What the reader would refuse is not written: strings that are not UTF-8,
+ * a tensor named like the metadata. */
+static int check_strings(const st_file *f, char *err)
+{
+	size_t bad;
+	for (int i = 0; i < f->n; i++) {
+		const char *name = f->t[i].name;
+		if (!util_utf8_valid(name, strlen(name), &bad))
+			return err_set(err, "tensor name '%s' is not valid UTF-8 (byte %zu)", err_esc(name), bad);
+		if (strcmp(name, "__metadata__") == 0)
+			return err_set(err, "a tensor cannot be named '__metadata__', the metadata's key");
+	}
+	for (int i = 0; i < f->nmeta; i++) {
+		const char *k = f->meta[i].key, *v = f->meta[i].value;
+		if (!util_utf8_valid(k, strlen(k), &bad))
+			return err_set(err, "metadata key '%s' is not valid UTF-8 (byte %zu)", err_esc(k), bad);
+		if (!util_utf8_valid(v, strlen(v), &bad))
+			return err_set(err, "metadata '%s' is not valid UTF-8 (byte %zu of its value)", err_esc(k), bad);
+	}
+	return 0;
+}
+
 int st_write(const st_file *f, FILE *out, char *err)
 {
 	for (int i = 0; i < f->n; i++)
-		if (st_nbytes(&f->t[i]) == UINT64_MAX) return err_set(err, "shape product overflows: tensor '%s'", f->t[i].name);
+		if (st_nbytes(&f->t[i]) == UINT64_MAX) return err_set(err, "shape product overflows: tensor '%s'", err_esc(f->t[i].name));
+	if (check_strings(f, err)) return -1;
 	size_t n;
 	char *json = st_header_json(f, &n);
 	unsigned char lenbuf[8];

@@ -88,10 +88,6 @@ void st_list_free(char **items, int n);
 double *st_meta_get_numbers(const st_file *f, const char *key, int *n);
 void st_meta_set_numbers(st_file *f, const char *key, const double *v, int n);
 
-/* 1 when s[0, n) is UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF); else 0 with *bad the offset of the first bad byte */
-int st_utf8_valid(const void *s, size_t n, size_t *bad);
-
 /* ---- reading ---- */
 /* Parses and checks a complete header (the JSON bytes after the 8-byte length).
  * data_size: the size of the data section when known, UINT64_MAX when not (a pipe);
@@ -107,6 +103,9 @@ st_file *st_reader_file(st_reader *r);          /* the parsed header, tensors in
 /* Data must be read or skipped in the order of st_reader_file(r)->t. */
 int st_read_data(st_reader *r, st_tensor *t, char *err);         /* allocates t->data */
 int st_skip_data(st_reader *r, st_tensor *t, char *err);
+/* A regular file's reader may jump to any tensor's data (the next read or
+ * copy starts there); -1 with err on a pipe. */
+int st_seek_data(st_reader *r, const st_tensor *t, char *err);
 /* streams the tensor's bytes to out in chunks (no full copy in memory) */
 int st_copy_data(st_reader *r, st_tensor *t, FILE *out, char *err);
 /* After the last tensor: checks that nothing follows (pipes). */
@@ -122,7 +121,9 @@ st_file *st_load_fp(FILE *fp, int own, int (*keep)(const char *name, void *ctx),
 
 /* ---- writing ---- */
 /* Writes f to out: header sorted by name order as stored, offsets computed,
- * header padded with spaces to a multiple of 8. Tensors with a spool are copied from it. */
+ * header padded with spaces to a multiple of 8. Tensors with a spool are copied from it.
+ * Refuses, before writing anything, what the reader would refuse: a name,
+ * key or value that is not UTF-8, a tensor named "__metadata__". */
 int st_write(const st_file *f, FILE *out, char *err);
 /* The serialized header (without the length prefix), padded; for tests and tools. */
 char *st_header_json(const st_file *f, size_t *len);

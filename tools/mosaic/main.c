@@ -247,6 +247,8 @@ int main(int argc, char **argv)
 		"  the cell as its box, difficult 0); ids 000001... run through train, val, test.");
 	if (first < argc) cli_usage("unexpected argument '%s': mosaic reads no input file (see --data)", argv[first]);
 	check_options(&o);
+	if (o.manifest)
+		cli_out_check(o.manifest, 0);   /* before the data are read */
 
 	fmnist_part train, test;
 	load_part(o.data_dir, "train", &train);

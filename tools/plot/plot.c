@@ -73,7 +73,10 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	cli_init(argc, argv, "plot");
+	cli_text_output = 1;   /* checked below: --script writes no -o */
 	int arg = cli_parse(argc, argv, opts, usage, about);
+	if (!o.gp.script_dir)
+		cli_out_check(cli_opts.output, 1);
 	if (arg >= argc)
 		cli_usage("no KIND given");
 	gp_format(&o.gp);

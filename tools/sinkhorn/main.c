@@ -304,6 +304,40 @@ static void show_progress(void *ctx, int64_t done)
 	cli_progress_update(ctx, (uint64_t)done);
 }
 
+/* 1 when row i of the pairs has no mass on either side: --skip-empty's NaN */
+static int empty_pair(const pairs *pr, int k, int64_t i)
+{
+	double a = 0, b = 0;
+	for (int j = 0; j < k; j++) {
+		a += pr->src[i * k + j];
+		b += pr->tgt[(i % pr->nt) * k + j];
+	}
+	return a == 0 || b == 0;
+}
+
+/* A loss that is NaN, infinite or beyond float32 (histogram values near the
+ * float limit, an --eps far outside the cost's scale) is refused rather than
+ * written. */
+static void check_finite_loss(const char *name, const st_tensor *s, const pairs *pr, int k, const double *v)
+{
+	for (int64_t i = 0; i < pr->n; i++) {
+		if (isfinite((float)v[i]) || (o.skip_empty && empty_pair(pr, k, i)))
+			continue;
+		int64_t idx[ST_MAX_DIMS], r = i;   /* the row's index in the source */
+		for (int d = s->ndim - 2; d >= 0; d--) {
+			idx[d] = r % s->shape[d];
+			r /= s->shape[d];
+		}
+		char at[ST_MAX_DIMS * 24] = "";
+		for (int d = 0, len = 0; d < s->ndim - 1; d++)
+			len += snprintf(at + len, sizeof at - (size_t)len, "%s%" PRId64, d ? "," : "", idx[d]);
+		char val[48];
+		snprintf(val, sizeof val, isnan(v[i]) ? "NaN" : isinf(v[i]) ? "infinite" : "%g, beyond float32", v[i]);
+		cli_die("%s: row %" PRId64 " ([%s] of '%s') is %s: the histograms' values or --eps %g are out of the "
+			"range the solver can represent", name, i, at, s->name, val, o.eps);
+	}
+}
+
 static void distances(st_file *out, const char *name, const st_tensor *s, const pairs *pr,
 		      const double *c, int k, const sk_params *p)
 {
@@ -327,6 +361,7 @@ static void distances(st_file *out, const char *name, const st_tensor *s, const 
 	cli_info("%s: %" PRId64 " rows in %.2f s, %.3g iterations per problem, %.2f GFLOP/s in the "
 		"kernel products", name, pr->n, dt, st.problems ? (double)st.iterations / st.problems : 0.0,
 		dt > 0 ? st.flops / dt * 1e-9 : 0.0);
+	check_finite_loss(name, s, pr, k, v);
 	add_f32(out, name, s, v, pr->n);
 	free(v);
 }
@@ -404,6 +439,22 @@ static void add_train(st_file *out, st_tensor *tr, const char *fname, const st_t
 	free(pt.src);
 }
 
+/* The solver holds K x K matrices: the cost and the kernel with its product
+ * by the cost (3 x 8 K^2 bytes), a float64 copy of a --cost (8 K^2 more),
+ * and per thread a block of 256 problems of about 56 K bytes each. K is
+ * bounded by what this machine's memory allows -- half of it, so that the
+ * rest of the system keeps room -- and checked before anything is allocated. */
+static void check_memory(int64_t k, const char *fname, const char *tensor)
+{
+	double need = 8.0 * (double)k * (double)k * (o.cost ? 4 : 3) + 256.0 * 56.0 * (double)k * cli_opts.threads;
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+	if (k <= INT32_MAX && (have == 0 || need <= have / 2))
+		return;
+	cli_die("%s: tensor '%s' has K = %" PRId64 " labels: the solver's K x K matrices need about %.3g GB, more than "
+		"half of this machine's %.3g GB of memory", fname, tensor, k, need / 1e9, have / 1e9);
+}
+
 int main(int argc, char **argv)
 {
 	options_default(&o);
@@ -420,10 +471,10 @@ int main(int argc, char **argv)
 	st_tensor *tr = strcmp(o.source, "prob") == 0 ? st_find(in, "prob_train") : NULL;
 	st_tensor *s = tr && !st_find(in, o.source) ? NULL : cli_get(in, fname, o.source);
 	st_tensor *t = cli_get(in, fname, o.target), *h = s ? s : tr;
-	if (h->ndim < 1 || h->shape[h->ndim - 1] < 1 || h->shape[h->ndim - 1] > 100000)
-		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with 1 <= K <= 100000", fname,
-			h->name, h->ndim);
+	if (h->ndim < 1 || h->shape[h->ndim - 1] < 1)
+		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with K >= 1", fname, h->name, h->ndim);
 	check_broadcast(h, t, fname);
+	check_memory(h->shape[h->ndim - 1], fname, h->name);
 	const int k = (int)h->shape[h->ndim - 1];
 	if (p.gpu && k > 128)
 		cli_die("--device cuda: K = %d labels, the GPU path takes at most 128 (use --device cpu)", k);

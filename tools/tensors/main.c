@@ -4,9 +4,11 @@
 #include "npy.h"
 #include "pth.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char *about =
 	"Commands:\n"
@@ -330,36 +332,85 @@ static void join_ids(st_file *out, st_file **fs, int argc)
 	st_list_free(all, total);
 }
 
+/* The inputs' headers; the data stay in the files, to be copied shard by
+ * shard. Standard input, which cannot seek, is read whole at once. */
+static st_reader **open_shards(int argc, char **argv, st_file ***fs)
+{
+	if (argc < 1) cli_usage("give at least one FILE");
+	int stdin_uses = 0;
+	for (int i = 0; i < argc; i++) stdin_uses += strcmp(argv[i], "-") == 0;
+	if (stdin_uses > 1) cli_usage("standard input ('-') can be given once");
+	st_reader **rs = cli_calloc((size_t)argc, sizeof *rs);
+	*fs = cli_calloc((size_t)argc, sizeof **fs);
+	struct rlimit nf;   /* every shard stays open: as many descriptors as allowed */
+	if (getrlimit(RLIMIT_NOFILE, &nf) == 0 && nf.rlim_cur < (rlim_t)argc + 64) {
+		nf.rlim_cur = nf.rlim_max < (rlim_t)argc + 64 ? nf.rlim_max : (rlim_t)argc + 64;
+		setrlimit(RLIMIT_NOFILE, &nf);
+	}
+	char err[ERR_LEN];
+	for (int i = 0; i < argc; i++) {
+		FILE *fp = cli_open_in(argv[i]);
+		if (!(rs[i] = st_open_fp(fp, fp != stdin, err))) cli_die("%s: %s", cli_name(argv[i]), err);
+		(*fs)[i] = st_reader_file(rs[i]);
+		if (fp != stdin) continue;
+		for (int k = 0; k < (*fs)[i]->n; k++)
+			if (st_read_data(rs[i], &(*fs)[i]->t[k], err)) cli_die("%s: %s", cli_name(argv[i]), err);
+		if (st_check_end(rs[i], err)) cli_die("%s: %s", cli_name(argv[i]), err);
+	}
+	return rs;
+}
+
+/* Streams: the output's header from the inputs' headers, then each tensor's
+ * shards copied in turn (1 MB at a time), so memory does not grow with the
+ * files' sizes. */
 static int cmd_cat(int argc, char **argv)
 {
-	st_file **fs = load_all(argc, argv), *out = st_file_new();
+	st_file **fs, *out = st_file_new();
+	st_reader **rs = open_shards(argc, argv, &fs);
 	check_same_metadata(fs, argv, argc, 0);
 	for (int k = 0; k < fs[0]->n; k++) {
 		const st_tensor *t0 = &fs[0]->t[k];
 		int64_t shape[ST_MAX_DIMS];
 		memcpy(shape, t0->shape, sizeof shape);
-		uint64_t bytes = 0;
 		for (int i = 0; i < argc; i++) {
 			const st_tensor *t = st_find(fs[i], t0->name);
 			check_shard(t0, t, argv[i]);
+			if (i && shape[0] > INT64_MAX - t->shape[0]) cli_die("tensor '%s': the joined shape overflows", t0->name);
 			if (i) shape[0] += t->shape[0];
-			bytes += st_nbytes(t);
 		}
-		char *data = cli_malloc(bytes), *p = data;
-		for (int i = 0; i < argc; i++) {
-			const st_tensor *t = st_find(fs[i], t0->name);
-			memcpy(p, t->data, st_nbytes(t));
-			p += st_nbytes(t);
-		}
-		st_add(out, t0->name, t0->dtype, t0->ndim, shape, data, 1);
+		st_tensor *joined = st_add(out, t0->name, t0->dtype, t0->ndim, shape, NULL, 0);
+		if (st_nbytes(joined) == UINT64_MAX) cli_die("tensor '%s': the joined shape overflows", t0->name);
 	}
 	for (int i = 1; i < argc; i++)
 		if (fs[i]->n != fs[0]->n) cli_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
 	st_meta_copy(out, fs[0]);
 	join_ids(out, fs, argc);
 	apply_meta(out);
-	cli_write(out, cli_opts.output);
-	free_all(fs, argc);
+	cli_history_append(out);
+	size_t hlen;
+	char *json = st_header_json(out, &hlen);
+	cli_out *o = cli_out_open(cli_opts.output);
+	FILE *w = cli_out_fp(o);
+	unsigned char lenbuf[8];
+	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) cli_die("write error");
+	char err[ERR_LEN];
+	for (int k = 0; k < out->n; k++)
+		for (int i = 0; i < argc; i++) {
+			st_tensor *t = st_find(fs[i], out->t[k].name);
+			uint64_t nb = st_nbytes(t);
+			if (t->data ? fwrite(t->data, 1, nb, w) != nb : st_seek_data(rs[i], t, err) || st_copy_data(rs[i], t, w, err)) {
+				if (ferror(w))
+					cli_die("%s: write error: %s", strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output",
+						strerror(errno));
+				cli_die("%s: %s", cli_name(argv[i]), err);
+			}
+		}
+	cli_out_close(o);
+	for (int i = 0; i < argc; i++) st_abort(rs[i]);
+	free(rs);
+	free(fs);
+	free(json);
 	st_file_free(out);
 	return 0;
 }
@@ -480,6 +531,8 @@ static int cmd_from_npy(int argc, char **argv)
 		if (!eq || eq == name || !eq[1]) cli_usage("'%s': expected NAME=FILE.npy", argv[i]);
 		*eq = 0;
 		if (st_find(out, name)) cli_usage("tensor '%s' given twice", name);
+		if (!strcmp(name, "__metadata__"))   /* the header's key for the metadata: no reader would accept it */
+			cli_usage("'%s': a tensor cannot be named __metadata__ (use --meta KEY=VALUE for metadata)", argv[i]);
 		npy_read_into(out, name, eq + 1);
 		conform(out, name, eq + 1);
 		free(name);
@@ -558,6 +611,7 @@ enum { NCOMMANDS = sizeof commands / sizeof *commands };
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "tensors");
+	cli_text_output = 1;   /* some commands write text: checked per command below */
 	static const cli_opt opts[] = {
 		{"rows", 'r', CLI_STR, &o.rows, "A:B", "dump: rows A (inclusive) to B (exclusive); negative counts from the end"},
 		{"input", 'i', CLI_STR, &o.input, "FILE", "pick, drop: the input file"},
@@ -571,6 +625,9 @@ int main(int argc, char **argv)
 	int first = cli_parse(argc, argv, opts, "tensors COMMAND [options] [ARGS]", about);
 	if (first >= argc)
 		cli_usage("missing command: info, dump, pick, drop, merge, cat, stack, from-npy, to-npy, from-pth or meta");
+	/* info, dump and meta (without --set) write text; the others binary */
+	cli_out_check(cli_opts.output, strcmp(argv[first], "info") && strcmp(argv[first], "dump") &&
+		      strcmp(argv[first], "meta"));
 	for (int c = 0; c < NCOMMANDS; c++)
 		if (!strcmp(argv[first], commands[c].name))
 			return commands[c].run(argc - first - 1, argv + first + 1);

@@ -98,7 +98,9 @@ static void release(void *x)
 }
 
 /* A regular file is mapped (no copy of the features, no fresh pages to
- * zero); a pipe, or a file the mapping refuses, is read and checked by cli_load. */
+ * zero; a SIGBUS from it, the file truncated under us, ends the run with a
+ * message); a pipe, or a file the mapping refuses, is read and checked by
+ * cli_load. */
 static st_file *load_input(void)
 {
 	if (strcmp(input, "-") != 0 && (in_map = st_map_open(input)))
@@ -479,6 +481,42 @@ static void add_probe(st_file *out, const char *suffix, const probe_layer *ly, i
 	}
 }
 
+/* A probe whose loss became NaN or infinite ends the run, naming the layer
+ * and the epoch: its weights are unusable and its prob would be NaN. */
+static void check_diverged(const probe_layer *ly, const feat *fs, int nfeat, char **names)
+{
+	int first = -1, count = 0;
+	for (int l = 0; l < nfeat; l++)
+		if (ly[l].diverged) {
+			count++;
+			if (first < 0)
+				first = l;
+		}
+	if (first < 0)
+		return;
+	const probe_layer *d = &ly[first];
+	char more[64] = "";
+	if (count > 1)
+		snprintf(more, sizeof more, " (and %d more layer%s)", count - 1, count > 2 ? "s" : "");
+	cli_die("layer '%s' (%s): training diverged at epoch %d: the mean loss is %s%s; try a smaller --lr, "
+		"or --standardize for features of large scale", names[first], fs[first].t->name, d->diverged,
+		isnan(d->loss[d->diverged - 1]) ? "NaN" : "infinite", more);
+}
+
+/* prob of one layer must be a probability everywhere: features or weights
+ * so large that x W^T overflows give NaN, which no later stage should see. */
+static void check_prob(const float *p, int64_t n, int64_t k, const char *layer, const char *tensor)
+{
+	if (!has_nonfinite(p, n * k))
+		return;
+	int64_t i = 0;
+	while (isfinite(p[i]))
+		i++;
+	cli_die("layer '%s' (%s): probability %s for row %" PRId64 ", label %" PRId64 ": the features or the "
+		"probe's weights are too large (try --standardize)", layer, tensor, isnan(p[i]) ? "NaN" : "infinite",
+		i / k, i % k);
+}
+
 static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 {
 	targets tg = {0};
@@ -529,6 +567,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	if (rc)
 		cli_die("training: %s", err);
 	cli_progress_end(pg);
+	check_diverged(ly, fs, nfeat, names);
 	cli_info("trained %d probes on %" PRId64 " rows x %d epochs in %.2f s", nfeat, tg.ntrain, o.epochs, cli_now() - t0);
 
 	int L = nfeat + !o.no_head;
@@ -537,6 +576,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	double *best = cli_calloc((size_t)nfeat, sizeof *best);
 	for (int l = 0; l < nfeat; l++) {
 		probe_predict(xs[l], n, ly[l].d, ly[l].w, ly[l].b, k, prob + (int64_t)l * n * k);
+		check_prob(prob + (int64_t)l * n * k, n, k, names[l], fs[l].t->name);
 		memcpy(loss + (int64_t)l * o.epochs, ly[l].loss, (size_t)o.epochs * sizeof(float));
 		best[l] = ly[l].best_epoch;
 		free(ly[l].loss);
@@ -611,6 +651,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 		}
 		float *w = f32_finite(wt, o.apply_path), *b = f32_finite(bt, o.apply_path);
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
+		check_prob(prob + (int64_t)l * n * k, n, k, fs[l].t->name, fs[l].t->name);
 		release(x), free(w), free(b);
 	}
 	float *logits = head_logits(in, n, k);
