@@ -217,6 +217,24 @@ static int listed(const char *name, char **names, int n)
 	return 0;
 }
 
+/* The output of a streaming command (pick, drop, cat): out's header, with this
+ * run's history, written; the tensors' bytes follow in out's order. */
+static cli_out *open_streamed_output(st_file *out)
+{
+	cli_history_append(out);
+	size_t hlen;
+	char *json = st_header_json(out, &hlen);
+	cli_out *o = cli_out_open(cli_opts.output);
+	FILE *w = cli_out_fp(o);
+	unsigned char lenbuf[8];
+	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen)
+		cli_die("%s: write error: %s", cli_opts.output && strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output",
+			strerror(errno));
+	free(json);
+	return o;
+}
+
 static int cmd_select(int argc, char **argv, int keep)
 {
 	if (argc < 1) cli_usage("%s takes at least one NAME", keep ? "pick" : "drop");
@@ -232,21 +250,14 @@ static int cmd_select(int argc, char **argv, int keep)
 		if (listed(in->t[i].name, argv, argc) == keep) st_add(out, in->t[i].name, in->t[i].dtype, in->t[i].ndim, in->t[i].shape, NULL, 1);
 	st_meta_copy(out, in);
 	apply_meta(out);
-	cli_history_append(out);
-	size_t hlen;
-	char *json = st_header_json(out, &hlen);
-	cli_out *o = cli_out_open(cli_opts.output);
+	cli_out *o = open_streamed_output(out);
 	FILE *w = cli_out_fp(o);
-	unsigned char lenbuf[8];
-	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) cli_die("write error");
 	for (int i = 0; i < in->n; i++) {
 		int rc = listed(in->t[i].name, argv, argc) == keep ? st_copy_data(r, &in->t[i], w, err) : st_skip_data(r, &in->t[i], err);
 		if (rc) cli_die("%s: %s", shown, err);
 	}
 	if (st_close(r, err)) cli_die("%s: %s", shown, err);
 	cli_out_close(o);
-	free(json);
 	st_file_free(out);
 	return 0;
 }
@@ -386,14 +397,8 @@ static int cmd_cat(int argc, char **argv)
 	st_meta_copy(out, fs[0]);
 	join_ids(out, fs, argc);
 	apply_meta(out);
-	cli_history_append(out);
-	size_t hlen;
-	char *json = st_header_json(out, &hlen);
-	cli_out *o = cli_out_open(cli_opts.output);
+	cli_out *o = open_streamed_output(out);
 	FILE *w = cli_out_fp(o);
-	unsigned char lenbuf[8];
-	for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-	if (fwrite(lenbuf, 1, 8, w) != 8 || fwrite(json, 1, hlen, w) != hlen) cli_die("write error");
 	char err[ERR_LEN];
 	for (int k = 0; k < out->n; k++)
 		for (int i = 0; i < argc; i++) {
@@ -410,7 +415,6 @@ static int cmd_cat(int argc, char **argv)
 	for (int i = 0; i < argc; i++) st_abort(rs[i]);
 	free(rs);
 	free(fs);
-	free(json);
 	st_file_free(out);
 	return 0;
 }
