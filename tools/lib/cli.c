@@ -199,8 +199,7 @@ void cli_init(int argc, char **argv, const char *prog)
 	saved_argv = cli_malloc(sizeof *saved_argv * (size_t)(argc + 1));
 	for (int i = 0; i < argc; i++) saved_argv[i] = cli_strdup(argv[i]);
 	saved_argv[argc] = NULL;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	cli_opts.threads = n > 0 ? (int)n : 1;
+	cli_opts.threads = threads_cpus();
 	/* Large per-batch buffers come and go: keeping them in the heap spares the
 	 * kernel zeroing fresh pages each time (a third of decode CPU, measured). */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
@@ -313,7 +312,7 @@ static int threads_opt;   /* -t value before it is applied */
 
 static const cli_opt common_opts[] = {
 	{"output", 'o', CLI_STR, &cli_opts.output, "FILE", "write to FILE ('-' = standard output)"},
-	{"threads", 't', CLI_INT, &threads_opt, "N", "threads (default: all cores)"},
+	{"threads", 't', CLI_INT, &threads_opt, "N", "threads (default: the CPUs this process may use, from its affinity and cgroup quota)"},
 	{"quiet", 'q', CLI_FLAG, &cli_opts.quiet, NULL, "no progress or information on standard error"},
 	{"progress", 0, CLI_FLAG, &cli_opts.progress, NULL, "progress bar even when standard error is not a terminal"},
 	{0},
@@ -344,7 +343,8 @@ static void help_line(FILE *fp, const cli_opt *o)
 		 o->shortname ? "," : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 	format_default(o, def, sizeof def);
 	fprintf(fp, "  %-26s %s", lhs, o->help);
-	if (def[0] && o->dst != (void *)&threads_opt) fprintf(fp, " [%s]", def);
+	if (o->dst == (void *)&threads_opt) fprintf(fp, " [%d]", cli_opts.threads);
+	else if (def[0]) fprintf(fp, " [%s]", def);
 	fputc('\n', fp);
 }
 

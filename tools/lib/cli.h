@@ -62,7 +62,7 @@ typedef struct {
 
 typedef struct {
 	const char *output;  /* default "-" */
-	int threads;         /* default: all cores */
+	int threads;         /* default: threads_cpus() */
 	int quiet;
 	int progress;        /* forced progress bar */
 } cli_common;

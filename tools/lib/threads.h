@@ -15,6 +15,16 @@
  * that share one queue pass stride 0. */
 void threads_run(int n, void *(*fn)(void *), void *args, size_t stride);
 
+/* The CPUs this process may use, the default thread count of every tool:
+ * the count of its affinity mask (taskset, Slurm's task/affinity), capped by
+ * the CPU quota of its cgroup and of every cgroup above it (v2 cpu.max, v1
+ * cpu.cfs_quota_us over cpu.cfs_period_us), rounded up; at least 1. A quota
+ * file that cannot be read or parsed counts as no quota. */
+int threads_cpus(void);
+/* The same with /proc and the cgroup file systems read under root ("" for
+ * the system itself) and the affinity count given: the rule made testable. */
+int threads_cpus_under(const char *root, int affinity);
+
 /* OpenBLAS's thread count. Its OpenMP build keeps the count per calling
  * thread, and a new thread starts at "all cores": a worker that calls BLAS
  * sets its own. */
