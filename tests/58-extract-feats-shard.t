@@ -3,11 +3,11 @@
 
 On every kind of input extract-feats reads (the VOC2007 tars, COCO as a zip
 with its JSON, a TSV list, tensor:FILE; built by tests/data/make_datasets.py):
-for N = 1..5, N = the number of samples and N above it (some shards empty:
-valid files of 0 rows), shard I holds rows floor(I*n/N)..floor((I+1)*n/N)-1
-(its ids, index and metadata 'shard' = I/N), and tensors cat of shards 0..N-1
-is the unsharded file byte for byte: the same header but for 'history', the
-same data section. --limit and --skip-bad shard what they keep; the progress
+for N = 1..5, N = the number of batches and N above it (some shards empty:
+valid files of 0 rows), shard I holds the rows of batches floor(I*B/N) to
+floor((I+1)*B/N)-1 of the B batches (its ids, index and metadata 'shard' =
+I/N), and tensors cat of shards 0..N-1 is the unsharded file byte for byte: the
+same header but for 'history', the same data section. --limit and --skip-bad shard what they keep; the progress
 bar counts the shard's rows; a bad --shard is refused in one line with no
 output; tensors cat refuses a missing, repeated, misplaced shard, shards of two
 splits and a whole file among shards, and joins a partial set under
@@ -51,8 +51,17 @@ def split_file(path):
     return header, raw[8 + n:]
 
 
+BATCH = 2
+
+
+def block(i, n, rows):
+    """shard i of n of rows samples, in whole batches: (first row, end row)"""
+    groups = (rows + BATCH - 1) // BATCH
+    return min(i * groups // n * BATCH, rows), min((i + 1) * groups // n * BATCH, rows)
+
+
 def extract(spec, out, *more):
-    return run([BIN, "-q", "-t", "2", "--batch", "2", "--resize", "32", "--crop", "32", "--model", model,
+    return run([BIN, "-q", "-t", "2", "--batch", str(BATCH), "--resize", "32", "--crop", "32", "--model", model,
                 "--dataset", spec, "-o", out] + list(more), timeout=None)
 
 
@@ -76,7 +85,7 @@ def check_kind(what, spec, ns, *more, exact=True):
                 bad.append("%d/%d: %s" % (i, n, err.strip()))
                 continue
             t, meta = st.read(out)
-            a, b = i * rows // n, (i + 1) * rows // n
+            a, b = block(i, n, rows)
             ids = json.loads(meta["ids"])
             if meta.get("shard") != "%d/%d" % (i, n) or exact and (
                     ids != json.loads(rmeta["ids"])[a:b] or not np.array_equal(t["index"][1], rt["index"][1][a:b])
@@ -85,7 +94,7 @@ def check_kind(what, spec, ns, *more, exact=True):
             shards.append(out)
             sizes.append(len(ids))
         ok(not bad, "%s, N = %d: every shard runs%s (sizes %s)" % (
-            what, n, " and holds rows floor(I*%d/N).." % rows if exact else ", 'shard' = I/N", sizes), "\n".join(bad))
+            what, n, " and holds its batches of %d rows" % rows if exact else ", 'shard' = I/N", sizes), "\n".join(bad))
         joined = os.path.join(D, "joined.st")
         rc, _, err = tensors("cat", *shards, "-o", joined)
         if ok(rc == 0, "%s, N = %d: tensors cat of the shards (%s)" % (what, n, err.strip())):
@@ -98,7 +107,8 @@ def check_kind(what, spec, ns, *more, exact=True):
 
 
 def every_n(rows):
-    return sorted({1, 2, 3, 4, 5, rows, rows + 2})
+    batches = (rows + BATCH - 1) // BATCH
+    return sorted({1, 2, 3, 4, 5, batches, batches + 2})
 
 
 check_kind("VOC2007 tars", "voc:%s/VOCtrainval_06-Nov-2007.tar,%s/VOCtest_06-Nov-2007.tar" % (D, D), every_n)
@@ -135,10 +145,10 @@ os.remove(out) if os.path.exists(out) else None
 
 # the progress bar counts the shard's rows; the log names them
 voc = "voc:%s/VOCtrainval_06-Nov-2007.tar,%s/VOCtest_06-Nov-2007.tar" % (D, D)
-rc, _, err = run([BIN, "--progress", "-t", "1", "--resize", "32", "--crop", "32", "--model", model, "--dataset", voc,
+rc, _, err = run([BIN, "--progress", "-t", "1", "--batch", "4", "--resize", "32", "--crop", "32", "--model", model, "--dataset", voc,
                   "--shard", "1/3", "-o", out], timeout=None)
 ok(rc == 0 and " 4/4 images" in err and "/12 images" not in err and "shard 1/3: samples 4 to 7 of 12" in err,
-   "the progress bar counts shard 1/3's 4 images of 12; the log says which", err)
+   "the progress bar counts shard 1/3's 4 images of 12 (batches of 4); the log says which", err)
 rc, _, err = run([BIN, "-t", "1", "--resize", "32", "--crop", "32", "--model", model, "--dataset", voc,
                   "--shard", "0/14", "-o", out], timeout=None)
 ok(rc == 0 and "leave this shard none" in err and st.read(out)[0]["feat.00"][1].shape[0] == 0,

@@ -67,9 +67,9 @@ static const cli_opt opts[] = {
 	{"batch", 'b', CLI_INT, &o.batch, "N", "images per forward pass; memory grows with it"},
 	{"limit", 0, CLI_INT, &o.limit, "N", "only the first N samples (0: all)"},
 	{"shard", 0, CLI_STR, &o.shard, "I/N",
-	 "only block I (0..N-1) of N of the samples, in order: rows I*n/N to (I+1)*n/N - 1 of the n samples "
-	 "(rounded down), metadata 'shard' = I/N; tensors cat of shards 0..N-1 is the unsharded output "
-	 "(default: all samples)"},
+	 "only block I (0..N-1) of N of the samples, in whole batches: of the B = ceil(n/batch) batches of the "
+	 "n samples, batches I*B/N to (I+1)*B/N - 1 (rounded down); metadata 'shard' = I/N; tensors cat of "
+	 "shards 0..N-1 is the output without --shard, bit for bit, given the same --batch (default: all samples)"},
 	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
 	{"strict", 0, CLI_FLAG, &o.strict, NULL, "fail when the model's labels are not the data set's (default: drop the head)"},
 	{"conv", 0, CLI_STR, &o.conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
@@ -88,7 +88,9 @@ static const char *about =
 	"tensor:FILE takes an already preprocessed F32 tensor 'images' [N,3,H,W] instead\n"
 	"of a data set (its labels, ignore, split, index and metadata are forwarded).\n"
 	"--shard I/N splits the work across machines: each run reads, decodes and runs\n"
-	"only its block of samples; a block may be empty (N > samples): a file of 0 rows.\n"
+	"only its block of samples, in whole batches (so the same --batch in every shard\n"
+	"and in a run without --shard gives the same bits); a block may be empty (N above\n"
+	"the number of batches): a file of 0 rows.\n"
 	"Examples:\n"
 	"  extract-feats --model fixtures/resnet18.st --dataset voc:VOCtrainval_06-Nov-2007.tar -o feats.st\n"
 	"  for i in 0 1 2; do extract-feats -m m.st -d voc:v.tar --shard $i/3 -o f$i.st; done\n"
@@ -308,7 +310,7 @@ static void check_head(sink *s, const st_file *model, char *const *data, int kd)
 static void shard_block(int all, int *first, int *n)
 {
 	int64_t a, k;
-	shard_rows(shard, all, &a, &k);
+	shard_rows(shard, all, o.batch, &a, &k);
 	*first = (int)a, *n = (int)k;
 	if (!o.shard)
 		return;

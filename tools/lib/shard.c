@@ -43,11 +43,13 @@ int shard_parse(const char *s, shard_spec *out, char *err)
 	return 0;
 }
 
-void shard_rows(shard_spec s, int64_t rows, int64_t *first, int64_t *count)
+void shard_rows(shard_spec s, int64_t rows, int64_t unit, int64_t *first, int64_t *count)
 {
 	/* rows < 2^31 and n <= 10^9: the products fit in 64 bits */
-	int64_t a = s.i * rows / s.n, b = (s.i + 1) * rows / s.n;
-	*first = a, *count = b - a;
+	int64_t groups = (rows + unit - 1) / unit;
+	int64_t a = s.i * groups / s.n * unit, b = (s.i + 1) * groups / s.n * unit;
+	*first = a < rows ? a : rows;
+	*count = (b < rows ? b : rows) - *first;
 }
 
 void shard_format(shard_spec s, char *buf, size_t len)
