@@ -9,10 +9,13 @@
 # make builds the tools and, for fmnist, the data here, then submits for each run
 # (backbone) and each extraction (feats, or feats.PART for coco):
 #   1. an array of the shards that are missing or older than their inputs:
-#      extract-feats --shard I/N writes RUN/feats.shard-I-of-N.st, rows of block I of N
-#      of the data set's sample order; shards that exist are never resubmitted;
-#   2. the join (afterok the array): tensors cat of shards 0..N-1 in order -> RUN/feats.st,
-#      then the shards are removed;
+#      extract-feats --shard I/N writes RUN/feats.shard-I-of-N.st, block I of N of the
+#      data set's samples in whole batches (docs/extract-feats.md); shards that exist
+#      are never resubmitted;
+#   2. the join (afterok the array): tensors cat of shards 0..N-1 in order -> RUN/feats.st
+#      (cat checks, by their metadata `shard`, that they are all there, in order, and
+#      the join is the file a single extract-feats writes, history aside), then the
+#      shards are removed;
 # then (slurm-study)
 #   3. per run, afterok its joins: make of the run's files (train-probe, sinkhorn,
 #      classify-samples, early-exit, figures: the rules of study.mk, ENGINE=local);
@@ -23,6 +26,9 @@
 # nothing to do. Logs: $(STUDY)/slurm/RUN/*.log, one per shard, join and job.
 # The jobs run in this folder (--chdir), so it must be shared with the compute nodes;
 # they export the submitting environment (sbatch's default) and run the tools of $(BIN).
+# The shards run extract-feats with --threads $(CPUS_shard); the logits are a single
+# machine's bit for bit only at the same thread count (EXTRACT_ARGS='--threads N'
+# there; docs/scale.md).
 # Jobs are named RUN:STEP (resnet18:feats.shards, resnet18:feats.join, resnet18:run,
 # report) and carry the comment layerscope:STUDY (absolute); while any job with that
 # comment is queued, a new submission for the same study is refused.
@@ -50,10 +56,11 @@ SQUEUE ?= squeue
 TIME_shard ?= 4:00:00
 CPUS_shard ?= 4
 MEM_shard ?= 8G
-# tensors cat holds every shard and the joined file in memory: twice the features
+# tensors cat streams (the headers, then 1 MB at a time): its memory does not grow
+# with the features, only a little with the headers' ids
 TIME_join ?= 1:00:00
 CPUS_join ?= 1
-MEM_join ?= 48G
+MEM_join ?= 1G
 TIME_run ?= 12:00:00
 CPUS_run ?= 8
 MEM_run ?= 48G

@@ -1,33 +1,40 @@
 #!/usr/bin/python3
 # A real one-node Slurm cluster (tests/slurm/cluster.sh: munged, slurmctld,
-# slurmd on localhost, everything in a scratch folder) driving
-# pipelines/slurm.mk's sharded extraction (make slurm-feats ENGINE=slurm
-# SHARDS=3), with tests/slurm/fake-extract-feats standing in for extract-feats
-# --shard: the shards run as a job array, the join waits for them (afterok),
-# one shard cancelled midway fails the run and cancels the join, the rerun
-# submits that shard alone, the joined file equals the unsharded one, a third
-# run submits nothing; then the cluster stops and no process of it is left.
-# A cluster that cannot start is a failure, with the reason, never a skip.
-import os, shutil, subprocess, sys, time
+# slurmd on localhost, everything in a scratch folder) running the whole tiny
+# study through pipelines/slurm.mk (make slurm-study ENGINE=slurm SHARDS=3) with
+# the real tools: a 420-image mosaic tar read as VOC, one random ResNet-18 of
+# width 4. The shards run as a job array, the join waits for them (afterok);
+# shard 1 is held (a wrapper in the scratch BIN waits for a file, then execs
+# the real extract-feats) and cancelled while it runs: the run fails, its join,
+# run and report jobs are cancelled, shards 0 and 2 are kept; the rerun
+# submits shard 1 alone and completes; a third run submits nothing. Every file
+# of the study (the Slurm logs aside) equals the single-machine `make study`'s:
+# the .st files byte for byte but their 'history' metadata (header and data
+# section), every other file (figures, tables, TSVs, report.md) byte for byte
+# except the run's classes.md and exit.md, which name their input file and so
+# the study's folder: they are equal once that folder's path is replaced. Then the cluster stops and no process of it is
+# left. A cluster that cannot start is a failure, with the reason, never a skip.
+import json, os, struct, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
 from tap import BIN, ok, diag, done, scratch  # noqa: E402
-import stwrite  # noqa: E402
 
 root = os.path.dirname(here)
 cluster = os.path.join(here, "slurm", "cluster.sh")
-fake = os.path.join(here, "slurm", "fake-extract-feats")
-if not os.access(os.path.join(BIN, "tensors"), os.X_OK):
-    print("1..0 # SKIP %s/tensors is not built yet" % BIN)
+tools = ["mosaic", "extract-feats", "train-probe", "sinkhorn", "classify-samples", "early-exit", "plot", "tensors"]
+missing = [t for t in tools if not os.access(os.path.join(BIN, t), os.X_OK)]
+if missing:
+    print("1..0 # SKIP %s/%s is not built yet" % (BIN, missing[0]))
     sys.exit(0)
 
 d = scratch("ls-slurm-")
 os.chmod(d, 0o755)   # munged wants every folder above its socket searchable by all
 cdir = os.path.join(d, "c")
-env = dict(os.environ, SLURM_CONF=os.path.join(cdir, "slurm.conf"), LS_FAKE_DIR=os.path.join(d, "ctl"))
+hold = os.path.join(d, "hold")
+os.mkdir(hold)
+env = dict(os.environ, SLURM_CONF=os.path.join(cdir, "slurm.conf"), LS_HOLD=hold)
 for k in [k for k in env if k.startswith(("SLURM_", "SBATCH_", "SQUEUE_")) and k != "SLURM_CONF"]:
     del env[k]   # a test run inside an allocation must not leak its job into ours
-os.mkdir(env["LS_FAKE_DIR"])
 
 def sh(args, timeout=60, **kw):
     p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, **kw)
@@ -40,6 +47,73 @@ def wait_until(cond, seconds):
             return True
         time.sleep(0.1)
     return cond()
+
+# the tiny study's inputs: the model, label embeddings, the mosaics
+rc, out, err = sh(["/usr/bin/python3", "-c", r'''
+import json, os, sys
+import numpy as np, torch
+sys.path.insert(0, "tests/extract-feats"); sys.path.insert(0, "tests/st")
+import models, stwrite
+d = sys.argv[1]
+labels = ["tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+torch.manual_seed(0)
+m, _ = models.build("resnet18", 4, classes=10)
+models.randomise(m, torch.Generator().manual_seed(0))
+stwrite.write(os.path.join(d, "resnet18.safetensors"), models.state_tensors(m, "F32"),
+              {"arch": "resnet18", "labels": json.dumps(labels), "resize": "56", "crop": "56",
+               "mean": "[0.5,0.5,0.5]", "std": "[0.25,0.25,0.25]"})
+emb = np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32)
+stwrite.write(os.path.join(d, "emb.safetensors"), {"embeddings": emb}, {"labels": json.dumps(labels)})
+''', d], cwd=root)
+if rc:
+    print("1..0 # SKIP cannot build the test backbone: %s" % err.strip().split("\n")[-1])
+    sys.exit(0)
+rc, out, err = sh([os.path.join(BIN, "mosaic"), "-q", "--seed", "3", "--train", "240", "--val", "80", "--test", "100",
+                   "-o", os.path.join(d, "mosaic.tar")])
+if rc:
+    print("1..0 # SKIP no mosaics (Fashion-MNIST missing?): %s" % err.strip())
+    sys.exit(0)
+
+# the tools: the built ones, extract-feats behind a wrapper that holds shard 1
+# until $LS_HOLD/go-1 exists and logs every start; make never rebuilds them
+fbin = os.path.join(d, "bin")
+os.mkdir(fbin)
+for t in tools:
+    if t != "extract-feats":
+        os.symlink(os.path.abspath(os.path.join(BIN, t)), os.path.join(fbin, t))
+with open(os.path.join(fbin, "extract-feats"), "w") as f:
+    f.write('''#!/bin/bash
+spec= prev=
+for a in "$@"; do [ "$prev" = --shard ] && spec=$a; prev=$a; done
+echo "start ${spec:-all}" >> "$LS_HOLD/runs.log"
+if [ "$spec" = 1/3 ]; then
+	touch "$LS_HOLD/started-1"
+	for ((k = 0; k < 1200; k++)); do [ -e "$LS_HOLD/go-1" ] && break; sleep 0.1; done
+	[ -e "$LS_HOLD/go-1" ] || { echo "extract-feats wrapper: no $LS_HOLD/go-1 within 120 s" >&2; exit 1; }
+fi
+exec %s "$@"
+''' % os.path.abspath(os.path.join(BIN, "extract-feats")))
+os.chmod(os.path.join(fbin, "extract-feats"), 0o755)
+
+common = ["make", "-s", "-C", root, "DATASET=voc", "VOC=" + os.path.join(d, "mosaic.tar"),
+          "MODEL=" + os.path.join(d, "resnet18.safetensors"), "EMBEDDINGS=" + os.path.join(d, "emb.safetensors"),
+          "PROBE_ARGS=--epochs 4 --lr-step 2 --standardize", "SNAPSHOT_EVERY=2", "SNAPSHOTS=all", "SAMPLE=330",
+          # the shards run with --threads CPUS_shard (1): the same here, as the head's
+          # logits (OpenBLAS sgemm) differ in the last bit from one thread count to another
+          "EXTRACT_ARGS=--threads 1",
+          "BIN=" + fbin] + sum([["-o", os.path.join(fbin, t)] for t in tools], [])
+local = os.path.join(d, "local")
+study = os.path.join(d, "slurm")
+mk = common + ["slurm-study", "ENGINE=slurm", "SHARDS=3", "STUDY=" + study, "POLL=0.2"] + \
+    ["%s_%s=%s" % (v, k, x) for k in ("shard", "join", "run", "report")
+     for v, x in (("CPUS", "1"), ("MEM", "1G"), ("TIME", "10"))]
+
+# the single-machine study first (no cluster needed)
+t0 = time.time()
+rc, out, err = sh(common + ["study", "STUDY=" + local], timeout=600)
+t_local = time.time() - t0
+ok(rc == 0 and os.path.exists(os.path.join(local, "report.md")),
+   "make study on this machine (%.1f s)" % t_local, (out + err)[-2000:])
 
 stopped = False
 def stop():
@@ -57,88 +131,102 @@ if not ok(rc == 0, "the cluster starts (%.1f s)" % started, err):
     stop()
     done()
 pids = {n: int(open(os.path.join(cdir, "run", n + ".pid")).read()) for n in ("munged", "slurmctld", "slurmd")}
+
+def shard(i):
+    return os.path.join(study, "resnet18", "feats.shard-%d-of-3.st" % i)
+
+def log(i):
+    return os.path.join(study, "slurm", "resnet18", "feats.shard-%d-of-3.log" % i)
+
+def queue():
+    return [l for l in sh(["squeue", "-h", "-o", "%i|%j|%T|%r|%k"])[1].split("\n") if l]
+
+def header_and_data(path):
+    with open(path, "rb") as fp:
+        raw = fp.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header.get("__metadata__", {}).pop("history", None)
+    return header, raw[8 + n:]
+
 try:
-
-    # the tools: the built ones, extract-feats the stand-in; make never rebuilds them
-    fbin = os.path.join(d, "bin")
-    os.mkdir(fbin)
-    tools = ["mosaic", "extract-feats", "train-probe", "sinkhorn", "classify-samples", "early-exit", "plot", "tensors"]
-    for t in tools:
-        src = fake if t == "extract-feats" else os.path.abspath(os.path.join(BIN, t))
-        os.symlink(src, os.path.join(fbin, t))
-    for f in ("data.tar", "tiny.safetensors"):
-        open(os.path.join(d, f), "w").close()
-    study = os.path.join(d, "study")
-    mk = ["make", "-s", "-C", root, "slurm-feats", "ENGINE=slurm", "SHARDS=3", "DATASET=voc",
-          "VOC=" + os.path.join(d, "data.tar"), "MODEL=" + os.path.join(d, "tiny.safetensors"),
-          "STUDY=" + study, "BIN=" + fbin, "POLL=0.2", "CPUS_shard=1", "MEM_shard=200M",
-          "MEM_join=200M", "TIME_shard=5", "TIME_join=5"]
-    for t in tools:
-        mk += ["-o", os.path.join(fbin, t)]
-    ctl = env["LS_FAKE_DIR"]
-    def go(i):
-        open(os.path.join(ctl, "go-%d" % i), "w").close()
-    def shard(i):
-        return os.path.join(study, "tiny", "feats.shard-%d-of-3.st" % i)
-    def log(i):
-        return os.path.join(study, "slurm", "tiny", "feats.shard-%d-of-3.log" % i)
-    def queue():
-        return [l for l in sh(["squeue", "-h", "-o", "%i|%j|%T|%r|%k"])[1].split("\n") if l]
-
-    # 1. shards 0 and 2 run through, shard 1 holds until it is cancelled
-    go(0)
-    go(2)
+    # 1. shards 0 and 2 run through, shard 1 is held until it is cancelled
     first = subprocess.Popen(mk, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    held = wait_until(lambda: os.path.exists(os.path.join(ctl, "started-1")), 60)
+    held = wait_until(lambda: os.path.exists(os.path.join(hold, "started-1")), 60)
     ok(held, "shard 1 of the array starts")
-    wait_until(lambda: os.path.exists(shard(0)) and os.path.exists(shard(2)), 60)
+    wait_until(lambda: os.path.exists(shard(0)) and os.path.exists(shard(2)), 120)
     q = queue()
-    join = [l for l in q if l.split("|")[1] == "tiny:feats.join"]
-    ok(len(join) == 1 and join[0].split("|")[2:] == ["PENDING", "Dependency", "layerscope:" + study],
-       "while shard 1 runs the join waits for it (PENDING, Dependency)", "\n".join(q))
+    names = {l.split("|")[1]: l.split("|")[2:] for l in q}
+    ok(names.get("resnet18:feats.join") == ["PENDING", "Dependency", "layerscope:" + study]
+       and names.get("resnet18:run", [""])[0] == "PENDING" and names.get("report", [""])[0] == "PENDING",
+       "while shard 1 runs the join, the run's job and the report wait (PENDING, Dependency)", "\n".join(q))
     rc, out, err = sh(mk)
     ok(rc != 0 and "still queued" in err, "a second submission while jobs are queued is refused", err)
     task = [l.split("|")[0] for l in q if l.split("|")[2:4] == ["RUNNING", "None"] and l.split("|")[0].endswith("_1")]
-    ok(len(task) == 1 and sh(["scancel", task[0]])[0] == 0, "scancel of array task 1 (%s)" % task, "\n".join(q))
+    ok(len(task) == 1 and sh(["scancel", task[0]])[0] == 0, "scancel of array task 1 (%s) while it runs" % task,
+       "\n".join(q))
     try:
-        out, err = first.communicate(timeout=60)
+        out, err = first.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         first.kill()
         out, err = first.communicate()
-    ok(first.returncode != 0 and "without tiny/feats.st" in err,
-       "the run fails: its join is cancelled with the shard", out + err)
+    ok(first.returncode != 0 and "is not complete" in err,
+       "the run fails: the join, the run's job and the report are cancelled with the shard", out + err)
     ok(os.path.exists(shard(0)) and os.path.exists(shard(2)) and not os.path.exists(shard(1))
-       and not os.path.exists(os.path.join(study, "tiny", "feats.st")),
-       "shards 0 and 2 are kept, shard 1 and the join are missing")
-    ok(all(os.path.exists(log(i)) for i in range(3)) and "CANCELLED" in open(log(1)).read()
-       and "rows 0..2" in open(log(0)).read() and "rows 6..9" in open(log(2)).read(),
+       and not os.path.exists(os.path.join(study, "resnet18", "feats.st"))
+       and not os.path.exists(os.path.join(study, "report.md")),
+       "shards 0 and 2 are kept; shard 1, the join and the report are missing")
+    ok(all(os.path.exists(log(i)) for i in range(3)) and "CANCELLED" in open(log(1)).read(),
        "a log per shard; shard 1's says CANCELLED")
 
-    # 2. the rerun submits shard 1 alone
-    go(1)
+    # 2. the rerun submits shard 1 alone, the join and the rest
+    open(os.path.join(hold, "go-1"), "w").close()
     t1 = time.time()
-    rc, out, err = sh(mk, timeout=120)
-    ok(rc == 0 and "shards 1 of 0..2" in out, "the rerun submits only shard 1 and completes (%.1f s)" % (time.time() - t1), out + err)
-    runs = open(os.path.join(ctl, "runs.log")).read().split("\n")
-    starts = [r for r in runs if r.startswith("start")]
-    ok(sorted(starts[:3]) == ["start 0/3", "start 1/3", "start 2/3"] and starts[3:] == ["start 1/3"],
-       "shards 0 and 2 ran once, shard 1 twice", "\n".join(runs))
-    feats = os.path.join(study, "tiny", "feats.st")
-    ref = os.path.join(d, "ref.st")
-    subprocess.run([fake, "--model", "m", "--dataset", "voc:" + os.path.join(d, "data.tar"), "-o", ref],
-                   env=dict(env, LS_FAKE_DIR=""), check=True, capture_output=True)
-    if ok(os.path.exists(feats), "the join wrote feats.st"):
-        got, gmeta = stwrite.read(feats)
-        want, wmeta = stwrite.read(ref)
-        gmeta.pop("history", None)
-        gmeta["model"] = wmeta["model"] = ""
-        ok(list(got) == list(want) and all(got[k][0] == want[k][0] and (got[k][1] == want[k][1]).all() for k in want)
-           and gmeta == wmeta, "feats.st = the unsharded file: shards joined in order (history aside)")
+    rc, out, err = sh(mk, timeout=600)
+    t_rerun = time.time() - t1
+    ok(rc == 0 and "shards 1 of 0..2" in out and os.path.exists(os.path.join(study, "report.md")),
+       "the rerun submits only shard 1 and completes (%.1f s)" % t_rerun, out + err)
+    runs = open(os.path.join(hold, "runs.log")).read().split("\n")
+    starts = sorted(r for r in runs if r.startswith("start") and r != "start all")   # all: the local study
+    ok(starts == ["start 0/3", "start 1/3", "start 1/3", "start 2/3"], "shards 0 and 2 ran once, shard 1 twice",
+       "\n".join(runs))
     ok(not any(os.path.exists(shard(i)) for i in range(3)), "the shards are removed after the join")
 
-    # 3. nothing left to do
+    # 3. every file equals the single-machine study's
+    def files(top, skip=()):
+        got = set()
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [x for x in dirnames if os.path.join(dirpath, x) not in skip]
+            got |= {os.path.relpath(os.path.join(dirpath, f), top) for f in filenames}
+        return got
+    want, have = files(local), files(study, {os.path.join(study, "slurm")})
+    ok(want == have, "the same %d files as the single-machine study (the Slurm logs aside)" % len(want),
+       "only here: %s\nonly there: %s" % (sorted(have - want), sorted(want - have)))
+    same, paths_only, differ = [], [], []
+    for f in sorted(want & have):
+        a, b = os.path.join(local, f), os.path.join(study, f)
+        if f.endswith(".st"):
+            (same if header_and_data(a) == header_and_data(b) else differ).append(f)
+            if header_and_data(a) != header_and_data(b):
+                ha, hb = header_and_data(a)[0], header_and_data(b)[0]
+                import shutil; os.makedirs("/tmp/dbg80", exist_ok=True); shutil.copy(a, "/tmp/dbg80/L-" + os.path.basename(f)); shutil.copy(b, "/tmp/dbg80/S-" + os.path.basename(f))
+            continue
+        x, y = open(a, "rb").read(), open(b, "rb").read()
+        if x == y:
+            same.append(f)
+        elif x.replace(local.encode(), b"STUDY") == y.replace(study.encode(), b"STUDY"):
+            paths_only.append(f)
+        else:
+            differ.append(f)
+    ok(not differ and paths_only == ["resnet18/classes.md", "resnet18/exit.md"],
+       "every file equal: %d byte for byte (.st files but 'history'), %s only in the study's path"
+       % (len(same), ", ".join(paths_only) or "none"), "differ: %s\npaths only: %s" % (differ, paths_only))
+
+    # 4. nothing left to do
     rc, out, err = sh(mk)
     ok(rc == 0 and "nothing to submit" in out and not queue(), "a third run submits nothing", out + err)
+    diag("tiny study: make study %.1f s here; through Slurm, the rerun (shard 1, join, run, report) %.1f s"
+         % (t_local, t_rerun))
 finally:
     t2 = time.time()
     rc, out, err = stop()

@@ -1,7 +1,7 @@
 /* feed.c: decoder threads filling two batch slots in turn (see feed.h).
  *
- * Workers take samples in order; sample i belongs to batch b = i / batch,
- * which lives in slot b % 2. A worker waits until its slot holds batch b
+ * Workers take samples in order; sample i (the data set's row first + i)
+ * belongs to batch b = i / batch, which lives in slot b % 2. A worker waits until its slot holds batch b
  * (the consumer hands a slot on to batch b + 2 when it asks for the batch
  * after b), so decoding runs at most one batch ahead of the network and
  * memory stays two batches. */
@@ -24,6 +24,7 @@ typedef struct {
 struct feed {
 	ds_dataset *d;
 	img_prep prep;
+	int first;           /* the data set's row of sample 0 */
 	int n, batch, skip_bad, nthreads, next_sample, next_batch, skipped, stop;
 	size_t image_floats;
 	slot s[2];
@@ -82,7 +83,7 @@ static void *worker(void *arg)
 		if (quit)
 			return NULL;
 		int j = i - b * f->batch;
-		int bad = load_one(f, i, s->images + j * f->image_floats, s->why[j]) != 0;
+		int bad = load_one(f, f->first + i, s->images + j * f->image_floats, s->why[j]) != 0;
 		pthread_mutex_lock(&f->mu);
 		s->bad[j] = (uint8_t)bad;
 		if (++s->done == batch_size(f, b))
@@ -91,10 +92,10 @@ static void *worker(void *arg)
 	}
 }
 
-feed *feed_start(ds_dataset *d, int n, const img_prep *prep, int batch, int threads, int skip_bad)
+feed *feed_start(ds_dataset *d, int first, int n, const img_prep *prep, int batch, int threads, int skip_bad)
 {
 	feed *f = cli_calloc(1, sizeof *f);
-	f->d = d, f->n = n, f->prep = *prep, f->batch = batch, f->skip_bad = skip_bad;
+	f->d = d, f->first = first, f->n = n, f->prep = *prep, f->batch = batch, f->skip_bad = skip_bad;
 	f->image_floats = cli_mul(3, cli_mul(prep->crop, prep->crop, "image size"), "image size");
 	for (int k = 0; k < 2; k++) {
 		f->s[k].batch = k;
@@ -128,7 +129,7 @@ static int compact(feed *f, slot *s, int b)
 		if (nb != j)
 			memcpy(s->images + nb * f->image_floats, s->images + j * f->image_floats,
 			       f->image_floats * sizeof(float));
-		s->rows[nb++] = b * f->batch + j;
+		s->rows[nb++] = f->first + b * f->batch + j;
 	}
 	return nb;
 }

@@ -11,8 +11,9 @@
 
 typedef struct feed feed;
 
-/* Samples 0..n-1 of d (n <= d->n), in order, batch at a time; threads decoders. */
-feed *feed_start(ds_dataset *d, int n, const img_prep *prep, int batch, int threads, int skip_bad);
+/* Samples first..first+n-1 of d (first + n <= d->n; n may be 0), in order, batch
+ * at a time; threads decoders. */
+feed *feed_start(ds_dataset *d, int first, int n, const img_prep *prep, int batch, int threads, int skip_bad);
 /* The next batch: *images [*nb][3][crop][crop], *rows the dataset rows they
  * are (bad images left out under skip_bad, so *nb may be 0; without it a bad
  * image is fatal). The pointers stay valid until the next call.

@@ -14,6 +14,7 @@
 #include "net.h"
 #include "net_guess.h"
 #include "pth.h"
+#include "shard.h"
 
 typedef struct {
 	const char *model_path, *dataset_spec;   /* required */
@@ -25,6 +26,7 @@ typedef struct {
 	const char *resample, *interpolation;    /* NULL: metadata, else pil and bilinear */
 	const char *key;                         /* a checkpoint's entry; NULL: found */
 	const char *year;                        /* voc: the VOCdevkit year, NULL: the only one */
+	const char *shard;                       /* "I/N", NULL: every sample */
 	int resize, crop;                        /* -1: metadata, else 256 and 224 */
 	int batch;                               /* 16 */
 	int limit, skip_bad, strict;
@@ -38,6 +40,7 @@ static void options_default(options *o)
 static options o;
 static conv_engine engine;
 static device_kind device;
+static shard_spec shard = { 0, 1 };   /* --shard, parsed */
 
 static const cli_opt opts[] = {
 	{"model", 'm', CLI_STR, &o.model_path, "FILE",
@@ -63,6 +66,11 @@ static const cli_opt opts[] = {
 	{"std", 0, CLI_STR, &o.std_opt, "R,G,B", "normalisation std (default: metadata 'std', else ImageNet's)"},
 	{"batch", 'b', CLI_INT, &o.batch, "N", "images per forward pass; memory grows with it"},
 	{"limit", 0, CLI_INT, &o.limit, "N", "only the first N samples (0: all)"},
+	{"shard", 0, CLI_STR, &o.shard, "I/N",
+	 "only block I (0..N-1) of N of the samples, in whole batches: of the B = ceil(n/batch) batches of the "
+	 "n samples, batches I*B/N to (I+1)*B/N - 1 (rounded down); metadata 'shard' = I/N; tensors cat of "
+	 "shards 0..N-1 is the output without --shard, bit for bit, given the same --batch and --threads "
+	 "(default: all samples)"},
 	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
 	{"strict", 0, CLI_FLAG, &o.strict, NULL, "fail when the model's labels are not the data set's (default: drop the head)"},
 	{"conv", 0, CLI_STR, &o.conv_opt, "ENGINE", "convolutions: dnnl (oneDNN), sgemm (im2col + OpenBLAS) or reference (plain loops, slow)"},
@@ -80,8 +88,14 @@ static const char *about =
 	"whole network), labels, ids, dataset, splits, pool and the preprocessing used.\n"
 	"tensor:FILE takes an already preprocessed F32 tensor 'images' [N,3,H,W] instead\n"
 	"of a data set (its labels, ignore, split, index and metadata are forwarded).\n"
-	"Example:\n"
-	"  extract-feats --model fixtures/resnet18.st --dataset voc:VOCtrainval_06-Nov-2007.tar -o feats.st";
+	"--shard I/N splits the work across machines: each run reads, decodes and runs\n"
+	"only its block of samples, in whole batches (so the same --batch and --threads in\n"
+	"every shard and in a run without --shard give the same bits); a block may be empty\n"
+	"(N above the number of batches): a file of 0 rows.\n"
+	"Examples:\n"
+	"  extract-feats --model fixtures/resnet18.st --dataset voc:VOCtrainval_06-Nov-2007.tar -o feats.st\n"
+	"  for i in 0 1 2; do extract-feats -m m.st -d voc:v.tar --shard $i/3 -o f$i.st; done\n"
+	"  tensors cat f0.st f1.st f2.st -o feats.st      # the same as without --shard";
 
 /* ---- the model's own preprocessing, from its metadata ---- */
 
@@ -293,6 +307,20 @@ static void check_head(sink *s, const st_file *model, char *const *data, int kd)
 
 /* ---- the output ---- */
 
+/* --shard's block of the run's samples (all of them, or --limit's first ones) */
+static void shard_block(int all, int *first, int *n)
+{
+	int64_t a, k;
+	shard_rows(shard, all, o.batch, &a, &k);
+	*first = (int)a, *n = (int)k;
+	if (!o.shard)
+		return;
+	if (k)
+		cli_info("shard %s: samples %d to %d of %d", o.shard, *first, *first + *n - 1, all);
+	else
+		cli_warn("shard %s: %d samples leave this shard none: its output has 0 rows", o.shard, all);
+}
+
 /* the chosen rows of src [*][k] as a U8 tensor [n,k] (ndim 1: [n]) */
 static void add_u8_rows(st_file *out, const char *name, const uint8_t *src, int ndim, int k,
 			const int *rows, int n)
@@ -333,9 +361,9 @@ static cli_progress *progress(int n)
 	return cli_progress_start("extract-feats", (uint64_t)n, "images");
 }
 
-/* The context forwarded from a tensor: file must have a row per image; under
- * --limit only the first n rows (and ids) are kept. */
-static void keep_rows(st_file *out, const char *path, int64_t total, int n)
+/* The context forwarded from a tensor: file must have a row per image; only
+ * rows first..first+n-1 (and their ids) are kept: those of --limit and --shard. */
+static void keep_rows(st_file *out, const char *path, int64_t total, int64_t first, int n)
 {
 	for (int i = 0; i < CTX_N; i++) {
 		st_tensor *x = st_find(out, context_names[i]);
@@ -344,12 +372,14 @@ static void keep_rows(st_file *out, const char *path, int64_t total, int n)
 		if (x->ndim < 1 || x->shape[0] != total)
 			cli_die("%s: tensor '%s' has %lld rows, expected one per image (%lld)", path, context_names[i],
 			       x->ndim ? (long long)x->shape[0] : 0LL, (long long)total);
-		x->shape[0] = n;   /* row-major: the first n rows are the head of the data */
+		size_t row = total ? st_nbytes(x) / total : 0;   /* forwarded as a copy: ours to move */
+		memmove(x->data, (char *)x->data + first * row, n * row);
+		x->shape[0] = n;
 	}
 	int nids;
 	char **ids = st_meta_get_list(out, "ids", &nids);
 	if (ids && nids == total)
-		st_meta_set_list(out, "ids", ids, n);
+		st_meta_set_list(out, "ids", ids + first, n);
 	else if (ids || st_meta_get(out, "ids"))
 		cli_die("%s: metadata 'ids' is not a list of one name per image (%lld)", path, (long long)total);
 	if (ids)
@@ -371,13 +401,18 @@ static void run_tensor(const char *path, const st_file *model, sink *s, st_file 
 	if (t->shape[2] != t->shape[3] || t->shape[2] < 1 || t->shape[2] > IMG_MAX_SIDE)
 		cli_die("%s: tensor 'images' is %lldx%lld, expected square images of 1 to %d pixels", path,
 		       (long long)t->shape[2], (long long)t->shape[3], IMG_MAX_SIDE);
-	int n = t->shape[0] > INT32_MAX / 2 ? INT32_MAX / 2 : (int)t->shape[0], side = (int)t->shape[2];
-	if (o.limit > 0 && o.limit < n)
-		n = o.limit;
-	if (n < 1)
+	int all = t->shape[0] > INT32_MAX / 2 ? INT32_MAX / 2 : (int)t->shape[0], side = (int)t->shape[2];
+	if (o.limit > 0 && o.limit < all)
+		all = o.limit;
+	if (all < 1)
 		cli_die("%s: tensor 'images' holds no image", path);
-	float *images = cli_f32(t, path, 1);
+	int first, n;
+	shard_block(all, &first, &n);
 	size_t per = cli_mul(3, cli_mul(side, side, "image"), "image");
+	st_tensor part = *t;   /* only the block's images are converted */
+	part.shape[0] = n;
+	part.data = (char *)t->data + st_dtype_size(t->dtype) * per * first;
+	float *images = cli_f32(&part, path, 1);
 	float *logits = cli_malloc(cli_mul(cli_mul(o.batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
 	cli_progress *bar = progress(n);
 	for (int i = 0; i < n; i += o.batch) {
@@ -390,7 +425,8 @@ static void run_tensor(const char *path, const st_file *model, sink *s, st_file 
 	free(logits);
 	free(images);
 	cli_forward_context(out, in);
-	keep_rows(out, path, t->shape[0], n);
+	st_meta_del(out, "shard");   /* the input's own block, if it was one, is not this run's */
+	keep_rows(out, path, t->shape[0], first, n);
 	add_outputs(out, s, n, side);
 	st_file_free(in);
 }
@@ -428,13 +464,14 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 		cli_die("%s", err);
 	if (d->n_unannotated)
 		cli_warn("%s: %d images without annotations keep all-zero label rows", o.dataset_spec, d->n_unannotated);
-	int n = o.limit > 0 && o.limit < d->n ? o.limit : d->n;
-	if (n < 1)
+	int all = o.limit > 0 && o.limit < d->n ? o.limit : d->n, first, n;
+	if (all < 1)
 		cli_die("%s: no samples%s%s", o.dataset_spec, o.splits ? " in splits " : "", o.splits ? o.splits : "");
+	shard_block(all, &first, &n);
 	check_head(s, model, d->label_names, d->K);
-	int *kept = cli_malloc(cli_mul(n, sizeof *kept, "rows")), nkept = 0;
+	int *kept = cli_malloc(cli_mul(n ? n : 1, sizeof *kept, "rows")), nkept = 0;
 	float *logits = cli_malloc(cli_mul(cli_mul(o.batch, net_classes(s->net), "logits"), sizeof(float), "logits"));
-	feed *f = feed_start(d, n, &prep, o.batch, cli_opts.threads, o.skip_bad);
+	feed *f = feed_start(d, first, n, &prep, o.batch, cli_opts.threads, o.skip_bad);
 	cli_progress *bar = progress(n);
 	const float *images;
 	const int *rows;
@@ -452,7 +489,7 @@ static void run_dataset(const st_file *model, sink *s, st_file *out)
 	if (feed_skipped(f))
 		cli_warn("%d of %d images skipped as unreadable", feed_skipped(f), n);
 	feed_stop(f);
-	if (!nkept)
+	if (!nkept && !o.shard)   /* a shard's 0 rows still join with the others */
 		cli_die("%s: no readable image", o.dataset_spec);
 	dataset_tensors(out, d, kept, nkept);
 	dataset_meta(out, d, kept, nkept);
@@ -525,6 +562,9 @@ static void check_options(void)
 		snprintf(spec, sizeof spec, "voc%s:%s", o.year, o.dataset_spec + 4);
 		o.dataset_spec = spec;
 	}
+	char err[ERR_LEN];
+	if (o.shard && shard_parse(o.shard, &shard, err))
+		cli_usage("--shard %s", err);
 	if (o.batch < 1 || o.limit < 0)
 		cli_usage("--%s %d: expected %s", o.batch < 1 ? "batch" : "limit", o.batch < 1 ? o.batch : o.limit,
 			  o.batch < 1 ? "at least 1" : "0 or more");
@@ -538,6 +578,11 @@ static void write_output(st_file *out, const st_file *model, cli_out *co)
 	if (!st_meta_get(out, "labels") && st_meta_get(model, "labels"))
 		st_meta_set(out, "labels", st_meta_get(model, "labels"));
 	st_meta_set(out, "model", o.model_path);
+	if (o.shard) {   /* canonical, for tensors cat to check */
+		char buf[32];
+		shard_format(shard, buf, sizeof buf);
+		st_meta_set(out, "shard", buf);
+	}
 	cli_history_append(out);
 	if (st_write(out, cli_out_fp(co), err))
 		cli_die("%s: %s", cli_name(cli_opts.output), err);

@@ -3,6 +3,7 @@
 #include "names.h"
 #include "npy.h"
 #include "pth.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +20,9 @@ static const char *about =
 	"  merge FILE...               union of the tensors of several files (a name twice is an error)\n"
 	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
 	"                              (metadata `ids` lists are joined, `history` is taken from the first,\n"
-	"                              keys given with --meta are not compared)\n"
+	"                              keys given with --meta are not compared); files with metadata\n"
+	"                              `shard` (extract-feats --shard I/N) must be shards 0..N-1 in order,\n"
+	"                              and the join drops the key\n"
 	"  stack NAME FILE...          tensor NAME of every FILE along a new first axis (renamed with --as),\n"
 	"                              e.g. prob [L,N,K] of T checkpoints -> prob_train [T,L,N,K]; the context\n"
 	"                              (labels, ignore, split, index) and metadata must agree and are kept\n"
@@ -301,14 +304,16 @@ static int cmd_merge(int argc, char **argv)
 	return 0;
 }
 
-/* every key but history and the --meta ones; ids too unless compare_ids is 0 */
-static void check_same_metadata(st_file **fs, char **argv, int argc, int compare_ids)
+/* every key but history and the --meta ones; ids and shard too when the files
+ * are shards (per_shard: cat), where those differ from file to file */
+static void check_same_metadata(st_file **fs, char **argv, int argc, int per_shard)
 {
 	for (int i = 1; i < argc; i++) {
 		const st_file *a = fs[0], *b = fs[i];
 		for (int k = 0; k < a->nmeta + b->nmeta; k++) {
 			const char *key = k < a->nmeta ? a->meta[k].key : b->meta[k - a->nmeta].key;
-			if ((!compare_ids && !strcmp(key, "ids")) || !strcmp(key, "history") || meta_given(key)) continue;
+			if ((per_shard && (!strcmp(key, "ids") || !strcmp(key, "shard"))) || !strcmp(key, "history") ||
+			    meta_given(key)) continue;
 			const char *va = st_meta_get(a, key), *vb = st_meta_get(b, key);
 			if (!va || !vb || strcmp(va, vb))
 				cli_die("%s: metadata '%s' differs from %s's", argv[i], key, argv[0]);
@@ -341,6 +346,45 @@ static void join_ids(st_file *out, st_file **fs, int argc)
 	}
 	st_meta_set_list(out, "ids", all, total);
 	st_list_free(all, total);
+}
+
+/* Shards written by extract-feats --shard carry metadata `shard` = "I/N". When
+ * any input has it, the inputs must be shards 0..N-1 of one N, in order, each
+ * once: a missing, repeated or misplaced shard would give a join that looks whole
+ * but is not. --meta shard=... turns the check off (a partial join, say). */
+static void check_shard_set(st_file **fs, char **argv, int argc)
+{
+	int first = -1;
+	for (int i = 0; i < argc && first < 0; i++)
+		if (st_meta_get(fs[i], "shard")) first = i;
+	if (first < 0 || meta_given("shard")) return;
+	const char *v0 = st_meta_get(fs[first], "shard");
+	shard_spec s0 = { 0, 0 };
+	for (int i = 0; i < argc; i++) {
+		const char *v = st_meta_get(fs[i], "shard");
+		char err[ERR_LEN];
+		shard_spec s;
+		if (!v)
+			cli_die("%s: no metadata 'shard', while %s is shard %s: a whole file does not join with shards",
+				cli_name(argv[i]), cli_name(argv[first]), err_esc(v0));
+		if (shard_parse(v, &s, err)) cli_die("%s: metadata 'shard' %s", cli_name(argv[i]), err);
+		if (!i) s0 = s;
+		if (s.n != s0.n)
+			cli_die("%s: shard %s is one of %" PRId64 ", %s one of %" PRId64 ": shards of different splits",
+				cli_name(argv[i]), v, s.n, cli_name(argv[0]), s0.n);
+		if (s.i > i)
+			cli_die("shard %d/%" PRId64 " is missing: file %d, %s, is shard %s (give shards 0 to N-1, in order, each once)",
+				i, s0.n, i + 1, cli_name(argv[i]), v);
+		if (s.i < i)
+			cli_die("%s: shard %s again or out of order: file %d should be shard %d/%" PRId64
+				" (give shards 0 to N-1, in order, each once)", cli_name(argv[i]), v, i + 1, i, s0.n);
+	}
+	if (argc + 1 == s0.n)
+		cli_die("shard %d/%" PRId64 " is missing: %d of %" PRId64 " shards given (give shards 0 to N-1, in order)",
+			argc, s0.n, argc, s0.n);
+	if (argc < s0.n)
+		cli_die("shards %d/%" PRId64 " to %" PRId64 "/%" PRId64 " are missing: %d of %" PRId64
+			" shards given (give shards 0 to N-1, in order)", argc, s0.n, s0.n - 1, s0.n, argc, s0.n);
 }
 
 /* The inputs' headers; the data stay in the files, to be copied shard by
@@ -378,7 +422,8 @@ static int cmd_cat(int argc, char **argv)
 {
 	st_file **fs, *out = st_file_new();
 	st_reader **rs = open_shards(argc, argv, &fs);
-	check_same_metadata(fs, argv, argc, 0);
+	check_same_metadata(fs, argv, argc, 1);
+	check_shard_set(fs, argv, argc);
 	for (int k = 0; k < fs[0]->n; k++) {
 		const st_tensor *t0 = &fs[0]->t[k];
 		int64_t shape[ST_MAX_DIMS];
@@ -395,6 +440,7 @@ static int cmd_cat(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (fs[i]->n != fs[0]->n) cli_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
 	st_meta_copy(out, fs[0]);
+	st_meta_del(out, "shard");   /* the join of every shard is the whole */
 	join_ids(out, fs, argc);
 	apply_meta(out);
 	cli_out *o = open_streamed_output(out);
@@ -472,7 +518,7 @@ static int cmd_stack(int argc, char **argv)
 		}
 	}
 	check_context(fs, files, n);
-	check_same_metadata(fs, files, n, 1);
+	check_same_metadata(fs, files, n, 0);
 	int64_t shape[ST_MAX_DIMS] = {n};
 	memcpy(shape + 1, t0->shape, sizeof *shape * (size_t)t0->ndim);
 	size_t each = st_nbytes(t0);
