@@ -26,9 +26,8 @@
 # nothing to do. Logs: $(STUDY)/slurm/RUN/*.log, one per shard, join and job.
 # The jobs run in this folder (--chdir), so it must be shared with the compute nodes;
 # they export the submitting environment (sbatch's default) and run the tools of $(BIN).
-# The shards run extract-feats with --threads $(CPUS_shard); the logits are a single
-# machine's bit for bit only at the same thread count (EXTRACT_ARGS='--threads N'
-# there; docs/scale.md).
+# The shards run extract-feats with --threads $(CPUS_shard); their joins are a single
+# machine's outputs bit for bit at any thread count there (docs/scale.md).
 # Jobs are named RUN:STEP (resnet18:feats.shards, resnet18:feats.join, resnet18:run,
 # report) and carry the comment layerscope:STUDY (absolute); while any job with that
 # comment is queued, a new submission for the same study is refused.

@@ -11,7 +11,8 @@ same header but for 'history', the same data section. --limit and --skip-bad sha
 bar counts the shard's rows; a bad --shard is refused in one line with no
 output; tensors cat refuses a missing, repeated, misplaced shard, shards of two
 splits and a whole file among shards, and joins a partial set under
---meta shard=..."""
+--meta shard=...; a run of the fixture's ResNet-18 gives the same bytes, logits
+included, at 1, 2 and 3 threads and in shards at 1 thread."""
 import json
 import os
 import shutil
@@ -75,12 +76,14 @@ def check_kind(what, spec, ns, *more, exact=True):
         return
     rt, rmeta = st.read(ref)
     rows = len(json.loads(rmeta["ids"]))
+    with_logits.append("logits" in rt)
     want_header, want_data = split_file(ref)
     for n in ns(rows):
         shards, sizes, bad = [], [], []
         for i in range(n):
             out = os.path.join(D, "shard-%d-of-%d.st" % (i, n))
-            rc, _, err = extract(spec, out, "--shard", "%d/%d" % (i, n), *more)
+            # one thread where the unsharded run has two: the bits must not depend on it
+            rc, _, err = extract(spec, out, "--shard", "%d/%d" % (i, n), "-t", "1", *more)
             if rc:
                 bad.append("%d/%d: %s" % (i, n, err.strip()))
                 continue
@@ -106,6 +109,9 @@ def check_kind(what, spec, ns, *more, exact=True):
             os.remove(p)
 
 
+with_logits = []
+
+
 def every_n(rows):
     batches = (rows + BATCH - 1) // BATCH
     return sorted({1, 2, 3, 4, 5, batches, batches + 2})
@@ -117,6 +123,34 @@ check_kind("TSV list", "list:%s/list.tsv" % D, every_n)
 check_kind("tensor:FILE", "tensor:" + tensor_in, every_n)
 check_kind("tensor:FILE --limit 5", "tensor:" + tensor_in, lambda rows: [2, 3], "--limit", "5")
 check_kind("VOC --splits test --limit 4", "voc:%s/VOCtest_06-Nov-2007.tar" % D, lambda rows: [3], "--limit", "4")
+# The head's logits at another thread count: the fixture's ResNet-18 (its labels
+# kept, so logits are written) over 40 images in batches of 13, where each thread's
+# share of a batch gives OpenBLAS's product another row count
+fix_in = os.path.join(D, "fixture-images.st")
+fix_labels = json.loads(st.read(os.path.join(HERE, "..", "fixtures", "fmnist-resnet18.safetensors"))[1]["labels"])
+st.write(fix_in, {"images": rng.random((40, 3, 56, 56)).astype(np.float32)}, {"labels": json.dumps(fix_labels)})
+
+
+def fixture_run(out, *more):
+    return run([BIN, "-q", "--batch", "13", "--model", os.path.join(HERE, "..", "fixtures", "fmnist-resnet18.safetensors"),
+                "--dataset", "tensor:" + fix_in, "-o", out] + list(more), timeout=None)
+
+
+runs = {t: os.path.join(D, "fixture-t%d.st" % t) for t in (1, 2, 3)}
+rcs = [fixture_run(runs[t], "-t", str(t))[0] for t in runs]
+for i in range(3):
+    rcs.append(fixture_run(os.path.join(D, "fixture-%d.st" % i), "-t", "1", "--shard", "%d/3" % i)[0])
+rcs.append(tensors("cat", *[os.path.join(D, "fixture-%d.st" % i) for i in range(3)], "-o", os.path.join(D, "fixture-join.st"))[0])
+if ok(not any(rcs), "the fixture's ResNet-18 at 1, 2 and 3 threads and in 3 shards at 1 thread, joined (%s)" % rcs):
+    want = split_file(runs[2])
+    ok("logits" in st.read(runs[2])[0], "its outputs hold logits")
+    for t in (1, 3):
+        ok(split_file(runs[t]) == want, "--threads %d: the same bytes as --threads 2 (logits included)" % t)
+    ok(split_file(os.path.join(D, "fixture-join.st")) == want,
+       "3 shards at 1 thread, joined: the same bytes as one run at 2 threads (logits included)")
+
+ok(any(with_logits), "the joins above include logits (%d of %d kinds): the head at 1 thread in shards = 2 threads"
+   % (sum(with_logits), len(with_logits)))
 
 # --skip-bad: a shard drops its own bad images; one whose every image is bad is 0 rows
 bad_list = os.path.join(D, "bad-list.tsv")

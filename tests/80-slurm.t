@@ -14,7 +14,7 @@
 # except the run's classes.md and exit.md, which name their input file and so
 # the study's folder: they are equal once that folder's path is replaced. Then the cluster stops and no process of it is
 # left. A cluster that cannot start is a failure, with the reason, never a skip.
-import json, os, struct, subprocess, sys, time
+import json, os, re, struct, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
 from tap import BIN, ok, diag, done, scratch  # noqa: E402
@@ -98,9 +98,8 @@ os.chmod(os.path.join(fbin, "extract-feats"), 0o755)
 common = ["make", "-s", "-C", root, "DATASET=voc", "VOC=" + os.path.join(d, "mosaic.tar"),
           "MODEL=" + os.path.join(d, "resnet18.safetensors"), "EMBEDDINGS=" + os.path.join(d, "emb.safetensors"),
           "PROBE_ARGS=--epochs 4 --lr-step 2 --standardize", "SNAPSHOT_EVERY=2", "SNAPSHOTS=all", "SAMPLE=330",
-          # the shards run with --threads CPUS_shard (1): the same here, as the head's
-          # logits (OpenBLAS sgemm) differ in the last bit from one thread count to another
-          "EXTRACT_ARGS=--threads 1",
+          # no EXTRACT_ARGS: the single machine's extract-feats runs on every CPU, the
+          # shards on CPUS_shard (1), and the outputs must still be the same bits
           "BIN=" + fbin] + sum([["-o", os.path.join(fbin, t)] for t in tools], [])
 local = os.path.join(d, "local")
 study = os.path.join(d, "slurm")
@@ -131,6 +130,15 @@ if not ok(rc == 0, "the cluster starts (%.1f s)" % started, err):
     stop()
     done()
 pids = {n: int(open(os.path.join(cdir, "run", n + ".pid")).read()) for n in ("munged", "slurmctld", "slurmd")}
+
+# a job's tools use the CPUs it was given (task/affinity binds them), not the node's
+ncpu = len(os.sched_getaffinity(0))
+given = {}
+for c in sorted({1, ncpu}):
+    rc, out, err = sh(["srun", "-c", str(c), "-t", "1", os.path.join(BIN, "sinkhorn"), "--help"], timeout=120)
+    m = re.search(r"--threads N .*\[(\d+)\]", out)
+    given[c] = int(m.group(1)) if rc == 0 and m else err.strip()[-300:]
+ok(all(given[c] == c for c in given), "srun -c C: sinkhorn's default --threads is C (%s)" % given)
 
 def shard(i):
     return os.path.join(study, "resnet18", "feats.shard-%d-of-3.st" % i)

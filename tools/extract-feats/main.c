@@ -69,7 +69,7 @@ static const cli_opt opts[] = {
 	{"shard", 0, CLI_STR, &o.shard, "I/N",
 	 "only block I (0..N-1) of N of the samples, in whole batches: of the B = ceil(n/batch) batches of the "
 	 "n samples, batches I*B/N to (I+1)*B/N - 1 (rounded down); metadata 'shard' = I/N; tensors cat of "
-	 "shards 0..N-1 is the output without --shard, bit for bit, given the same --batch and --threads "
+	 "shards 0..N-1 is the output without --shard, bit for bit, given the same --batch (any --threads) "
 	 "(default: all samples)"},
 	{"skip-bad", 0, CLI_FLAG, &o.skip_bad, NULL, "leave out corrupt or missing images (counted) instead of failing"},
 	{"strict", 0, CLI_FLAG, &o.strict, NULL, "fail when the model's labels are not the data set's (default: drop the head)"},
@@ -89,8 +89,8 @@ static const char *about =
 	"tensor:FILE takes an already preprocessed F32 tensor 'images' [N,3,H,W] instead\n"
 	"of a data set (its labels, ignore, split, index and metadata are forwarded).\n"
 	"--shard I/N splits the work across machines: each run reads, decodes and runs\n"
-	"only its block of samples, in whole batches (so the same --batch and --threads in\n"
-	"every shard and in a run without --shard give the same bits); a block may be empty\n"
+	"only its block of samples, in whole batches (so the same --batch in every shard and\n"
+	"in a run without --shard gives the same bits, at any --threads); a block may be empty\n"
 	"(N above the number of batches): a file of 0 rows.\n"
 	"Examples:\n"
 	"  extract-feats --model fixtures/resnet18.st --dataset voc:VOCtrainval_06-Nov-2007.tar -o feats.st\n"

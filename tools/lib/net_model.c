@@ -546,7 +546,15 @@ static int res_block_forward(walk *r, const res_block *blk)
 	return 0;
 }
 
-/* out[n][fc.out] = relu?(x W^T + b) */
+/* The head's products run on blocks of HEAD_ROWS rows, the last padded with
+ * zeros: OpenBLAS rounds a row's dot products differently with the call's
+ * row count (its kernels for the edges), so a call of one shape for every
+ * row keeps a row's logits the same bits whatever the thread count, the
+ * batch's split across threads or the shard (issue 14: sharded outputs
+ * equal one machine's). */
+enum { HEAD_ROWS = 4 };
+
+/* out[n][fc.out] = relu?(x W^T + b), n a multiple of HEAD_ROWS */
 static void linear_forward(const linear *fc, const float *x, int n, int reference, float *out)
 {
 	if (reference) {
@@ -558,8 +566,9 @@ static void linear_forward(const linear *fc, const float *x, int n, int referenc
 				out[(size_t)i * fc->out + o] = (float)s;
 			}
 	} else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, fc->out, fc->in, 1.0f, x, fc->in,
-			    fc->w, fc->in, 0.0f, out, fc->out);
+		for (int i = 0; i < n; i += HEAD_ROWS)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, HEAD_ROWS, fc->out, fc->in, 1.0f,
+				    x + (size_t)i * fc->in, fc->in, fc->w, fc->in, 0.0f, out + (size_t)i * fc->out, fc->out);
 	for (int i = 0; i < n; i++)
 		for (int o = 0; o < fc->out; o++) {
 			float *v = &out[(size_t)i * fc->out + o];
@@ -589,20 +598,24 @@ static int head_forward(walk *r, float *logits)
 	size_t width = (size_t)r->c * s * s;
 	for (int i = 0; i < net->nfc; i++)
 		width = width > (size_t)net->fc[i].out ? width : (size_t)net->fc[i].out;
-	/* pooled [c][n][s*s], then rows ping-ponging between two halves */
-	float *p = conv_buf_get(&r->ws->head, width * r->n * 3);
+	/* pooled [c][n][s*s], then m rows (n and the padding) ping-ponging
+	 * between two halves */
+	size_t m = ((size_t)r->n + HEAD_ROWS - 1) / HEAD_ROWS * HEAD_ROWS, in = (size_t)r->c * s * s;
+	float *p = conv_buf_get(&r->ws->head, width * (r->n + 2 * m));
 	if (!p)
 		return err_set(r->err, "out of memory for a batch of %d", r->n), -1;
-	float *x = p + width * r->n, *y = x + width * r->n;
+	float *x = p + width * r->n, *y = x + width * m;
 	if (!cur_synced(r))
 		return -1;
 	pool_adaptive(cur(r), r->c, r->n, r->h, r->w, s, s, 0, p);
-	pool_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)r->c * s * s, 0);
+	pool_cn_to_rows(p, r->c, r->n, s * s, x, (int64_t)in, 0);
+	memset(x + in * r->n, 0, in * (m - r->n) * sizeof *x);
 	for (int i = 0; i < net->nfc; i++) {
-		float *o = i == net->nfc - 1 ? logits : y;
-		linear_forward(&net->fc[i], x, r->n, net->engine == CONV_REFERENCE, o);
-		y = x, x = o;
+		linear_forward(&net->fc[i], x, (int)m, net->engine == CONV_REFERENCE, y);
+		float *t = x;
+		x = y, y = t;
 	}
+	memcpy(logits, x, (size_t)r->n * net->K * sizeof *logits);
 	return 0;
 }
 
