@@ -27,6 +27,8 @@ typedef struct {
 	double t_easy, t_hard, t_confused;   /* -1: from the quantiles */
 	double rise_tol;         /* 0.01: a rise of the profile counts above this */
 	int examples;            /* 8 */
+	const char *shard;       /* "I/N": only block I of N of the rows written; NULL: all */
+	int shard_i, shard_n;    /* from shard */
 } options;
 
 typedef struct {
