@@ -153,4 +153,14 @@ expect_failure(TOOL, ["--source", "p", "--target", "q", "--shard", "0/2", osrc, 
 st.write(osrc, dict(prob=prob, **ctx), {"ids": json.dumps(["a", "b"])})
 expect_failure(TOOL, ["--skip-empty", "--shard", "0/2", osrc, "-o", out], 1, ["--shard", "`ids`"], out,
                desc="ids of another length than the samples")
+st.write(osrc, {"prob_train": rng.random(K).astype(np.float32), "prob": prob, "labels": y})
+expect_failure(TOOL, ["--skip-empty", "--shard", "0/2", osrc, "-o", out], 1,
+               ["--shard", "'prob_train'", "no samples axis"], out, desc="prob_train [K]: no samples axis")
+
+# a shard as input (its rows are a block of another output): refused, sharded or not
+rc, _, err = sink(*args, "--shard", "0/2", src, "-o", os.path.join(d, "s0.st"))
+for extra in [[], ["--shard", "0/2"]]:
+    expect_failure(TOOL, ["--source", "wdist", "--target", "wdist"] + extra + [os.path.join(d, "s0.st"), "-o", out],
+                   1, ["metadata `shard` is '0/2'", "join the shards"], out,
+                   desc="a shard as input%s" % (" with --shard" if extra else ""))
 done()

@@ -98,4 +98,8 @@ md = os.path.join(d, "s.md")
 expect_failure(TOOL, ["--shard", "0/2", "--summary", md, study, "-o", out], 2, ["--summary", "--shard"], out,
                desc="--summary with --shard")
 ok(not os.path.exists(md), "... and no summary file")
+shard0 = os.path.join(d, "shard-input.st")
+st.write(shard0, {k: v[1] for k, v in T.items()}, dict(meta, shard="0/2"))
+expect_failure(TOOL, [shard0, "-o", out], 1, ["metadata `shard` is '0/2'", "join the shards"], out,
+               desc="a shard as input")
 done()

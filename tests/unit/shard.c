@@ -87,9 +87,13 @@ static void cut(void)
 	ok(strcmp(st_meta_get(f, "shard"), "2/5") == 0, "shard = \"2/5\"");
 	ok(strcmp(st_meta_get(f, "shard_axis"), "{\"wdist\":1,\"we\\\"ird\":2}") == 0,
 	   "shard_axis lists the axes that are not 0, as JSON: %s", st_meta_get(f, "shard_axis"));
+	ok(shard_check_input(f, err) == -1 && strstr(err, "'2/5'"), "a shard as input refused: %s", err);
 	st_file *g = st_file_new();
+	ok(shard_check_input(g, err) == 0, "an input without `shard` passes");
+	st_meta_set(g, "shard_axis", "{\"stale\":1}");
 	shard_mark(g, 0, 1, names, (const int[]){0, 0, 0}, 3);
-	ok(strcmp(st_meta_get(g, "shard"), "0/1") == 0 && !st_meta_get(g, "shard_axis"), "every axis 0: no shard_axis");
+	ok(strcmp(st_meta_get(g, "shard"), "0/1") == 0 && !st_meta_get(g, "shard_axis"),
+	   "every axis 0: no shard_axis, a forwarded one removed");
 	st_file_free(f);
 	st_file_free(g);
 }

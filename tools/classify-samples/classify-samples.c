@@ -200,6 +200,9 @@ int main(int argc, char **argv)
 	classes c = { .rule = check_options(&o) };
 	int split = study_split_id(o.split);
 	study_load_with_prob(&c.s, arg < argc ? argv[arg] : "-", o.prob_path);
+	char err[ERR_LEN];
+	if (shard_check_input(c.s.f, err))
+		cli_die("%s: %s", c.s.fname, err);
 	int L;
 	c.w = study_profile(&c.s, o.distance, &L);
 	check_layers(&o, &c.s);

@@ -108,10 +108,20 @@ void shard_mark(st_file *f, int i, int n, const char *const *names, const int *a
 	for (int k = 0; k < count; k++)
 		if (axes[k])
 			built(cJSON_AddNumberToObject(j, names[k], axes[k])), listed++;
+	st_meta_del(f, "shard_axis");
 	if (listed) {
 		char *s = built(cJSON_PrintUnformatted(j));
 		st_meta_set(f, "shard_axis", s);
 		cJSON_free(s);
 	}
 	cJSON_Delete(j);
+}
+
+int shard_check_input(const st_file *f, char *err)
+{
+	const char *v = st_meta_get(f, "shard");
+	if (!v)
+		return 0;
+	return err_set(err, "metadata `shard` is '%s': the input is one shard of a stage's output; join the shards "
+		       "0..N-1 first (tensors cat)", err_esc(v));
 }

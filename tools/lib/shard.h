@@ -39,4 +39,9 @@ int shard_cut_ids(st_file *f, int64_t rows, int64_t lo, int64_t hi, char *err);
  * (axes that are 0 are left out; none left: no `shard_axis`). */
 void shard_mark(st_file *f, int i, int n, const char *const *names, const int *axes, int count);
 
+/* -1 when f (a stage's input) is a shard, metadata `shard`: its rows are a
+ * block of a stage's output, whose shards are to be joined first (a stage
+ * run on one would forward a `shard` that no longer describes its output). */
+int shard_check_input(const st_file *f, char *err);
+
 #endif

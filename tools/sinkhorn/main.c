@@ -498,30 +498,27 @@ static int add_once(st_tensor **list, int n, st_tensor *t)
  * and of metadata `ids`. */
 static void cut_to_shard(st_file *in, const char *fname, st_tensor *h, st_tensor *t, st_tensor *ep, st_tensor *tr)
 {
-	if (h->ndim < 2)
-		cli_die("--shard: %s: tensor '%s' has %d dim, expected [..., S, K]: no samples axis to cut", fname,
-			h->name, h->ndim);
+	st_tensor *cut[4 + CTX_N];
+	int axes[4 + CTX_N], n = 0;
+	st_tensor *const mine[4] = {h, t->ndim >= 2 ? t : NULL, ep, tr};
+	for (int j = 0; j < 4 + CTX_N; j++) {
+		st_tensor *x = j < 4 ? mine[j] : st_find(in, context_names[j - 4]);
+		if (!x || add_once(cut, n, x) == n)
+			continue;
+		axes[n++] = j < 4 ? x->ndim - 2 : 0;
+		if (axes[n - 1] < 0 || x->ndim < 1)
+			cli_die("--shard: %s: tensor '%s' has %d dim%s, expected [..., S, K]: no samples axis to cut",
+				fname, x->name, x->ndim, x->ndim == 1 ? "" : "s");
+	}
 	o.samples = h->shape[h->ndim - 2];
 	int64_t hi;
 	shard_rows(o.samples, o.shard_i, o.shard_n, &o.shard_lo, &hi);
-	st_tensor *cut[4 + CTX_N];
-	int n = 0, hist;
-	st_tensor *const mine[4] = {h, t->ndim >= 2 ? t : NULL, ep, tr};
-	for (int j = 0; j < 4; j++)
-		if (mine[j])
-			n = add_once(cut, n, mine[j]);
-	hist = n;
-	for (int c = 0; c < CTX_N; c++)
-		if (st_find(in, context_names[c]))
-			n = add_once(cut, n, st_find(in, context_names[c]));
 	char err[ERR_LEN];
 	for (int j = 0; j < n; j++) {
-		st_tensor *x = cut[j];
-		int axis = j < hist ? x->ndim - 2 : 0;
-		if (x->ndim < 1 || x->shape[axis] != o.samples)
+		if (cut[j]->shape[axes[j]] != o.samples)
 			cli_die("--shard: %s: tensor '%s' has %" PRId64 " rows along axis %d, expected the %" PRId64
-				" samples of '%s'", fname, x->name, x->ndim ? x->shape[axis] : 0, axis, o.samples, h->name);
-		if (shard_cut(x, axis, o.shard_lo, hi, err))
+				" samples of '%s'", fname, cut[j]->name, cut[j]->shape[axes[j]], axes[j], o.samples, h->name);
+		if (shard_cut(cut[j], axes[j], o.shard_lo, hi, err))
 			cli_die("--shard: %s: %s", fname, err);
 	}
 	if (shard_cut_ids(in, o.samples, o.shard_lo, hi, err))
@@ -557,6 +554,9 @@ int main(int argc, char **argv)
 	int mask = parse_measures();
 	const char *path = i < argc ? argv[i] : "-", *fname = cli_name(path);
 	st_file *in = cli_load(path);
+	char err[ERR_LEN];
+	if (shard_check_input(in, err))
+		cli_die("%s: %s", fname, err);
 	/* prob_train alone (the across-training pipeline) needs no prob */
 	st_tensor *tr = strcmp(o.source, "prob") == 0 ? st_find(in, "prob_train") : NULL;
 	st_tensor *s = tr && !st_find(in, o.source) ? NULL : cli_get(in, fname, o.source);
