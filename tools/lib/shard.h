@@ -36,7 +36,8 @@ int shard_cut(st_tensor *t, int axis, int64_t lo, int64_t hi, char *err);
 int shard_cut_ids(st_file *f, int64_t rows, int64_t lo, int64_t hi, char *err);
 
 /* Sets `shard` = "I/N" and `shard_axis` from the count names and axes given
- * (axes that are 0 are left out; none left: no `shard_axis`). */
+ * (axes that are 0 are left out; none left: no `shard_axis`, and one
+ * forwarded from the input is removed). */
 void shard_mark(st_file *f, int i, int n, const char *const *names, const int *axes, int count);
 
 /* -1 when f (a stage's input) is a shard, metadata `shard`: its rows are a
