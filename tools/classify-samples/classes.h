@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "names.h"
 #include "study.h"
+#include "shard.h"
 
 typedef enum { RULE_PAPER, RULE_QUANTILE } rule_id;
 
@@ -27,6 +28,8 @@ typedef struct {
 	double t_easy, t_hard, t_confused;   /* -1: from the quantiles */
 	double rise_tol;         /* 0.01: a rise of the profile counts above this */
 	int examples;            /* 8 */
+	const char *shard;       /* "I/N": only block I of N of the rows written; NULL: all */
+	shard_spec block;        /* from shard */
 } options;
 
 typedef struct {

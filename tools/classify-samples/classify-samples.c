@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "classes.h"
+#include "shard.h"
 #include <cjson/cJSON.h>
 
 static const char *usage = "classify-samples [options] [INPUT]";
@@ -31,7 +32,16 @@ static const char *about =
 	"F64 (mean distance per split and layer). Writes category [N] U8 (0 regular, 1 easy,\n"
 	"2 hard, 3 confused), category_profile [4,L] F64, examples [4,E] I64 (row numbers,\n"
 	"-1 where fewer; the most typical first), and forwards the context and the distance\n"
-	"tensor. --summary FILE: the tables in Markdown.";
+	"tensor. --summary FILE: the tables in Markdown.\n"
+	"--shard I/N: every row is classified as without it (the thresholds and depths\n"
+	"from the whole input), and only block I of N of the N' rows (floor(I*N'/N) to\n"
+	"floor((I+1)*N'/N)-1) is written: the per-row tensors, the context and the distance\n"
+	"tensor's columns, metadata shard \"I/N\" and shard_axis; category_profile, examples\n"
+	"and layer_mean, over every row, are left out and --summary is refused. Shards\n"
+	"0..N-1 joined along the rows are the unsharded output without those three.\n"
+	"\n"
+	"Example:\n"
+	"  classify-samples --shard 0/4 dist.st -o classes.shard-0-of-4.st";
 
 static void options_default(options *o)
 {
@@ -40,7 +50,7 @@ static void options_default(options *o)
 			.t_confused = -1, .rise_tol = 0.01, .examples = 8 };
 }
 
-static rule_id check_options(const options *o)
+static rule_id check_options(options *o)
 {
 	const double q[3] = { o->q_easy, o->q_hard, o->q_confused };
 	for (int i = 0; i < 3; i++)
@@ -52,6 +62,12 @@ static rule_id check_options(const options *o)
 		cli_usage("--easy %g is above --hard %g", o->t_easy, o->t_hard);
 	if (!(o->rise_tol >= 0) || isinf(o->rise_tol))
 		cli_usage("--rise-tol %g: expected a finite value >= 0", o->rise_tol);
+	char err[ERR_LEN];
+	if (o->shard && shard_parse(o->shard, &o->block, err))
+		cli_usage("option --shard: %s", err);
+	if (o->shard && o->summary)
+		cli_usage("--summary with --shard: the summary covers every row; run classify-samples without "
+			  "--shard (on the joined input) for it");
 	if (o->early < -1 || o->late < -1)
 		cli_usage("--early-layer/--late-layer: expected a layer number (-1: the default)");
 	if (isnan(o->near) || isinf(o->near))
@@ -96,6 +112,35 @@ static void put_thresholds(st_file *out, const classes *c, const options *o)
 	cJSON_Delete(j);
 }
 
+/* --shard: out's rows cut to block I of N (the distance tensor [L,N] along
+ * axis 1, the rest along axis 0), ids too, then marked. */
+static void cut_to_shard(st_file *out, const classes *c, const options *o)
+{
+	int64_t lo, count;
+	shard_rows(o->block, c->s.N, 1, &lo, &count);
+	int64_t hi = lo + count;
+	const char **names = cli_malloc(cli_mul((size_t)out->n, sizeof *names, "shard"));
+	int *axes = cli_malloc(cli_mul((size_t)out->n, sizeof *axes, "shard"));
+	char err[ERR_LEN];
+	for (int j = 0; j < out->n; j++) {
+		st_tensor *t = &out->t[j];
+		names[j] = t->name;
+		axes[j] = strcmp(t->name, o->distance) == 0;
+		if (t->ndim <= axes[j] || t->shape[axes[j]] != c->s.N)
+			cli_die("--shard: %s: tensor '%s' does not have the %lld rows of '%s' along axis %d", c->s.fname,
+				t->name, (long long)c->s.N, o->distance, axes[j]);
+		if (shard_cut(t, axes[j], lo, hi, err))
+			cli_die("--shard: %s: %s", c->s.fname, err);
+	}
+	if (shard_cut_ids(out, c->s.N, lo, hi, err))
+		cli_die("--shard: %s: %s", c->s.fname, err);
+	shard_mark(out, o->block, names, axes, out->n);
+	free(names);
+	free(axes);
+	cli_info("shard %lld of %lld: rows %lld to %lld of %lld", (long long)o->block.i, (long long)o->block.n, (long long)lo, (long long)hi - 1,
+		 (long long)c->s.N);
+}
+
 static void write_output(classes *c, const options *o, double *prof, int64_t *ex)
 {
 	st_file *out = st_file_new();
@@ -109,11 +154,18 @@ static void write_output(classes *c, const options *o, double *prof, int64_t *ex
 	st_put(out, "rises", ST_I32, 1, n1, c->rises);
 	if (c->first)
 		st_put(out, "first_right", ST_I32, 1, n1, c->first);
-	st_put(out, "category_profile", ST_F64, 2, pshape, prof);
-	st_put(out, "examples", ST_I64, 2, eshape, ex);
-	st_put(out, "layer_mean", ST_F64, 2, mshape, c->layer_mean);
 	put_thresholds(out, c, o);
 	st_meta_set_list(out, "categories", (char *const *)category_names, CAT_N);
+	if (o->shard) {
+		cut_to_shard(out, c, o);
+		free(prof);
+		free(ex);
+		free(c->layer_mean);
+	} else {
+		st_put(out, "category_profile", ST_F64, 2, pshape, prof);
+		st_put(out, "examples", ST_I64, 2, eshape, ex);
+		st_put(out, "layer_mean", ST_F64, 2, mshape, c->layer_mean);
+	}
 	cli_write(out, cli_opts.output);
 	st_file_free(out);
 }
@@ -139,6 +191,7 @@ int main(int argc, char **argv)
 		{ "rise-tol", 0, CLI_DOUBLE, &o.rise_tol, "X", "a profile rises where it grows by more than X" },
 		{ "examples", 0, CLI_INT, &o.examples, "E", "example rows per category" },
 		{ "summary", 0, CLI_STR, &o.summary, "FILE", "counts, depth, layer quality, profiles, examples in Markdown" },
+		{ "shard", 0, CLI_STR, &o.shard, "I/N", "write only block I of N of the rows (0 <= I < N)" },
 		{ 0 }
 	};
 	cli_init(argc, argv, "classify-samples");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "shard.h"
 #include "study.h"
 
 static int is_01(float v) { return v == 0 || v == 1; }
@@ -94,6 +95,9 @@ void study_load(study *s, const char *path, int need_prob)
 	memset(s, 0, sizeof *s);
 	s->fname = cli_name(path);
 	s->f = cli_load(path ? path : "-");
+	char err[ERR_LEN];
+	if (shard_check_input(s->f, err))   /* every row or none: figures, tables, thresholds */
+		cli_die("%s: %s", s->fname, err);
 	if (need_prob || st_find(s->f, "prob"))
 		load_prob(s);
 	load_context(s);

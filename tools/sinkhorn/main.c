@@ -3,6 +3,7 @@
  * numerical core is tools/lib/sinkhorn.c. */
 #include "cli.h"
 #include "names.h"
+#include "shard.h"
 #include "sinkhorn.h"
 
 #include <inttypes.h>
@@ -40,11 +41,17 @@ static const char *about =
 	"loss between the distributions of checkpoints t and t+1 (same cost, eps, loss);\n"
 	"an input may hold prob_train without prob.\n"
 	"Context (labels, ignore, split, index, metadata) is forwarded.\n"
+	"--shard I/N: only the samples of block I of N (rows floor(I*S/N) to floor((I+1)*S/N)-1\n"
+	"of the S samples: the axis before K of every histogram tensor, axis 0 of the context),\n"
+	"read from the whole input and solved alone: wdist [L,rows], metadata shard \"I/N\" and\n"
+	"shard_axis; shards 0..N-1 joined along the samples axis are the unsharded output\n"
+	"(docs/sinkhorn.md). A block of no rows (N > S) is written too.\n"
 	"\n"
 	"Examples:\n"
 	"  sinkhorn --embeddings fixtures/voc-glove300.safetensors prob.st -o dist.st\n"
 	"  sinkhorn --loss transport --eps 0.05 --measure chebyshev,js prob.st -o dist.st\n"
-	"  sinkhorn --source p --target q --cost cost.st pq.st -o d.st";
+	"  sinkhorn --source p --target q --cost cost.st pq.st -o d.st\n"
+	"  sinkhorn --shard 2/8 prob.st -o dist.shard-2-of-8.st";
 
 typedef struct {
 	const char *source, *target;     /* "prob", "labels" */
@@ -56,12 +63,16 @@ typedef struct {
 	int no_normalize, skip_empty;
 	int strict;                      /* non-convergence is an error */
 	const char *device;              /* "cpu" */
+	const char *shard;               /* "I/N"; NULL: every sample */
+	shard_spec block;                /* from shard; 0/1 without */
+	int64_t shard_lo, samples;       /* the block's first row, the samples of the whole input */
 } options;
 
 static void options_default(options *o)
 {
 	*o = (options){ .source = "prob", .target = "labels", .loss = "divergence", .measures = "",
-			.p = 2, .eps = 0.01, .tol = 1e-6, .omega = 1.5, .max_iter = 1000, .device = "cpu" };
+			.p = 2, .eps = 0.01, .tol = 1e-6, .omega = 1.5, .max_iter = 1000, .device = "cpu",
+			.block = { 0, 1 } };
 }
 
 static options o;
@@ -82,6 +93,7 @@ static const cli_opt opts[] = {
 	{"loss", 0, CLI_STR, &o.loss, "LOSS", "divergence, entropic or transport"},
 	{"measure", 0, CLI_STR, &o.measures, "LIST", "also chebyshev,js,kl,tv (comma-separated)"},
 	{"device", 0, CLI_STR, &o.device, "DEV", "iterate on cpu or cuda (the GPU, K <= 128)"},
+	{"shard", 0, CLI_STR, &o.shard, "I/N", "only the samples of block I of N (0 <= I < N)"},
 	{0},
 };
 
@@ -129,6 +141,9 @@ static void check_options(void)
 		cli_usage("option --p: %g, expected a finite number > 0", o.p);
 	if (o.embeddings && o.cost)
 		cli_usage("--embeddings and --cost both given: choose one");
+	char err[ERR_LEN];
+	if (o.shard && shard_parse(o.shard, &o.block, err))
+		cli_usage("option --shard: %s", err);
 }
 
 /* FILE[:NAME]: the whole spec when such a file exists, else split at the last ':' */
@@ -236,6 +251,16 @@ static double *make_cost(const st_file *in, int k)
 	return c;
 }
 
+/* Row r (flat over the leading dims) of t, a histogram tensor [..., rows, K]
+ * cut to the shard, as its row in the whole input: messages name that one. */
+static int64_t input_row(const st_tensor *t, int64_t r)
+{
+	if (!o.shard || t->ndim < 2)
+		return r;
+	int64_t n = t->shape[t->ndim - 2];
+	return r / n * o.samples + o.shard_lo + r % n;
+}
+
 /* Values of a histogram tensor: finite, >= 0, rows with mass unless --skip-empty. */
 static float *histograms(const st_tensor *t, const char *fname, int64_t rows, int k)
 {
@@ -243,14 +268,14 @@ static float *histograms(const st_tensor *t, const char *fname, int64_t rows, in
 	int64_t bad = sk_hist_bad(x, rows, k);
 	if (bad >= 0)
 		cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values >= 0",
-		       fname, t->name, x[bad], bad);
+		       fname, t->name, x[bad], input_row(t, bad / k) * k + bad % k);
 	for (int64_t r = 0; r < rows && !o.skip_empty; r++) {
 		double s = 0;
 		for (int j = 0; j < k; j++)
 			s += x[r * k + j];
 		if (s == 0)
 			cli_die("%s: tensor '%s' row %" PRId64 " sums to 0 (no label or no mass); "
-			       "--skip-empty writes NaN for it", fname, t->name, r);
+			       "--skip-empty writes NaN for it", fname, t->name, input_row(t, r));
 	}
 	return x;
 }
@@ -325,7 +350,7 @@ static void check_finite_loss(const char *name, const st_tensor *s, const pairs 
 			continue;
 		int64_t idx[ST_MAX_DIMS], r = i;   /* the row's index in the source */
 		for (int d = s->ndim - 2; d >= 0; d--) {
-			idx[d] = r % s->shape[d];
+			idx[d] = r % s->shape[d] + (d == s->ndim - 2 ? o.shard_lo : 0);
 			r /= s->shape[d];
 		}
 		char at[ST_MAX_DIMS * 24] = "";
@@ -334,7 +359,7 @@ static void check_finite_loss(const char *name, const st_tensor *s, const pairs 
 		char val[48];
 		snprintf(val, sizeof val, isnan(v[i]) ? "NaN" : isinf(v[i]) ? "infinite" : "%g, beyond float32", v[i]);
 		cli_die("%s: row %" PRId64 " ([%s] of '%s') is %s: the histograms' values or --eps %g are out of the "
-			"range the solver can represent", name, i, at, s->name, val, o.eps);
+			"range the solver can represent", name, input_row(s, i), at, s->name, val, o.eps);
 	}
 }
 
@@ -455,6 +480,69 @@ static void check_memory(int64_t k, const char *fname, const char *tensor)
 		"half of this machine's %.3g GB of memory", fname, tensor, k, need / 1e9, have / 1e9);
 }
 
+/* Adds t to the tensors to cut, once (the target may be the context's labels,
+ * or the source). */
+static int add_once(st_tensor **list, int n, st_tensor *t)
+{
+	for (int j = 0; j < n; j++)
+		if (list[j] == t)
+			return n;
+	list[n] = t;
+	return n + 1;
+}
+
+/* --shard: the input cut to the block's samples before any work, so that
+ * the shard solves its rows only. The samples are the axis before K of the
+ * histograms ([..., S, K]: prob [L,S,K], prob_epochs, prob_train, a target
+ * [S,K]; a target [K] is the same for every row) and axis 0 of the context
+ * and of metadata `ids`. */
+static void cut_to_shard(st_file *in, const char *fname, st_tensor *h, st_tensor *t, st_tensor *ep, st_tensor *tr)
+{
+	st_tensor *cut[4 + CTX_N];
+	int axes[4 + CTX_N], n = 0;
+	st_tensor *const mine[4] = {h, t->ndim >= 2 ? t : NULL, ep, tr};
+	for (int j = 0; j < 4 + CTX_N; j++) {
+		st_tensor *x = j < 4 ? mine[j] : st_find(in, context_names[j - 4]);
+		if (!x || add_once(cut, n, x) == n)
+			continue;
+		axes[n++] = j < 4 ? x->ndim - 2 : 0;
+		if (axes[n - 1] < 0 || x->ndim < 1)
+			cli_die("--shard: %s: tensor '%s' has %d dim%s, expected [..., S, K]: no samples axis to cut",
+				fname, x->name, x->ndim, x->ndim == 1 ? "" : "s");
+	}
+	o.samples = h->shape[h->ndim - 2];
+	int64_t count;
+	shard_rows(o.block, o.samples, 1, &o.shard_lo, &count);
+	int64_t hi = o.shard_lo + count;
+	char err[ERR_LEN];
+	for (int j = 0; j < n; j++) {
+		if (cut[j]->shape[axes[j]] != o.samples)
+			cli_die("--shard: %s: tensor '%s' has %" PRId64 " rows along axis %d, expected the %" PRId64
+				" samples of '%s'", fname, cut[j]->name, cut[j]->shape[axes[j]], axes[j], o.samples, h->name);
+		if (shard_cut(cut[j], axes[j], o.shard_lo, hi, err))
+			cli_die("--shard: %s: %s", fname, err);
+	}
+	if (shard_cut_ids(in, o.samples, o.shard_lo, hi, err))
+		cli_die("--shard: %s: %s", fname, err);
+	cli_info("shard %" PRId64 " of %" PRId64 ": samples %" PRId64 " to %" PRId64 " of %" PRId64, o.block.i, o.block.n, o.shard_lo,
+		 hi - 1, o.samples);
+}
+
+/* shard and shard_axis on a shard's output: the context's samples are along
+ * axis 0, every computed tensor's ([..., S]) along its last. */
+static void mark_shard(st_file *out)
+{
+	const char **names = cli_malloc(cli_mul((size_t)out->n, sizeof *names, "shard"));
+	int *axes = cli_malloc(cli_mul((size_t)out->n, sizeof *axes, "shard"));
+	for (int j = 0; j < out->n; j++) {
+		names[j] = out->t[j].name;
+		axes[j] = names_find(context_names, CTX_N, names[j]) >= 0 ? 0 : out->t[j].ndim - 1;
+	}
+	shard_mark(out, o.block, names, axes, out->n);
+	free(names);
+	free(axes);
+}
+
 int main(int argc, char **argv)
 {
 	options_default(&o);
@@ -467,6 +555,9 @@ int main(int argc, char **argv)
 	int mask = parse_measures();
 	const char *path = i < argc ? argv[i] : "-", *fname = cli_name(path);
 	st_file *in = cli_load(path);
+	char err[ERR_LEN];
+	if (shard_check_input(in, err))
+		cli_die("%s: %s", fname, err);
 	/* prob_train alone (the across-training pipeline) needs no prob */
 	st_tensor *tr = strcmp(o.source, "prob") == 0 ? st_find(in, "prob_train") : NULL;
 	st_tensor *s = tr && !st_find(in, o.source) ? NULL : cli_get(in, fname, o.source);
@@ -474,6 +565,8 @@ int main(int argc, char **argv)
 	if (h->ndim < 1 || h->shape[h->ndim - 1] < 1)
 		cli_die("%s: tensor '%s' has %d dims, expected [..., K] with K >= 1", fname, h->name, h->ndim);
 	check_broadcast(h, t, fname);
+	if (o.shard)
+		cut_to_shard(in, fname, h, t, s && strcmp(o.source, "prob") == 0 ? st_find(in, "prob_epochs") : NULL, tr);
 	check_memory(h->shape[h->ndim - 1], fname, h->name);
 	const int k = (int)h->shape[h->ndim - 1];
 	if (p.gpu && k > 128)
@@ -497,6 +590,8 @@ int main(int argc, char **argv)
 	if (tr)
 		add_train(out, tr, fname, t, pr.nt, pr.tgt, c, k, &p);
 	cli_forward_context(out, in);
+	if (o.shard)
+		mark_shard(out);
 	cli_write(out, cli_opts.output);
 	free(pr.src);
 	free(pr.tgt);

@@ -21,8 +21,9 @@ static const char *about =
 	"  cat FILE...                 join shards along axis 0; other dims, dtypes and metadata must agree\n"
 	"                              (metadata `ids` lists are joined, `history` is taken from the first,\n"
 	"                              keys given with --meta are not compared); files with metadata\n"
-	"                              `shard` (extract-feats --shard I/N) must be shards 0..N-1 in order,\n"
-	"                              and the join drops the key\n"
+	"                              `shard` (--shard I/N of extract-feats, sinkhorn, classify-samples)\n"
+	"                              must be shards 0..N-1 in order, and the join drops the key; a tensor\n"
+	"                              named in metadata `shard_axis` ({\"wdist\":1}) is joined along that axis\n"
 	"  stack NAME FILE...          tensor NAME of every FILE along a new first axis (renamed with --as),\n"
 	"                              e.g. prob [L,N,K] of T checkpoints -> prob_train [T,L,N,K]; the context\n"
 	"                              (labels, ignore, split, index) and metadata must agree and are kept\n"
@@ -305,7 +306,8 @@ static int cmd_merge(int argc, char **argv)
 }
 
 /* every key but history and the --meta ones; ids and shard too when the files
- * are shards (per_shard: cat), where those differ from file to file */
+ * are shards (per_shard: cat), where those differ from file to file (their
+ * shard_axis must agree) */
 static void check_same_metadata(st_file **fs, char **argv, int argc, int per_shard)
 {
 	for (int i = 1; i < argc; i++) {
@@ -321,13 +323,13 @@ static void check_same_metadata(st_file **fs, char **argv, int argc, int per_sha
 	}
 }
 
-static void check_shard(const st_tensor *t0, const st_tensor *t, const char *file)
+static void check_shard(const st_tensor *t0, const st_tensor *t, int axis, const char *file)
 {
 	if (!t) cli_die("%s: missing tensor '%s' (present in the first file)", file, t0->name);
 	if (t->dtype != t0->dtype) cli_die("%s: tensor '%s' is %s, %s in the first file", file, t->name, st_dtype_name(t->dtype), st_dtype_name(t0->dtype));
-	int same = t->ndim == t0->ndim && t->ndim > 0;
-	for (int d = 1; same && d < t->ndim; d++) same = t->shape[d] == t0->shape[d];
-	if (!same) cli_die("%s: tensor '%s' cannot be joined along axis 0: dimensions after the first differ from the first file's (or it is a scalar)", file, t->name);
+	int same = t->ndim == t0->ndim && t->ndim > axis;
+	for (int d = 0; same && d < t->ndim; d++) same = d == axis || t->shape[d] == t0->shape[d];
+	if (!same) cli_die("%s: tensor '%s' cannot be joined along axis %d: its other dimensions differ from the first file's (or it has too few)", file, t->name, axis);
 }
 
 static void join_ids(st_file *out, st_file **fs, int argc)
@@ -415,6 +417,42 @@ static st_reader **open_shards(int argc, char **argv, st_file ***fs)
 	return rs;
 }
 
+static void die_write_error(void)
+{
+	cli_die("%s: write error: %s", strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output", strerror(errno));
+}
+
+/* A tensor joined along axis > 0 (metadata shard_axis: sinkhorn's wdist
+ * [L,S]): each shard's rows of every outer index in turn. The shards of this
+ * one tensor are read whole: as large as the joined tensor alone. */
+static void write_along(const char *name, int axis, st_file **fs, st_reader **rs, int argc, char **argv, FILE *w)
+{
+	char err[ERR_LEN];
+	st_tensor **ts = cli_calloc((size_t)argc, sizeof *ts);
+	char *loaded = cli_calloc((size_t)argc, 1);
+	for (int i = 0; i < argc; i++) {
+		ts[i] = st_find(fs[i], name);
+		loaded[i] = !ts[i]->data;
+		if (loaded[i] && (st_seek_data(rs[i], ts[i], err) || st_read_data(rs[i], ts[i], err)))
+			cli_die("%s: %s", cli_name(argv[i]), err);
+	}
+	uint64_t outer = 1, inner = st_dtype_size(ts[0]->dtype);
+	for (int d = 0; d < axis; d++) outer *= (uint64_t)ts[0]->shape[d];
+	for (int d = axis + 1; d < ts[0]->ndim; d++) inner *= (uint64_t)ts[0]->shape[d];
+	for (uint64_t q = 0; q < outer; q++)
+		for (int i = 0; i < argc; i++) {
+			uint64_t block = (uint64_t)ts[i]->shape[axis] * inner;
+			if (block && fwrite((const char *)ts[i]->data + q * block, 1, block, w) != block) die_write_error();
+		}
+	for (int i = 0; i < argc; i++)
+		if (loaded[i]) {
+			free(ts[i]->data);   /* read here, not kept: the next tensor needs the room */
+			ts[i]->data = NULL;
+		}
+	free(ts);
+	free(loaded);
+}
+
 /* Streams: the output's header from the inputs' headers, then each tensor's
  * shards copied in turn (1 MB at a time), so memory does not grow with the
  * files' sizes. */
@@ -424,15 +462,18 @@ static int cmd_cat(int argc, char **argv)
 	st_reader **rs = open_shards(argc, argv, &fs);
 	check_same_metadata(fs, argv, argc, 1);
 	check_shard_set(fs, argv, argc);
+	char err[ERR_LEN];
 	for (int k = 0; k < fs[0]->n; k++) {
 		const st_tensor *t0 = &fs[0]->t[k];
 		int64_t shape[ST_MAX_DIMS];
 		memcpy(shape, t0->shape, sizeof shape);
+		int a = 0;
+		if (shard_axis_of(fs[0], t0->name, &a, err)) cli_die("%s: %s", cli_name(argv[0]), err);
 		for (int i = 0; i < argc; i++) {
 			const st_tensor *t = st_find(fs[i], t0->name);
-			check_shard(t0, t, argv[i]);
-			if (i && shape[0] > INT64_MAX - t->shape[0]) cli_die("tensor '%s': the joined shape overflows", t0->name);
-			if (i) shape[0] += t->shape[0];
+			check_shard(t0, t, a, argv[i]);
+			if (i && shape[a] > INT64_MAX - t->shape[a]) cli_die("tensor '%s': the joined shape overflows", t0->name);
+			if (i) shape[a] += t->shape[a];
 		}
 		st_tensor *joined = st_add(out, t0->name, t0->dtype, t0->ndim, shape, NULL, 0);
 		if (st_nbytes(joined) == UINT64_MAX) cli_die("tensor '%s': the joined shape overflows", t0->name);
@@ -440,23 +481,26 @@ static int cmd_cat(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (fs[i]->n != fs[0]->n) cli_die("%s: has %d tensors, the first file %d", argv[i], fs[i]->n, fs[0]->n);
 	st_meta_copy(out, fs[0]);
-	st_meta_del(out, "shard");   /* the join of every shard is the whole */
+	/* the join of every shard is the whole; a partial one (--meta shard=) is still a shard */
+	st_meta_del(out, "shard");
+	if (!meta_given("shard")) st_meta_del(out, "shard_axis");
 	join_ids(out, fs, argc);
 	apply_meta(out);
 	cli_out *o = open_streamed_output(out);
 	FILE *w = cli_out_fp(o);
-	char err[ERR_LEN];
-	for (int k = 0; k < out->n; k++)
-		for (int i = 0; i < argc; i++) {
+	for (int k = 0; k < out->n; k++) {
+		int a = 0;
+		shard_axis_of(fs[0], out->t[k].name, &a, err);   /* checked above */
+		if (a) write_along(out->t[k].name, a, fs, rs, argc, argv, w);
+		else for (int i = 0; i < argc; i++) {
 			st_tensor *t = st_find(fs[i], out->t[k].name);
 			uint64_t nb = st_nbytes(t);
 			if (t->data ? fwrite(t->data, 1, nb, w) != nb : st_seek_data(rs[i], t, err) || st_copy_data(rs[i], t, w, err)) {
-				if (ferror(w))
-					cli_die("%s: write error: %s", strcmp(cli_opts.output, "-") ? cli_opts.output : "standard output",
-						strerror(errno));
+				if (ferror(w)) die_write_error();
 				cli_die("%s: %s", cli_name(argv[i]), err);
 			}
 		}
+	}
 	cli_out_close(o);
 	for (int i = 0; i < argc; i++) st_abort(rs[i]);
 	free(rs);
