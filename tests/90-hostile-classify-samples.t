@@ -29,6 +29,8 @@ case("classify-samples", ["{d}/in.st"], 1, ["wdist", "inf"], desc="an infinite d
      files={"in.st": st.dumps(dict(base, wdist=w), meta)})
 case("classify-samples", ["{d}/in.st", "--summary", "{d}/no/such/s.md"], 1, ["no/such"],
      desc="--summary in a missing folder", files={"in.st": st.dumps(base, meta)})
+case("classify-samples", ["{d}/missing-input.st", "--summary", "{d}/no/such/s.md"], 1, ["no/such"],
+     desc="--summary checked before the input is read (the error names it, not the missing input)")
 case("classify-samples", ["{d}/in.st", "--distance", "a\x1b[2Jb"], 1, ["a\\x1b[2Jb"],
      desc="--distance naming a tensor with ESC", files={"in.st": st.dumps(base, meta)})
 done()

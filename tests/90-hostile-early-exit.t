@@ -26,6 +26,9 @@ case("early-exit", ["{d}/in.st"], 1, ["layer_flops"], desc="layer names holding 
      files={"in.st": st.dumps(base, dict(meta, layers=layers, layer_flops=json.dumps(["x"] * L)))})
 case("early-exit", ["{d}/in.st", "--report", "{d}/no/such/r.md"], 1, ["no/such"],
      desc="--report in a missing folder", files={"in.st": st.dumps(base, meta)})
+for opt in ("--report", "--metrics"):
+    case("early-exit", ["{d}/missing-input.st", opt, "{d}/no/such/r.md"], 1, ["no/such"],
+         desc="%s checked before the input is read (the error names it, not the missing input)" % opt)
 case("early-exit", ["{d}/in.st", "--q", "2"], 2, ["--q"], desc="--q 2", files={"in.st": st.dumps(base, meta)})
 case("early-exit", ["{d}/in.st", "--grid-step", "1e-9"], 2, ["--grid-step", "0.005 to 0.5"],
      desc="--grid-step 1e-9 (ran for ever before issue 11 bounded it)", files={"in.st": st.dumps(base, meta)})

@@ -68,6 +68,8 @@ static rule_id check_options(options *o)
 	if (o->shard && o->summary)
 		cli_usage("--summary with --shard: the summary covers every row; run classify-samples without "
 			  "--shard (on the joined input) for it");
+	if (o->summary)
+		cli_out_check(o->summary, 0);   /* before the work is spent */
 	if (o->early < -1 || o->late < -1)
 		cli_usage("--early-layer/--late-layer: expected a layer number (-1: the default)");
 	if (isnan(o->near) || isinf(o->near))

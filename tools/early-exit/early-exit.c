@@ -356,6 +356,9 @@ int main(int argc, char **argv)
 		cli_usage("--tune-split and --eval-split: expected train, val or test");
 	exit_ctx c = { .objective = objective_id(o.objective) };
 	check_options(&o);
+	/* the side files too are checked before the work is spent */
+	if (o.metrics_path) cli_out_check(o.metrics_path, 0);
+	if (o.report_path) cli_out_check(o.report_path, 0);
 	study s;
 	study_load(&s, arg < argc ? argv[arg] : "-", 1);
 	if (o.layer >= s.L - 1 || o.layer < -1)
