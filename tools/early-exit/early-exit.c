@@ -357,7 +357,7 @@ int main(int argc, char **argv)
 	exit_ctx c = { .objective = objective_id(o.objective) };
 	check_options(&o);
 	study s;
-	study_load(&s, arg < argc ? argv[arg] : "-", 1);
+	study_load_lean(&s, arg < argc ? argv[arg] : "-", 1);
 	if (o.layer >= s.L - 1 || o.layer < -1)
 		cli_usage("--layer %d: expected a layer before the head, 0..%d", o.layer, s.L - 2);
 	c.s = &s;
