@@ -5,14 +5,13 @@ output file left) and the options around training: --apply, --snapshots,
 import json
 import os
 import pty
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "st"))
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, ok, run, scratch, skip, expect_failure  # noqa: E402
+from tap import ASAN, BIN, done, ok, peak_rss, run, scratch, skip, expect_failure  # noqa: E402
 
 TOOL = BIN + "/train-probe"
 
@@ -193,13 +192,8 @@ big.update(labels=(rng.random((4000, K)) < 0.3).astype(np.uint8), split=(np.aran
 st.write(path("big.st"), big)
 fbytes = 12 * 4000 * 1024 * 4
 del big
-# Linux keeps a process's peak RSS across exec, so the tool is forked from a
-# small interpreter, not from this one (hundreds of MB)
-PEAK = ("import os, sys\np = os.fork()\nif p == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
-        "_, s, u = os.wait4(p, 0)\nprint(u.ru_maxrss, os.waitstatus_to_exitcode(s))")
-out = subprocess.run([sys.executable, "-c", PEAK, TOOL, "-q", "-t", "1", "--epochs", "1", "--standardize",
-                      "-o", path("big-out.st"), path("big.st")], capture_output=True, text=True, timeout=600).stdout.split()
-peak, status = int(out[0]) * 1024, int(out[1])
+status, peak = peak_rss([TOOL, "-q", "-t", "1", "--epochs", "1", "--standardize", "-o", path("big-out.st"),
+                         path("big.st")])
 with open(path("big.st"), "rb") as fin:
     rc2, piped, _ = train_probe(["-q", "-t", "1", "--epochs", "1", "--standardize"], stdin=fin, timeout=600)
 ok(status == 0 and rc2 == 0 and
