@@ -49,20 +49,29 @@ PARTITION ?=
 JOB_ARGS ?=
 SBATCH ?= sbatch
 SQUEUE ?= squeue
-# Per job kind: wall time, CPUs, memory (empty: the partition's default). First
-# guesses, not measured yet (docs/scale.md will hold the figures): set them for
-# the data, the backbone, SHARDS and the cluster.
-TIME_shard ?= 4:00:00
+# Per job kind: wall time, CPUs, memory (empty: the partition's default). From
+# docs/scale.md ("Per stage, as N grows"): the COCO-2014 study with ResNet-50
+# (123,287 images) measured per stage and projected, with wide margins for
+# slower cores, shared storage and heavier backbones; set them for the data,
+# the backbone, SHARDS and the cluster.
+# shard: extract-feats, 0.112 CPU s per image (ResNet-50, 224 px, JPEG decoding
+# included): COCO's train part at SHARDS=4 is 20,700 images, about 10 min on 4
+# CPUs (VGG-16 costs about 4x); 0.57-0.72 GiB peak RSS at 1-2 threads
+TIME_shard ?= 2:00:00
 CPUS_shard ?= 4
-MEM_shard ?= 8G
-# tensors cat streams (the headers, then 1 MB at a time): its memory does not grow
-# with the features, only a little with the headers' ids
-TIME_join ?= 1:00:00
+MEM_shard ?= 4G
+# join: tensors cat streams (0.08 GiB peak RSS for 14 GiB of features, 15 s)
+TIME_join ?= 0:30:00
 CPUS_join ?= 1
 MEM_join ?= 1G
-TIME_run ?= 12:00:00
+# run: train-probe (one thread per layer: beyond about 8 CPUs its widest layers
+# bound it), sinkhorn, classify-samples, early-exit, figures: about 6 min on 8
+# CPUs for COCO; peak RSS 9.1 GiB (train-probe) and 14.3 GiB (sinkhorn, which
+# holds its input and a copy of it: 2x prob.st)
+TIME_run ?= 2:00:00
 CPUS_run ?= 8
-MEM_run ?= 48G
+MEM_run ?= 24G
+# report: the cross-run figures, tables and report.md (not measured)
 TIME_report ?= 1:00:00
 CPUS_report ?= 2
 MEM_report ?= 8G

@@ -70,6 +70,20 @@ def run(args, stdin=None, input=None, timeout=120, text=False):
     return p.returncode, out, p.stderr.decode("utf-8", "replace")
 
 
+# Linux keeps a process's peak RSS across exec: the command is forked from a
+# small interpreter, not from the test's own (hundreds of MB with numpy data)
+_PEAK = ("import os, sys\np = os.fork()\nif p == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
+         "_, s, u = os.wait4(p, 0)\nprint(u.ru_maxrss, os.waitstatus_to_exitcode(s))")
+
+
+def peak_rss(args, timeout=600):
+    """Runs a command (stdout and stderr dropped); returns (exit status, its peak RSS in bytes)."""
+    p = subprocess.run([sys.executable, "-c", _PEAK] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True, timeout=timeout)
+    kib, status = p.stdout.split()[-2:]
+    return int(status), int(kib) * 1024
+
+
 def tensors(*args, **kw):
     return run([TENSORS] + [str(a) for a in args], **kw)
 

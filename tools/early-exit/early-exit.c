@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	if (o.metrics_path) cli_out_check(o.metrics_path, 0);
 	if (o.report_path) cli_out_check(o.report_path, 0);
 	study s;
-	study_load(&s, arg < argc ? argv[arg] : "-", 1);
+	study_load_lean(&s, arg < argc ? argv[arg] : "-", 1);
 	if (o.layer >= s.L - 1 || o.layer < -1)
 		cli_usage("--layer %d: expected a layer before the head, 0..%d", o.layer, s.L - 2);
 	c.s = &s;

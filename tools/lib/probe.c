@@ -442,7 +442,15 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (i < 0)
 			return NULL;
-		if (probe_train_layer(p->data, p->r, &p->layers[i])) {
+		const probe_data *dt = p->data;
+		probe_layer *ly = &p->layers[i];
+		int rc = dt->layer_begin ? dt->layer_begin(dt->layer_ctx, i, ly) : 0;
+		if (!rc) {
+			rc = probe_train_layer(dt, p->r, ly);
+			if (dt->layer_end)
+				dt->layer_end(dt->layer_ctx, i, ly);
+		}
+		if (rc) {
 			pthread_mutex_lock(&p->lock);
 			p->failed = 1;
 			pthread_mutex_unlock(&p->lock);

@@ -34,6 +34,8 @@ void probe_recipe_default(probe_recipe *r);
 /* learning rate of epoch e (0-based) */
 double probe_lr(const probe_recipe *r, int e);
 
+typedef struct probe_layer probe_layer;
+
 /* What every layer shares: targets, the rows of each split, batch orders. */
 typedef struct {
 	int64_t n, k;
@@ -46,10 +48,17 @@ typedef struct {
 	int64_t snap_stride;    /* floats between consecutive snapshots of one layer */
 	void (*on_epoch)(void *ctx); /* NULL, or called after every epoch (probe_train sets it) */
 	void *ctx;
+	/* probe_train: NULL, or called in the thread that trains layer l right
+	 * before its training (layer_begin sets ly->x; non-zero fails the run)
+	 * and right after it (layer_end), so that a layer's features need to be
+	 * in memory only meanwhile */
+	int (*layer_begin)(void *ctx, int l, probe_layer *ly);
+	void (*layer_end)(void *ctx, int l, probe_layer *ly);
+	void *layer_ctx;
 } probe_data;
 
 /* One layer: features in, probe (initial values in, trained values out). */
-typedef struct {
+struct probe_layer {
 	int64_t d;
 	const float *x;         /* [n,d] */
 	float *w, *b;           /* [k,d], [k] */
@@ -59,7 +68,7 @@ typedef struct {
 	int diverged;           /* out: 0, or the epoch (1-based) whose mean loss was NaN or
 	                         * infinite: training stopped there, w and b are not usable */
 	int best_epoch;         /* out: with patience, the epoch (1-based) whose weights are kept */
-} probe_layer;
+};
 
 /* ---- randomness (documented in docs/train-probe.md) ----
  * SplitMix64; each use has its own stream: probe_rng_seed(seed, PURPOSE, i). */

@@ -20,6 +20,37 @@ int st_map_owns(const st_map *m, const void *p)
 	return c >= m->base && c < m->base + m->len;
 }
 
+/* the whole pages of the mapping inside [p, p+n): *len 0 when none */
+static unsigned char *inner_pages(const st_map *m, const void *p, size_t n, size_t *len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p, b = a + n;
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->len;
+	a = a < lo ? lo : a;
+	b = b > hi ? hi : b;
+	a = (a + page - 1) / page * page;
+	b = b / page * page;
+	*len = b > a ? b - a : 0;
+	return (unsigned char *)a;
+}
+
+void st_map_load(st_map *m, const void *p, size_t n)
+{
+	size_t len;
+	unsigned char *a = inner_pages(m, p, n, &len);
+	/* a hint: a kernel without MADV_POPULATE_READ (before 5.14) faults the
+	 * pages in as they are read */
+	if (len)
+		madvise(a, len, MADV_POPULATE_READ);
+}
+
+void st_map_drop(st_map *m, const void *p, size_t n)
+{
+	size_t len;
+	unsigned char *a = inner_pages(m, p, n, &len);
+	if (len)
+		madvise(a, len, MADV_DONTNEED);
+}
+
 st_file *st_map_file(st_map *m)
 {
 	return m->f;
@@ -68,16 +99,12 @@ st_map *st_map_open(const char *path)
 		return NULL;
 	}
 	size_t len = (size_t)sb.st_size;
-	/* populated read-only, then made writable: populating a writable private
-	 * mapping would break copy-on-write, i.e. copy every page */
-	void *base = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	/* not populated: the caller loads what it reads when it reads it
+	 * (st_map_load), so that the file is never resident all at once */
+	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (base == MAP_FAILED)
 		return NULL;
-	if (mprotect(base, len, PROT_READ | PROT_WRITE) != 0) {
-		munmap(base, len);
-		return NULL;
-	}
 	const unsigned char *b = base;
 	uint64_t hlen = 0;
 	for (int i = 7; i >= 0; i--)   /* little-endian on any host */

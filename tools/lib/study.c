@@ -1,4 +1,5 @@
 /* study.c: loading and checking the study's inputs (see study.h). */
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,11 +91,18 @@ static char **names_of_length(const st_file *f, const char *key, int64_t want)
 	return v;
 }
 
-void study_load(study *s, const char *path, int need_prob)
+/* not the snapshots nor the features: see study_load_lean */
+static int lean(const char *name, void *ctx)
+{
+	(void)ctx;
+	return strcmp(name, "prob_epochs") != 0 && fnmatch("feat.*", name, 0) != 0;
+}
+
+static void load(study *s, const char *path, int need_prob, int (*keep)(const char *, void *))
 {
 	memset(s, 0, sizeof *s);
 	s->fname = cli_name(path);
-	s->f = cli_load(path ? path : "-");
+	s->f = cli_load_some(path ? path : "-", keep, NULL);
 	char err[ERR_LEN];
 	if (shard_check_input(s->f, err))   /* every row or none: figures, tables, thresholds */
 		cli_die("%s: %s", s->fname, err);
@@ -106,6 +114,16 @@ void study_load(study *s, const char *path, int need_prob)
 	s->label_names = names_of_length(s->f, "labels", s->K);
 }
 
+void study_load(study *s, const char *path, int need_prob)
+{
+	load(s, path, need_prob, NULL);
+}
+
+void study_load_lean(study *s, const char *path, int need_prob)
+{
+	load(s, path, need_prob, lean);
+}
+
 void study_load_with_prob(study *s, const char *path, const char *prob_path)
 {
 	study_load(s, path, 0);
@@ -114,7 +132,7 @@ void study_load_with_prob(study *s, const char *path, const char *prob_path)
 	if (!prob_path)
 		cli_die("%s: no tensor 'prob': give it with --prob FILE", s->fname);
 	study p;
-	study_load(&p, prob_path, 1);
+	study_load_lean(&p, prob_path, 1);
 	if (p.N != s->N || p.K != s->K)
 		cli_die("%s: tensor 'prob' has shape [%d,%lld,%d], expected [L,%lld,%d] as %s's labels",
 			p.fname, p.L, (long long)p.N, p.K, (long long)s->N, s->K, s->fname);

@@ -26,6 +26,11 @@ typedef struct {
 
 /* Loads path ("-" = stdin); prob when present, or dies when need_prob and it is not (else L = 0). */
 void study_load(study *s, const char *path, int need_prob);
+/* study_load without the tensors prob_epochs and feat.*, neither read nor
+ * held: for the tools that never use them (early-exit, the prob file of
+ * study_load_with_prob). At COCO's size, every layer snapshotted, the
+ * snapshots are nine tenths of a prob.st (docs/scale.md). */
+void study_load_lean(study *s, const char *path, int need_prob);
 /* study_load of path without needing prob; when path has none, prob (and its
  * layer names, if path has none) come from prob_path, whose N and K must
  * match path's labels. Dies when neither has prob. */

@@ -90,10 +90,19 @@ static const char *input = "-";
 static device_kind device;
 static st_map *in_map;   /* the input, when a regular file: mapped, not read */
 
-/* Frees x unless it lies in the mapped input. */
-static void release(void *x)
+/* 1 when x lies in the mapped input (a tensor whose offset is misaligned
+ * is a copy: not mapped) */
+static int mapped(const void *x)
 {
-	if (!(in_map && st_map_owns(in_map, x)))
+	return in_map && st_map_owns(in_map, x);
+}
+
+/* Frees x, or gives back its pages when it is mapped. */
+static void release(void *x, size_t bytes)
+{
+	if (mapped(x))
+		st_map_drop(in_map, x, bytes);
+	else
 		free(x);
 }
 
@@ -225,7 +234,7 @@ static void select_flops(st_file *out, const feat *fs, int nfeat, int head)
 	free(flops);
 }
 
-static void check_feature(const feat *f, int64_t n)
+static void check_shape(const feat *f, int64_t n)
 {
 	int64_t want[2] = {n, -1};
 	cli_check_shape(f->t, input, 2, want);
@@ -242,30 +251,57 @@ static int keep_tensor(const char *name)
 	return o.keep_pattern && fnmatch(o.keep_pattern, name, 0) == 0;
 }
 
-/* The input's copy of a feature is not needed once converted, unless forwarded. */
+/* The input's copy of a feature is not needed once converted, unless
+ * forwarded. A mapped copy stays readable (from the file): remade() below. */
 static void drop_data(st_tensor *t)
 {
 	if (keep_tensor(t->name))
 		return;
-	release(t->data);
-	t->data = NULL;
+	release(t->data, st_nbytes(t));
+	if (!mapped(t->data))
+		t->data = NULL;
 }
 
-/* F32 features are taken over from the input without a copy (the bulk of
- * the memory and of the loading time); others are widened. The input's copy
- * is kept only when --keep forwards it. */
-static float *features(const feat *f, int64_t n)
+/* 1 when the layer's floats can be made again from the input once given
+ * back: a mapped input (read again from the file) or a forwarded one */
+static int remade(const feat *f)
 {
-	check_feature(f, n);
+	return f->t->data != NULL;
+}
+
+/* Checks a layer's shape, dtype and values before any training is spent,
+ * holding at most one layer's features (F16/BF16: a float copy) meanwhile. */
+static void check_feature(const feat *f, int64_t n)
+{
+	check_shape(f, n);
+	if (f->t->dtype == ST_F32) {
+		check_finite(f->t->data, f->t, input);
+		if (mapped(f->t->data) && !keep_tensor(f->t->name))
+			st_map_drop(in_map, f->t->data, st_nbytes(f->t));
+	} else {
+		float *x = cli_f32(f->t, input, 0);
+		check_finite(x, f->t, input);
+		free(x);
+	}
+}
+
+/* The features of a checked layer as floats; NULL when memory runs out. F32
+ * features are taken over from the input without a copy (the bulk of the
+ * memory and of the loading time); others are widened. The input's copy is
+ * kept only when --keep forwards it. Safe in the training threads: nothing
+ * exits. */
+static float *features(const feat *f)
+{
 	float *x;
 	if (f->t->dtype == ST_F32 && !keep_tensor(f->t->name)) {
 		x = f->t->data;
-		f->t->data = NULL;
-	} else {
-		x = cli_f32(f->t, input, 0);
+		if (mapped(x))
+			st_map_load(in_map, x, st_nbytes(f->t));
+		else
+			f->t->data = NULL;
+	} else if ((x = st_to_f32(f->t))) {
 		drop_data(f->t);
 	}
-	check_finite(x, f->t, input);
 	return x;
 }
 
@@ -517,6 +553,78 @@ static void check_prob(const float *p, int64_t n, int64_t k, const char *layer, 
 		i / k, i % k);
 }
 
+/* What the training threads need to load, standardise and give back one
+ * layer's features (layer_begin, layer_end). */
+typedef struct {
+	const feat *fs;
+	const targets *tg;
+	float **mean, **scale;   /* [nfeat]: NULL without --standardize */
+} layer_ctx;
+
+static size_t feature_bytes(int64_t n, int64_t d)
+{
+	return cli_mul(cli_mul((size_t)n, (size_t)d, "features"), sizeof(float), "features");
+}
+
+/* x itself, or a copy when x lies in the mapped input (whose pages are then
+ * given back) and is to be written: the file's values must stay readable
+ * there for predict(). NULL when memory runs out. */
+static float *writable(float *x, size_t bytes)
+{
+	if (!mapped(x))
+		return x;
+	float *copy = malloc(bytes);
+	if (copy)
+		memcpy(copy, x, bytes);
+	st_map_drop(in_map, x, bytes);
+	return copy;
+}
+
+static int layer_begin(void *ctx, int l, probe_layer *ly)
+{
+	layer_ctx *c = ctx;
+	const targets *tg = c->tg;
+	float *x = features(&c->fs[l]);
+	if (x && c->mean)
+		x = writable(x, feature_bytes(tg->n, ly->d));
+	if (!(ly->x = x))
+		return -1;
+	if (c->mean)
+		return probe_standardize(x, tg->n, ly->d, tg->train, tg->ntrain, c->mean[l], c->scale[l]);
+	return 0;
+}
+
+/* A trained layer's features are given back when they can be remade for
+ * its prob (predict(), after the training: there BLAS has every thread, as
+ * before, so that prob stays the same to the bit). */
+static void layer_end(void *ctx, int l, probe_layer *ly)
+{
+	layer_ctx *c = ctx;
+	if (!remade(&c->fs[l]))
+		return;
+	release((void *)ly->x, feature_bytes(c->tg->n, ly->d));
+	ly->x = NULL;
+}
+
+/* prob of layer l into dst, its features remade when layer_end gave them back */
+static void predict(layer_ctx *c, int l, probe_layer *ly, float *dst)
+{
+	int64_t n = c->tg->n, k = c->tg->k;
+	float *x = (float *)ly->x;
+	if (!x) {
+		x = features(&c->fs[l]);
+		if (x && c->mean)
+			x = writable(x, feature_bytes(n, ly->d));
+		if (!x)
+			cli_die("%s: tensor '%s': out of memory", cli_name(input), c->fs[l].t->name);
+		if (c->mean)   /* as probe_standardize did, with the same mean and scale */
+			probe_apply_standardize(x, n, ly->d, c->mean[l], c->scale[l]);
+	}
+	probe_predict(x, n, ly->d, ly->w, ly->b, k, dst);
+	release(x, feature_bytes(n, ly->d));
+	ly->x = NULL;
+}
+
 static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 {
 	targets tg = {0};
@@ -526,26 +634,28 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	probe_recipe r = {.epochs = o.epochs, .batch = o.batch, .lr_step = o.lr_step, .patience = o.patience,
 			  .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay, .seed = (uint64_t)o.seed};
 	probe_layer *ly = cli_calloc((size_t)nfeat, sizeof *ly);
-	float **xs = cli_calloc((size_t)nfeat, sizeof *xs);
 	int nsnap = 0, *snap = o.snapshots ? snapshot_layers(names, fs, nfeat, &nsnap) : NULL;
 	int64_t ns = o.epochs / o.snapshot_every;
 	float *snapbuf = snap ? alloc_f32((size_t)(ns * nsnap), (size_t)n, (size_t)k, "prob_epochs") : NULL;
+	layer_ctx lc = {.fs = fs, .tg = &tg};
+	if (o.standardize) {
+		lc.mean = cli_calloc((size_t)nfeat, sizeof *lc.mean);
+		lc.scale = cli_calloc((size_t)nfeat, sizeof *lc.scale);
+	}
 	for (int l = 0; l < nfeat; l++) {
-		xs[l] = features(&fs[l], n);
+		check_feature(&fs[l], n);
 		int64_t d = fs[l].t->shape[1];
-		ly[l] = (probe_layer){.d = d, .x = xs[l]};
+		ly[l] = (probe_layer){.d = d};
 		ly[l].w = alloc_f32((size_t)k, (size_t)d, 1, "probe");
 		ly[l].b = alloc_f32((size_t)k, 1, 1, "probe");
 		ly[l].loss = alloc_f32((size_t)o.epochs, 1, 1, "loss");
 		probe_init(ly[l].w, ly[l].b, d, k, r.seed, (int)fs[l].num);
 		if (o.standardize) {
-			float *mean = alloc_f32((size_t)d, 1, 1, "mean"), *scale = alloc_f32((size_t)d, 1, 1, "scale");
-			if (probe_standardize(xs[l], n, d, tg.train, tg.ntrain, mean, scale))
-				cli_die("--standardize: out of memory");
-			add_probe(out, fs[l].suffix, &ly[l], k, mean, scale);
-		} else {
-			add_probe(out, fs[l].suffix, &ly[l], k, NULL, NULL);
+			lc.mean[l] = alloc_f32((size_t)d, 1, 1, "mean");
+			lc.scale[l] = alloc_f32((size_t)d, 1, 1, "scale");
 		}
+		add_probe(out, fs[l].suffix, &ly[l], k, o.standardize ? lc.mean[l] : NULL,
+			  o.standardize ? lc.scale[l] : NULL);
 	}
 	for (int s = 0; s < nsnap; s++)
 		ly[snap[s]].snap = snapbuf + (int64_t)s * n * k;
@@ -556,14 +666,24 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	if (!o.order_path)
 		probe_shuffle(order, tg.train, tg.ntrain, o.epochs, r.seed);
 	probe_data dt = {.n = n, .k = k, .y = tg.y, .ntrain = tg.ntrain, .order = order, .nval = tg.nval,
-			 .val = tg.val, .snap_every = snap ? o.snapshot_every : 0, .snap_stride = (int64_t)nsnap * n * k};
+			 .val = tg.val, .snap_every = snap ? o.snapshot_every : 0, .snap_stride = (int64_t)nsnap * n * k,
+			 .layer_begin = layer_begin, .layer_end = layer_end, .layer_ctx = &lc};
 
 	cli_progress *pg = cli_progress_start("train-probe", (uint64_t)nfeat * (uint64_t)o.epochs, "epochs");
 	double t0 = cli_now();
 	char err[ERR_LEN];
-	int rc = device == DEVICE_CUDA ? gpu_probe_train(&dt, &r, ly, nfeat, pg ? progress_tick : NULL, pg, err)
-		 : probe_train(&dt, &r, ly, nfeat, cli_opts.threads, pg ? progress_tick : NULL, pg) ? err_set(err, "out of memory")
-		 : 0;
+	int rc;
+	if (device == DEVICE_CUDA) {   /* every layer on the GPU at once */
+		rc = 0;
+		for (int l = 0; l < nfeat && !rc; l++)
+			rc = layer_begin(&lc, l, &ly[l]) ? err_set(err, "out of memory") : 0;
+		rc = rc ? rc : gpu_probe_train(&dt, &r, ly, nfeat, pg ? progress_tick : NULL, pg, err);
+		for (int l = 0; l < nfeat && !rc; l++)
+			layer_end(&lc, l, &ly[l]);
+	} else {
+		rc = probe_train(&dt, &r, ly, nfeat, cli_opts.threads, pg ? progress_tick : NULL, pg)
+			     ? err_set(err, "out of memory") : 0;
+	}
 	if (rc)
 		cli_die("training: %s", err);
 	cli_progress_end(pg);
@@ -575,12 +695,11 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 	float *loss = alloc_f32((size_t)nfeat, (size_t)o.epochs, 1, "loss");
 	double *best = cli_calloc((size_t)nfeat, sizeof *best);
 	for (int l = 0; l < nfeat; l++) {
-		probe_predict(xs[l], n, ly[l].d, ly[l].w, ly[l].b, k, prob + (int64_t)l * n * k);
+		predict(&lc, l, &ly[l], prob + (int64_t)l * n * k);
 		check_prob(prob + (int64_t)l * n * k, n, k, names[l], fs[l].t->name);
 		memcpy(loss + (int64_t)l * o.epochs, ly[l].loss, (size_t)o.epochs * sizeof(float));
 		best[l] = ly[l].best_epoch;
 		free(ly[l].loss);
-		release(xs[l]);
 	}
 	if (logits)
 		head_layer(logits, n, k, prob + (int64_t)nfeat * n * k);
@@ -603,7 +722,7 @@ static void train(st_file *in, st_file *out, feat *fs, int nfeat, char **names)
 		free(ep);
 		free(sn);
 	}
-	free(best), free(snap), free(order), free(ly), free(xs);
+	free(best), free(snap), free(order), free(ly), free(lc.mean), free(lc.scale);
 	free(tg.y), free(tg.train), free(tg.val);
 }
 
@@ -626,7 +745,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 				cli_die("%s: tensor '%s' has K = 0 labels, expected at least 1", o.apply_path, name);
 			prob = alloc_f32((size_t)L, (size_t)n, (size_t)k, "prob");
 		}
-		check_feature(&fs[l], n);
+		check_shape(&fs[l], n);
 		int64_t d = fs[l].t->shape[1], ws[2] = {k, d}, vs[1] = {k}, ds[1] = {d};
 		cli_check_shape(wt, o.apply_path, 2, ws);
 		snprintf(name, sizeof name, "probe.%s.bias", fs[l].suffix);
@@ -640,7 +759,10 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 			sc = cli_get(pf, o.apply_path, name);
 			cli_check_shape(sc, o.apply_path, 1, ds);
 		}
-		float *x = features(&fs[l], n);
+		check_feature(&fs[l], n);
+		float *x = features(&fs[l]);
+		if (!x)
+			cli_die("%s: tensor '%s': out of memory", cli_name(input), fs[l].t->name);
 		if (mt) {
 			float *mean = f32_finite(mt, o.apply_path), *scale = f32_finite(sc, o.apply_path);
 			for (int64_t j = 0; j < d; j++)
@@ -652,7 +774,7 @@ static void apply(st_file *in, st_file *out, feat *fs, int nfeat)
 		float *w = f32_finite(wt, o.apply_path), *b = f32_finite(bt, o.apply_path);
 		probe_predict(x, n, d, w, b, k, prob + (int64_t)l * n * k);
 		check_prob(prob + (int64_t)l * n * k, n, k, fs[l].t->name, fs[l].t->name);
-		release(x), free(w), free(b);
+		release(x, feature_bytes(n, d)), free(w), free(b);
 	}
 	float *logits = head_logits(in, n, k);
 	if (logits)
