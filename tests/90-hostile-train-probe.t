@@ -70,6 +70,8 @@ s = base["split"].copy()
 s[7] = 9
 run([], 1, ["split", "value 9 at row 7"], "a split of 9", feats(split=s))
 run([], 1, ["no feat.NN"], "no features", feats(feat__00=None, feat__01=None))
+run([], 1, ["metadata `shard` is '1/3'", "join the shards"], "a shard of extract-feats (a probe needs every row)",
+    feats({"layers": '["conv1","layer1"]', "shard": "1/3"}))
 run([], 1, ["feat.x\\n\\x1b[2J", "expected feat.NN"], "a feature name holding a newline and ESC",
     st.dumps({"feat.x\n\x1b[2J": base["feat.00"], "labels": base["labels"], "split": base["split"]}))
 run([], 1, ["feat.01", "shape [63,8]"], "features of another length", feats(feat__01=base["feat.01"][:63]))

@@ -2,6 +2,7 @@
  * section 6; docs/train-probe.md). The training itself is tools/lib/probe.c. */
 #include "cli.h"
 #include "probe.h"
+#include "shard.h"
 #include "stmap.h"
 
 #include <ctype.h>
@@ -797,6 +798,9 @@ int main(int argc, char **argv)
 	device = cli_device(o.device);
 
 	st_file *in = load_input();
+	char err[ERR_LEN];
+	if (shard_check_input(in, err))   /* a probe needs every row */
+		cli_die("%s: %s", cli_name(input), err);
 	if (!o.no_head && !st_find(in, "logits")) {   /* extract-feats drops a head that is not the labels' */
 		cli_info("%s has no 'logits' (no head over these labels): prob has the probe layers only", input);
 		o.no_head = 1;
