@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "st"))
 import shards  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, expect_failure, is_, ok, run, scratch, tensors  # noqa: E402
+from tap import ASAN, BIN, done, expect_failure, is_, ok, run, scratch  # noqa: E402
 
 TOOL = os.path.join(BIN, "sinkhorn")
 d = scratch()
@@ -28,35 +28,9 @@ def sink(*args, **kw):
     return run([TOOL, "-q"] + [str(a) for a in args], **kw)
 
 
-def cat_join(paths):
-    """tensors cat of the shards (each tensor along its shard_axis), read back"""
-    out = os.path.join(d, "joined.st")
-    rc, _, err = tensors("cat", *paths, "-o", out)
-    if rc:
-        raise ValueError("tensors cat: " + err.strip())
-    t, meta = st.read(out)
-    meta.pop("history", None)
-    return t, meta
-
-
 def check_join(name, src, nshards, args=(), leave_out=()):
-    """Runs the unsharded tool and its N shards; ok() when the join is the same."""
-    full = os.path.join(d, name + ".full.st")
-    rc, _, err = sink(*args, src, "-o", full)
-    if rc != 0:
-        return ok(False, "%s: the unsharded run" % name, err)
-    paths = []
-    for i in range(nshards):
-        p = os.path.join(d, "%s.%d-of-%d.st" % (name, i, nshards))
-        rc, _, err = sink(*args, "--shard", "%d/%d" % (i, nshards), src, "-o", p)
-        if rc != 0:
-            return ok(False, "%s: shard %d/%d runs" % (name, i, nshards), err)
-        paths.append(p)
-    try:
-        diff = shards.differences(cat_join(paths), st.read(full), leave_out)
-        diff += ["the test's own join: " + x for x in shards.differences(shards.join(paths), st.read(full), leave_out)]
-    except ValueError as e:
-        diff = [str(e)]
+    """ok() when both joins of the N shards are the unsharded output"""
+    diff = shards.run_and_join(sink, name, src, nshards, d, args, leave_out)
     return ok(not diff, "%s: the join of %d shard(s) is the unsharded output" % (name, nshards), "\n".join(diff))
 
 
@@ -188,7 +162,8 @@ rc1, _, err1 = sink(*args, "--shard", "1/2", src, "-o", s1)
 viapipe = os.path.join(d, "viapipe.st")
 with open(os.path.join(d, "s0.st"), "rb") as fp:
     rc2, _, err2 = run([os.path.join(BIN, "tensors"), "cat", "-", s1, "-o", viapipe], stdin=fp)
-ok(rc == 0 and rc1 == 0 and rc2 == 0 and shards.differences(cat_join([os.path.join(d, "s0.st"), s1]),
+ok(rc == 0 and rc1 == 0 and rc2 == 0 and shards.differences(shards.cat_join([os.path.join(d, "s0.st"), s1],
+                                                                         os.path.join(d, "s01.st")),
                                                            (st.read(viapipe)[0], {k: v for k, v in st.read(viapipe)[1].items() if k != "history"})) == [],
    "tensors cat - s1.st (shard 0 on standard input) = the join of the files", err + err1 + err2)
 t0, m0 = st.read(os.path.join(d, "s0.st"))

@@ -15,8 +15,6 @@ splits and a whole file among shards, and joins a partial set under
 included, at 1, 2 and 3 threads and in shards at 1 thread."""
 import json
 import os
-import shutil
-import struct
 import sys
 
 import numpy as np
@@ -25,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "extract-feats"))
 import models  # noqa: E402
+from shards import header_and_data  # noqa: E402
 import stwrite as st  # noqa: E402
 from tap import BIN as BIN_DIR, done, ok, run, scratch, expect_failure, tensors  # noqa: E402
 
@@ -40,16 +39,6 @@ tensor_in = os.path.join(D, "images.st")
 st.write(tensor_in, {"images": x, "labels": (rng.random((7, 5)) < 0.4).astype(np.uint8),
                      "index": np.arange(10, 17, dtype=np.int64)},
          {"labels": json.dumps(list("abcde")), "ids": json.dumps(["t%d" % i for i in range(7)])})
-
-
-def split_file(path):
-    """(header without history, data section) of a safetensors file."""
-    with open(path, "rb") as fp:
-        raw = fp.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    header.get("__metadata__", {}).pop("history", None)
-    return header, raw[8 + n:]
 
 
 BATCH = 2
@@ -77,7 +66,7 @@ def check_kind(what, spec, ns, *more, exact=True):
     rt, rmeta = st.read(ref)
     rows = len(json.loads(rmeta["ids"]))
     with_logits.append("logits" in rt)
-    want_header, want_data = split_file(ref)
+    want_header, want_data = header_and_data(ref)
     for n in ns(rows):
         shards, sizes, bad = [], [], []
         for i in range(n):
@@ -101,7 +90,7 @@ def check_kind(what, spec, ns, *more, exact=True):
         joined = os.path.join(D, "joined.st")
         rc, _, err = tensors("cat", *shards, "-o", joined)
         if ok(rc == 0, "%s, N = %d: tensors cat of the shards (%s)" % (what, n, err.strip())):
-            header, data = split_file(joined)
+            header, data = header_and_data(joined)
             ok(header == want_header and data == want_data,
                "%s, N = %d: the join is the unsharded file byte for byte (header but history, data)" % (what, n),
                "header %s\nwant %s" % (header.get("__metadata__"), want_header.get("__metadata__")))
@@ -142,11 +131,11 @@ for i in range(3):
     rcs.append(fixture_run(os.path.join(D, "fixture-%d.st" % i), "-t", "1", "--shard", "%d/3" % i)[0])
 rcs.append(tensors("cat", *[os.path.join(D, "fixture-%d.st" % i) for i in range(3)], "-o", os.path.join(D, "fixture-join.st"))[0])
 if ok(not any(rcs), "the fixture's ResNet-18 at 1, 2 and 3 threads and in 3 shards at 1 thread, joined (%s)" % rcs):
-    want = split_file(runs[2])
+    want = header_and_data(runs[2])
     ok("logits" in st.read(runs[2])[0], "its outputs hold logits")
     for t in (1, 3):
-        ok(split_file(runs[t]) == want, "--threads %d: the same bytes as --threads 2 (logits included)" % t)
-    ok(split_file(os.path.join(D, "fixture-join.st")) == want,
+        ok(header_and_data(runs[t]) == want, "--threads %d: the same bytes as --threads 2 (logits included)" % t)
+    ok(header_and_data(os.path.join(D, "fixture-join.st")) == want,
        "3 shards at 1 thread, joined: the same bytes as one run at 2 threads (logits included)")
 
 ok(any(with_logits), "the joins above include logits (%d of %d kinds): the head at 1 thread in shards = 2 threads"
@@ -230,11 +219,11 @@ t, meta = st.read(cat_out) if rc == 0 else ({}, {})
 ok(rc == 0 and meta.get("shard") == "0-1/3" and t["index"][1].tolist() == [10, 11, 12, 13],
    "tensors cat --meta shard=...: a partial join, on purpose, carries the given value", err)
 rc, _, err = tensors("cat", parts[0, 3], parts[1, 3], parts[2, 3], "-o", cat_out)
-ok(rc == 0 and "shard" not in st.read(cat_out)[1] and split_file(cat_out) == split_file(whole),
+ok(rc == 0 and "shard" not in st.read(cat_out)[1] and header_and_data(cat_out) == header_and_data(whole),
    "tensors cat of shards 0..2 of 3: no 'shard' key, the whole file", err)
 one = os.path.join(D, "one.st")
 rc, _, err = extract("tensor:" + tensor_in, one, "--shard", "0/1")
 rc2, _, err2 = tensors("cat", one, "-o", cat_out)
-ok(rc == 0 and st.read(one)[1].get("shard") == "0/1" and rc2 == 0 and split_file(cat_out) == split_file(whole),
+ok(rc == 0 and st.read(one)[1].get("shard") == "0/1" and rc2 == 0 and header_and_data(cat_out) == header_and_data(whole),
    "--shard 0/1 is the whole file with 'shard' 0/1; its cat alone drops the key", err + err2)
 done()

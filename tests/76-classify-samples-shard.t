@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "st"))
 import shards  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, expect_failure, is_, ok, run, scratch, tensors  # noqa: E402
+from tap import ASAN, BIN, done, expect_failure, is_, ok, run, scratch  # noqa: E402
 
 TOOL = os.path.join(BIN, "classify-samples")
 SUMMARIES = ("category_profile", "examples", "layer_mean")
@@ -34,34 +34,8 @@ def cs(*args, **kw):
     return run([TOOL, "-q"] + [str(a) for a in args], **kw)
 
 
-def cat_join(paths):
-    """tensors cat of the shards (each tensor along its shard_axis), read back"""
-    out = os.path.join(d, "joined.st")
-    rc, _, err = tensors("cat", *paths, "-o", out)
-    if rc:
-        raise ValueError("tensors cat: " + err.strip())
-    t, meta = st.read(out)
-    meta.pop("history", None)
-    return t, meta
-
-
 def check_join(name, src, nshards, args=()):
-    full = os.path.join(d, name + ".full.st")
-    rc, _, err = cs(*args, src, "-o", full)
-    if rc != 0:
-        return ok(False, "%s: the unsharded run" % name, err)
-    paths = []
-    for i in range(nshards):
-        p = os.path.join(d, "%s.%d-of-%d.st" % (name, i, nshards))
-        rc, _, err = cs(*args, "--shard", "%d/%d" % (i, nshards), src, "-o", p)
-        if rc != 0:
-            return ok(False, "%s: shard %d/%d runs" % (name, i, nshards), err)
-        paths.append(p)
-    try:
-        diff = shards.differences(cat_join(paths), st.read(full), SUMMARIES)
-        diff += ["the test's own join: " + x for x in shards.differences(shards.join(paths), st.read(full), SUMMARIES)]
-    except ValueError as e:
-        diff = [str(e)]
+    diff = shards.run_and_join(cs, name, src, nshards, d, args, SUMMARIES)
     return ok(not diff, "%s: the join of %d shard(s) is the unsharded output without %s" % (
         name, nshards, ", ".join(SUMMARIES)), "\n".join(diff))
 

@@ -14,10 +14,11 @@
 # except the run's classes.md and exit.md, which name their input file and so
 # the study's folder: they are equal once that folder's path is replaced. Then the cluster stops and no process of it is
 # left. A cluster that cannot start is a failure, with the reason, never a skip.
-import json, os, re, struct, subprocess, sys, time
+import json, os, re, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
 from tap import BIN, ok, diag, done, scratch  # noqa: E402
+from shards import header_and_data  # noqa: E402
 
 root = os.path.dirname(here)
 cluster = os.path.join(here, "slurm", "cluster.sh")
@@ -149,14 +150,6 @@ def log(i):
 def queue():
     return [l for l in sh(["squeue", "-h", "-o", "%i|%j|%T|%r|%k"])[1].split("\n") if l]
 
-def header_and_data(path):
-    with open(path, "rb") as fp:
-        raw = fp.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    header.get("__metadata__", {}).pop("history", None)
-    return header, raw[8 + n:]
-
 try:
     # 1. shards 0 and 2 run through, shard 1 is held until it is cancelled
     first = subprocess.Popen(mk, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -215,9 +208,6 @@ try:
         a, b = os.path.join(local, f), os.path.join(study, f)
         if f.endswith(".st"):
             (same if header_and_data(a) == header_and_data(b) else differ).append(f)
-            if header_and_data(a) != header_and_data(b):
-                ha, hb = header_and_data(a)[0], header_and_data(b)[0]
-                import shutil; os.makedirs("/tmp/dbg80", exist_ok=True); shutil.copy(a, "/tmp/dbg80/L-" + os.path.basename(f)); shutil.copy(b, "/tmp/dbg80/S-" + os.path.basename(f))
             continue
         x, y = open(a, "rb").read(), open(b, "rb").read()
         if x == y:

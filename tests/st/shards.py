@@ -2,12 +2,16 @@
 peer of `tensors cat` for shards whose rows are not all along axis 0:
 shards 0..N-1 in order, each tensor joined along its axis (metadata
 `shard_axis`, else 0), `ids` lists joined, `shard` and `shard_axis` dropped,
-every other key equal in every shard (history aside)."""
+every other key equal in every shard (history aside). run_and_join runs a
+tool's shards and checks both joins against its unsharded output."""
 import json
+import os
+import struct
 
 import numpy as np
 
 import stwrite
+from tap import tensors
 
 
 def join(paths):
@@ -60,4 +64,51 @@ def differences(joined, full, leave_out=()):
             a, b = json.loads(a), json.loads(b)
         if a != b:
             diff.append("metadata %s: %r, expected %r" % (k, a, b))
+    return diff
+
+
+def header_and_data(path):
+    """(header without history, data section) of a safetensors file: equal
+    for two files that are the same byte for byte but for their history"""
+    with open(path, "rb") as fp:
+        raw = fp.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header.get("__metadata__", {}).pop("history", None)
+    return header, raw[8 + n:]
+
+
+def cat_join(paths, out):
+    """tensors cat of the shards into out (each tensor along its shard_axis),
+    read back without history"""
+    rc, _, err = tensors("cat", *paths, "-o", out)
+    if rc:
+        raise ValueError("tensors cat: " + err.strip())
+    t, meta = stwrite.read(out)
+    meta.pop("history", None)
+    return t, meta
+
+
+def run_and_join(run, name, src, nshards, folder, args=(), leave_out=()):
+    """Runs a tool (run(*args) -> (status, stdout, stderr)) on src unsharded
+    and as shards 0..nshards-1 in folder, then joins the shards with tensors
+    cat and with join(): what differs from the unsharded output (leave_out:
+    the tensors a shard does not write), [] when both joins equal it."""
+    full = os.path.join(folder, name + ".full.st")
+    rc, _, err = run(*args, src, "-o", full)
+    if rc != 0:
+        return ["the unsharded run: " + err.strip()]
+    paths = []
+    for i in range(nshards):
+        p = os.path.join(folder, "%s.%d-of-%d.st" % (name, i, nshards))
+        rc, _, err = run(*args, "--shard", "%d/%d" % (i, nshards), src, "-o", p)
+        if rc != 0:
+            return ["shard %d/%d: %s" % (i, nshards, err.strip())]
+        paths.append(p)
+    want = stwrite.read(full)
+    try:
+        diff = differences(cat_join(paths, os.path.join(folder, name + ".joined.st")), want, leave_out)
+        diff += ["the test's own join: " + x for x in differences(join(paths), want, leave_out)]
+    except ValueError as e:
+        diff = [str(e)]
     return diff
