@@ -14,7 +14,7 @@
 # except the run's classes.md and exit.md, which name their input file and so
 # the study's folder: they are equal once that folder's path is replaced. Then the cluster stops and no process of it is
 # left. A cluster that cannot start is a failure, with the reason, never a skip.
-import json, os, re, subprocess, sys, time
+import os, re, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "st"))
 from tap import BIN, ok, diag, done, scratch  # noqa: E402
