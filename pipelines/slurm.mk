@@ -66,8 +66,8 @@ CPUS_join ?= 1
 MEM_join ?= 1G
 # run: train-probe (one thread per layer: beyond about 8 CPUs its widest layers
 # bound it), sinkhorn, classify-samples, early-exit, figures: about 6 min on 8
-# CPUs for COCO; peak RSS 9.1 GiB (train-probe) and 14.3 GiB (sinkhorn, which
-# holds its input and a copy of it: 2x prob.st)
+# CPUs for COCO; peak RSS 9.1 GiB (train-probe) and about 7.5 GiB (sinkhorn,
+# which holds its input: 1.1x prob.st)
 TIME_run ?= 2:00:00
 CPUS_run ?= 8
 MEM_run ?= 24G

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(HERE, "st"))
 sys.path.insert(0, os.path.join(HERE, "sinkhorn"))
 import oracle  # noqa: E402
 import stwrite as st  # noqa: E402
-from tap import ASAN, BIN, done, is_, names_error, ok, run, scratch, shell  # noqa: E402
+from tap import ASAN, BIN, done, is_, names_error, ok, peak_rss, run, scratch, shell, skip  # noqa: E402
 
 TOOL = os.path.join(BIN, "sinkhorn")
 VOC = oracle.EMBED["voc"]
@@ -210,4 +210,25 @@ rc, o, _ = sink("--version")
 ok(rc == 0 and o.strip(), "--version")
 rc, o, _ = sink("--help")
 ok(rc == 0 and b"[0.01]" in o and b"[1000]" in o and b"divergence" in o, "--help shows the defaults")
+
+# memory (issue 14): prob and prob_epochs, nearly all of a study's prob.st, are
+# solved from the input's own F32 data, not from a float copy beside it, so the
+# peak stays near the input's size (2x it before). Not under ASan (its shadow
+# memory; and a million problems).
+if ASAN:
+    skip("peak RSS near the input's size, not twice it", "ASan's shadow memory")
+else:
+    Nm, Em = 500, 1000
+    ym = (rng.random((Nm, K)) < 0.2).astype(np.uint8)
+    ym[:, 0] = 1
+    big = os.path.join(d, "big.st")
+    st.write(big, {"prob": rng.random((L, Nm, K)).astype(np.float32) + 0.01,
+                   "prob_epochs": rng.random((Em, L, Nm, K)).astype(np.float32) + 0.01, "labels": ym},
+             {"labels": meta["labels"]})
+    size = os.path.getsize(big)
+    status, peak = peak_rss([TOOL, "-q", "--embeddings", VOC, big, "-o", os.path.join(d, "big-out.st")])
+    bt, _ = load(os.path.join(d, "big-out.st")) if status == 0 else ({}, None)
+    ok(status == 0 and bt["wdist_epochs"].shape == (Em, L, Nm) and np.isfinite(bt["wdist_epochs"]).all()
+       and peak < 1.5 * size, "%.0f MB of prob and prob_epochs: peak RSS %.0f MB, under 1.5x the input"
+       % (size / 1e6, peak / 1e6))
 done()

@@ -261,10 +261,27 @@ static int64_t input_row(const st_tensor *t, int64_t r)
 	return r / n * o.samples + o.shard_lo + r % n;
 }
 
-/* Values of a histogram tensor: finite, >= 0, rows with mass unless --skip-empty. */
-static float *histograms(const st_tensor *t, const char *fname, int64_t rows, int k)
+/* t's F32 data itself, taken from the input (t->data becomes NULL): prob and
+ * prob_epochs are nearly all of the input, and a float copy of them doubled
+ * the peak memory (docs/scale.md). Only for a tensor that is neither
+ * forwarded (the context) nor read again (take = 0). */
+static float *values_taken(st_tensor *t, const char *fname, int take)
 {
-	float *x = values(t, fname);
+	int forwarded = 0;
+	for (int i = 0; i < CTX_N; i++)
+		forwarded |= strcmp(t->name, context_names[i]) == 0;
+	if (!take || forwarded || t->dtype != ST_F32 || !t->data)
+		return values(t, fname);
+	float *x = t->data;
+	t->data = NULL;
+	return x;
+}
+
+/* Values of a histogram tensor: finite, >= 0, rows with mass unless
+ * --skip-empty. take: the tensor is not read again (values_taken). */
+static float *histograms(st_tensor *t, const char *fname, int64_t rows, int k, int take)
+{
+	float *x = values_taken(t, fname, take);
 	int64_t bad = sk_hist_bad(x, rows, k);
 	if (bad >= 0)
 		cli_die("%s: tensor '%s' has %g at flat index %" PRId64 ", expected finite values >= 0",
@@ -430,7 +447,7 @@ static void add_epochs(st_file *out, const st_file *in, const char *fname, const
 		return;
 	check_broadcast(ep, t, fname);
 	pairs pe = {.n = leading(ep), .nt = pr->nt, .tgt = pr->tgt};
-	pe.src = histograms(ep, fname, pe.n, k);
+	pe.src = histograms(ep, fname, pe.n, k, 1);
 	distances(out, "wdist_epochs", ep, &pe, c, k, p);
 	free(pe.src);
 }
@@ -453,7 +470,7 @@ static void add_train(st_file *out, st_tensor *tr, const char *fname, const st_t
 		cli_die("%s: tensor '%s' has %d dims, expected [T,...,K] with T >= 1 checkpoints", fname,
 			tr->name, tr->ndim);
 	pairs pt = {.n = leading(tr), .nt = nt, .tgt = (float *)tgt};
-	pt.src = histograms(tr, fname, pt.n, k);
+	pt.src = histograms(tr, fname, pt.n, k, tr != t);
 	distances(out, "wdist_train", tr, &pt, c, k, p);
 	int64_t T = tr->shape[0], per = pt.n / T;
 	if (T >= 2) {
@@ -577,11 +594,11 @@ int main(int argc, char **argv)
 		cli_die("cost: out of memory for %d x %d", k, k);
 	if (pr.nt == 0 && leading(h) > 0)
 		cli_die("%s: tensor '%s' is empty", fname, t->name);
-	pr.tgt = histograms(t, fname, pr.nt, k);
+	pr.tgt = histograms(t, fname, pr.nt, k, 0);
 
 	st_file *out = st_file_new();
 	if (s) {
-		pr.src = histograms(s, fname, pr.n, k);
+		pr.src = histograms(s, fname, pr.n, k, s != t);
 		distances(out, measure_tensors[MEASURE_WDIST], s, &pr, c, k, &p);
 		if (mask)
 			add_measures(out, s, &pr, k, mask);
