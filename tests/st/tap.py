@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-BIN = os.environ.get("LS_BIN", "bin")
+BIN = os.path.abspath(os.environ.get("LS_BIN", "bin"))   # strace and chdir need it absolute
 UNIT = os.environ.get("LS_UNIT", "build/unit")
 ASAN = os.environ.get("LS_ASAN") == "1"
 TENSORS = os.path.join(BIN, "tensors")
