@@ -267,9 +267,7 @@ static int64_t input_row(const st_tensor *t, int64_t r)
  * forwarded (the context) nor read again (take = 0). */
 static float *values_taken(st_tensor *t, const char *fname, int take)
 {
-	int forwarded = 0;
-	for (int i = 0; i < CTX_N; i++)
-		forwarded |= strcmp(t->name, context_names[i]) == 0;
+	int forwarded = names_find(context_names, CTX_N, t->name) >= 0;
 	if (!take || forwarded || t->dtype != ST_F32 || !t->data)
 		return values(t, fname);
 	float *x = t->data;

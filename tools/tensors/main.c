@@ -463,12 +463,14 @@ static int cmd_cat(int argc, char **argv)
 	check_same_metadata(fs, argv, argc, 1);
 	check_shard_set(fs, argv, argc);
 	char err[ERR_LEN];
+	/* out->t[k] is the join of fs[0]->t[k] (st_add appends): axes[k] is its axis */
+	int *axes = cli_calloc((size_t)fs[0]->n + 1, sizeof *axes);
 	for (int k = 0; k < fs[0]->n; k++) {
 		const st_tensor *t0 = &fs[0]->t[k];
 		int64_t shape[ST_MAX_DIMS];
 		memcpy(shape, t0->shape, sizeof shape);
-		int a = 0;
-		if (shard_axis_of(fs[0], t0->name, &a, err)) cli_die("%s: %s", cli_name(argv[0]), err);
+		if (shard_axis_of(fs[0], t0->name, &axes[k], err)) cli_die("%s: %s", cli_name(argv[0]), err);
+		int a = axes[k];
 		for (int i = 0; i < argc; i++) {
 			const st_tensor *t = st_find(fs[i], t0->name);
 			check_shard(t0, t, a, argv[i]);
@@ -489,9 +491,7 @@ static int cmd_cat(int argc, char **argv)
 	cli_out *o = open_streamed_output(out);
 	FILE *w = cli_out_fp(o);
 	for (int k = 0; k < out->n; k++) {
-		int a = 0;
-		shard_axis_of(fs[0], out->t[k].name, &a, err);   /* checked above */
-		if (a) write_along(out->t[k].name, a, fs, rs, argc, argv, w);
+		if (axes[k]) write_along(out->t[k].name, axes[k], fs, rs, argc, argv, w);
 		else for (int i = 0; i < argc; i++) {
 			st_tensor *t = st_find(fs[i], out->t[k].name);
 			uint64_t nb = st_nbytes(t);
@@ -503,6 +503,7 @@ static int cmd_cat(int argc, char **argv)
 	}
 	cli_out_close(o);
 	for (int i = 0; i < argc; i++) st_abort(rs[i]);
+	free(axes);
 	free(rs);
 	free(fs);
 	st_file_free(out);
