@@ -581,13 +581,19 @@ static float *writable(float *x, size_t bytes)
 	return copy;
 }
 
+/* Layer l's features as floats, writable when --standardize scales them in
+ * place; NULL when memory runs out. */
+static float *layer_floats(const layer_ctx *c, int l, int64_t d)
+{
+	float *x = features(&c->fs[l]);
+	return x && c->mean ? writable(x, feature_bytes(c->tg->n, d)) : x;
+}
+
 static int layer_begin(void *ctx, int l, probe_layer *ly)
 {
 	layer_ctx *c = ctx;
 	const targets *tg = c->tg;
-	float *x = features(&c->fs[l]);
-	if (x && c->mean)
-		x = writable(x, feature_bytes(tg->n, ly->d));
+	float *x = layer_floats(c, l, ly->d);
 	if (!(ly->x = x))
 		return -1;
 	if (c->mean)
@@ -613,10 +619,7 @@ static void predict(layer_ctx *c, int l, probe_layer *ly, float *dst)
 	int64_t n = c->tg->n, k = c->tg->k;
 	float *x = (float *)ly->x;
 	if (!x) {
-		x = features(&c->fs[l]);
-		if (x && c->mean)
-			x = writable(x, feature_bytes(n, ly->d));
-		if (!x)
+		if (!(x = layer_floats(c, l, ly->d)))
 			cli_die("%s: tensor '%s': out of memory", cli_name(input), c->fs[l].t->name);
 		if (c->mean)   /* as probe_standardize did, with the same mean and scale */
 			probe_apply_standardize(x, n, ly->d, c->mean[l], c->scale[l]);
